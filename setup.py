@@ -1,0 +1,56 @@
+"""Packaging for todopy: `pip install .` gives the `todopy` command with its SQL and built front end."""
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+# SQL and the built front end live at the top of the repository (sql/, static/dist/)
+# and are installed inside the package (todopy/sql, todopy/assets) as package data.
+packages = ["todopy", "todopy.views", "todopy.middleware", "todopy.realtime", "todopy.sql"]
+package_dir = {"todopy.sql": "sql"}
+package_data = {"todopy.sql": ["*.sql", "queries/*.sql"]}
+if (HERE / "static" / "dist" / "index.html").exists():
+    packages.append("todopy.assets")
+    package_dir["todopy.assets"] = "static/dist"
+    package_data["todopy.assets"] = ["index.html", "assets/*"]
+
+setup(
+    name="todopy",
+    version="0.1.0",
+    description="A framework-less realtime TodoMVC server: Werkzeug, gevent, PostgreSQL LISTEN/NOTIFY",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.11",
+    packages=packages,
+    package_dir=package_dir,
+    package_data=package_data,
+    install_requires=[
+        "werkzeug>=3.0,<4",
+        "gevent>=24.2",
+        "gevent-websocket==0.10.1",
+        # psycopg2 built from source, not psycopg2-binary: pgpubsub requires the
+        # `psycopg2` distribution, and the two distributions install the same
+        # module, so requiring both would let pip overwrite one with the other
+        # depending on install order. One distribution keeps installs
+        # reproducible; it builds against libpq-dev, which `make` installs
+        # (apt) when pg_config is missing. psycopg2's own docs recommend the
+        # source build for production use anyway.
+        "psycopg2>=2.9,<3",
+        "psycogreen>=1.0.2",
+        "pgpubsub==0.0.5",
+        # PostgreSQL 16 binaries from a wheel: the embedded database needs no apt step.
+        "pgserver==0.1.4",
+        "gunicorn>=22",
+        "prometheus-client>=0.20",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8", "pytest-timeout>=2.3", "websocket-client>=1.8", "requests>=2.31",
+            "openapi-spec-validator>=0.7", "schemathesis>=4", "playwright>=1.45",
+        ],
+        "bench": ["matplotlib>=3.8"],
+    },
+    entry_points={"console_scripts": ["todopy=todopy.cli:main"]},
+)

@@ -1,0 +1,40 @@
+-- Named queries for users, sessions and sign-in throttling.
+
+-- name: create_user
+INSERT INTO users (username, password_hash) VALUES (%(username)s, %(password_hash)s)
+ON CONFLICT DO NOTHING
+RETURNING id, username
+
+-- name: user_by_name
+SELECT id, username, password_hash FROM users WHERE lower(username) = lower(%(username)s)
+
+-- name: create_session
+INSERT INTO sessions (token_hash, user_id, expires_time)
+VALUES (%(token_hash)s, %(user_id)s, now() + make_interval(secs => %(ttl)s))
+
+-- name: session_user
+SELECT u.id, u.username
+  FROM sessions s JOIN users u ON u.id = s.user_id
+ WHERE s.token_hash = %(token_hash)s AND s.expires_time > now()
+
+-- name: delete_session
+DELETE FROM sessions WHERE token_hash = %(token_hash)s
+
+-- name: delete_expired_sessions
+DELETE FROM sessions WHERE expires_time <= now()
+
+-- name: throttle_state
+-- Seconds until sign-in is allowed again for this name (0 or less: allowed).
+SELECT extract(epoch FROM locked_until - now()) FROM login_throttle WHERE name_key = lower(%(username)s)
+
+-- name: record_failure
+INSERT INTO login_throttle AS t (name_key, failures, locked_until)
+VALUES (lower(%(username)s), 1, CASE WHEN 1 >= %(max_failures)s
+        THEN now() + make_interval(secs => %(cooldown)s) END)
+ON CONFLICT (name_key) DO UPDATE
+   SET failures = t.failures + 1,
+       locked_until = CASE WHEN t.failures + 1 >= %(max_failures)s
+                           THEN now() + make_interval(secs => %(cooldown)s) END
+
+-- name: clear_failures
+DELETE FROM login_throttle WHERE name_key = lower(%(username)s)

@@ -1,0 +1,3 @@
+from todopy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,122 @@
+"""Users, sign-in with throttling, and session tokens (stored hashed, cached briefly)."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import secrets
+import time
+from typing import Callable
+
+import gevent
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from todopy.db import Pool
+from todopy.errors import Conflict, TooManyRequests, Unauthorized
+from todopy.settings import Settings
+from todopy.sqlfiles import queries
+
+Q = queries("accounts")
+WRONG_CREDENTIALS = "unknown username or wrong password"
+# Verified against when the user does not exist, so both failures take as long.
+_DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    id: str
+    username: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "username": self.username}
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
+def _off_loop(function: Callable, *args: object) -> object:
+    # scrypt holds the CPU for tens of milliseconds; in a thread (hashlib releases
+    # the GIL) it does not stall every other greenlet of the process.
+    return gevent.get_hub().threadpool.apply(function, args)
+
+
+class Accounts:
+    """Everything about who a request is; the only code that touches passwords and tokens."""
+
+    CACHE_LIMIT = 50_000
+
+    def __init__(self, pool: Pool, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.clock = clock
+        self._cache: dict[bytes, tuple[User, float]] = {}
+
+    # -- sign-up / sign-in / sign-out ---------------------------------------
+
+    def register(self, username: str, password: str) -> tuple[User, str]:
+        password_hash = _off_loop(generate_password_hash, password, "scrypt")
+        with self.pool.cursor() as cur:
+            cur.execute(Q["create_user"], {"username": username, "password_hash": password_hash})
+            row = cur.fetchone()
+            if row is None:
+                raise Conflict("username is taken", code="username_taken")
+            user = User(str(row[0]), row[1])
+            token = self._new_session(cur, user)
+        return user, token
+
+    def sign_in(self, username: str, password: str) -> tuple[User, str]:
+        params = {"username": username}
+        row = self.pool.query_one(Q["throttle_state"], params)
+        if row is not None and row[0] is not None and row[0] > 0:
+            wait = max(1, math.ceil(row[0]))
+            raise TooManyRequests(f"too many failed sign-ins for this username; try again in {wait} s", wait)
+        found = self.pool.query_one(Q["user_by_name"], params)
+        stored_hash = found[2] if found else _DUMMY_HASH
+        valid = _off_loop(check_password_hash, stored_hash, password)
+        if not (found and valid):
+            self.pool.execute(Q["record_failure"], {
+                **params, "max_failures": self.settings.login_max_failures,
+                "cooldown": self.settings.login_cooldown})
+            raise Unauthorized(WRONG_CREDENTIALS, code="bad_credentials")
+        user = User(str(found[0]), found[1])
+        with self.pool.cursor() as cur:
+            cur.execute(Q["clear_failures"], params)
+            token = self._new_session(cur, user)
+        return user, token
+
+    def sign_out(self, token: str) -> None:
+        token_hash = hash_token(token)
+        self._cache.pop(token_hash, None)
+        with self.pool.cursor() as cur:
+            cur.execute(Q["delete_session"], {"token_hash": token_hash})
+
+    # -- resolving tokens ---------------------------------------------------
+
+    def user_for(self, token: str) -> User | None:
+        """The user a token belongs to, or None; one indexed query, cached for a few seconds."""
+        token_hash = hash_token(token)
+        now = self.clock()
+        cached = self._cache.get(token_hash)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        row = self.pool.query_one(Q["session_user"], {"token_hash": token_hash})
+        if row is None:
+            self._cache.pop(token_hash, None)
+            return None
+        user = User(str(row[0]), row[1])
+        if self.settings.token_cache_ttl > 0:
+            if len(self._cache) >= self.CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[token_hash] = (user, now + self.settings.token_cache_ttl)
+        return user
+
+    def forget(self, token_hash: bytes) -> None:
+        """Drop a revoked token from the cache (told by the change feed)."""
+        self._cache.pop(token_hash, None)
+
+    def _new_session(self, cur, user: User) -> str:
+        token = secrets.token_urlsafe(32)
+        cur.execute(Q["create_session"], {"token_hash": hash_token(token), "user_id": user.id,
+                                          "ttl": self.settings.session_ttl})
+        return token

@@ -1,0 +1,115 @@
+"""The WSGI application: routing to resource classes, wrapped in plain WSGI middleware."""
+from __future__ import annotations
+
+import dataclasses
+
+import gevent
+from typing import Any, Callable, Iterable
+
+from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import RequestRedirect
+from werkzeug.wrappers import Request, Response
+
+from todopy import maintenance
+from todopy.accounts import Accounts
+from todopy.db import Pool
+from todopy.errors import NotFound
+from todopy.http import json_response
+from todopy.metrics import Metrics
+from todopy.middleware.access_log import ENDPOINT_KEY, AccessLogMiddleware
+from todopy.middleware.auth import AuthMiddleware
+from todopy.middleware.crosssite import CrossSiteMiddleware
+from todopy.middleware.errors import ErrorMiddleware
+from todopy.middleware.security import SecurityHeadersMiddleware
+from todopy.middleware.sessions import SessionMiddleware
+from todopy.realtime.hub import Hub
+from todopy.realtime.streams import Streams
+from todopy.routes import RESOURCES, url_map
+from todopy.settings import Settings
+
+
+@dataclasses.dataclass
+class Services:
+    """What views need, handed to every resource instance at start-up."""
+
+    settings: Settings
+    pool: Pool
+    accounts: Accounts
+    hub: Hub
+    streams: Streams
+    metrics: Metrics
+
+
+class Router:
+    """Matches the URL in the one Map and dispatches to that route's resource instance."""
+
+    def __init__(self, services: Services) -> None:
+        self.url_map = url_map
+        self.resources = {endpoint: cls(services) for endpoint, cls in RESOURCES.items()}
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            # Upgrades are served by the same rules: resources decide (`websocket` method).
+            endpoint, values = adapter.match(websocket=False)
+        except RequestRedirect as redirect:
+            # A missing trailing slash: 308 keeps the method, body and query string.
+            response: Any = json_response({"redirect": redirect.new_url}, 308, [("Location", redirect.new_url)])
+            return response(environ, start_response)
+        except WerkzeugHTTPException:
+            raise NotFound("no such resource") from None
+        environ[ENDPOINT_KEY] = endpoint
+        response = self.resources[endpoint].dispatch(Request(environ), values)
+        if response is None:  # a stream ran to its end; the socket is already closed
+            return []
+        return response(environ, start_response)
+
+
+class TodoApp:
+    """The WSGI callable plus the background work its process runs (listener, pinger, housekeeping)."""
+
+    def __init__(self, wsgi: Callable, services: Services) -> None:
+        self.wsgi = wsgi
+        self.services = services
+        self.settings = services.settings
+        self._started = False
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        return self.wsgi(environ, start_response)
+
+    def start(self) -> None:
+        """Start this process's listener, pinger and housekeeping greenlets (once)."""
+        if self._started:
+            return
+        self._started = True
+        self.services.hub.start()
+        self.services.streams.start()
+        gevent.spawn(maintenance.run_forever, self.services.pool, self.settings)
+
+    def shutdown(self, code: int) -> None:
+        """Close every stream with `code` (1001 on graceful stop) and stop listening."""
+        self.services.hub.shutdown(code)
+
+
+def create_app(settings: Settings, dsn: str) -> TodoApp:
+    """Build the app and its collaborators; nothing connects until `start()` or a request."""
+    metrics = Metrics()
+    pool = Pool(dsn, settings.pool_size, timeout=settings.db_timeout,
+                statement_timeout_ms=settings.statement_timeout_ms)
+    hub = Hub(dsn, metrics, on_reconnect=pool.discard_idle)
+    accounts = Accounts(pool, settings)
+    hub.on_session_revoked(accounts.forget)
+    streams = Streams(hub, pool, settings, metrics)
+    services = Services(settings, pool, accounts, hub, streams, metrics)
+    wsgi: Callable = Router(services)
+    wsgi = AuthMiddleware(wsgi)
+    wsgi = CrossSiteMiddleware(wsgi, settings.allowed_origins)
+    wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl)
+    wsgi = ErrorMiddleware(wsgi)
+    wsgi = SecurityHeadersMiddleware(wsgi)
+    wsgi = AccessLogMiddleware(wsgi, metrics)
+    if settings.proxy_hops:
+        wsgi = ProxyFix(wsgi, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
+                        x_host=settings.proxy_hops, x_port=settings.proxy_hops)
+    return TodoApp(wsgi, services)

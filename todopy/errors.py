@@ -1,0 +1,81 @@
+"""HTTP errors raised anywhere and rendered once, as the JSON of API.md."""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+
+class HTTPError(Exception):
+    """An error answered as `{"error": {"code", "message"}}` with `status`."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 headers: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers = list(headers)
+
+    def body(self) -> bytes:
+        return json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
+
+
+class BadRequest(HTTPError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(HTTPError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(HTTPError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(HTTPError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(HTTPError):
+    status, code = 405, "method_not_allowed"
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        allowed = sorted(set(allowed))
+        super().__init__(f"method not allowed here; allowed: {', '.join(allowed)}",
+                         headers=[("Allow", ", ".join(allowed))])
+
+
+class Conflict(HTTPError):
+    status, code = 409, "conflict"
+
+
+class PreconditionFailed(HTTPError):
+    status, code = 412, "precondition_failed"
+
+
+class PayloadTooLarge(HTTPError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(HTTPError):
+    status, code = 415, "unsupported_media_type"
+
+
+class Unprocessable(HTTPError):
+    status, code = 422, "invalid"
+
+
+class TooManyRequests(HTTPError):
+    status, code = 429, "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, headers=[("Retry-After", str(retry_after))])
+
+
+class DatabaseUnavailable(HTTPError):
+    status, code = 503, "database_unavailable"

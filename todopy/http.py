@@ -1,0 +1,60 @@
+"""JSON in and out: reading request bodies within limits, writing responses."""
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable
+
+from werkzeug.wrappers import Request, Response
+
+from todopy.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+MAX_BODY = 64 * 1024
+JSON_TYPE = "application/json"
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_response(data: Any, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    return Response(dumps(data), status=status, headers=list(headers),
+                    content_type="application/json; charset=utf-8")
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, refusing (in API.md's order) 413, 415, then 400.
+
+    The size is checked before reading: from Content-Length when given, and by
+    reading at most one byte past the limit when the body is chunked.
+    """
+    length = request.content_length
+    if length is not None and length > MAX_BODY:
+        raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
+    stream = request.environ["wsgi.input"]
+    if length is not None:
+        raw = stream.read(length) if length else b""
+    elif request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+        raw = stream.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
+    else:
+        raw = b""
+    if raw and request.mimetype != JSON_TYPE:
+        raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {request.mimetype or 'no type'}")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        # ValueError covers bad UTF-8, bad JSON, NaN/Infinity and over-long integers.
+        reason = "is nested too deeply" if isinstance(error, RecursionError) else "is not valid JSON"
+        raise BadRequest(f"request body {reason}", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_json")
+    return data

@@ -1,0 +1,34 @@
+"""Periodic housekeeping: prune the change log, forget expired sessions."""
+from __future__ import annotations
+
+import logging
+
+import gevent
+
+from todopy.db import Pool
+from todopy.errors import HTTPError
+from todopy.settings import Settings
+from todopy.sqlfiles import queries
+
+log = logging.getLogger(__name__)
+CHANGES = queries("changes")
+ACCOUNTS = queries("accounts")
+
+
+def run_once(pool: Pool, settings: Settings) -> int:
+    """Prune what retention allows; return the number of change-log rows removed."""
+    row = pool.query_one(CHANGES["prune"], {"keep_seconds": settings.changelog_retention_s,
+                                            "keep_rows": settings.changelog_max_rows})
+    pool.execute(ACCOUNTS["delete_expired_sessions"])
+    return row[0] if row else 0
+
+
+def run_forever(pool: Pool, settings: Settings, interval: float = 60.0) -> None:
+    while True:
+        gevent.sleep(interval)
+        try:
+            pruned = run_once(pool, settings)
+            if pruned:
+                log.info("pruned %d change-log rows", pruned)
+        except HTTPError as error:
+            log.warning("housekeeping skipped: %s", error.message)

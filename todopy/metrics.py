@@ -1,0 +1,34 @@
+"""Prometheus metrics of one server process (official prometheus_client)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    """Every metric the server exports; one instance per process, handed to who records."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("todopy_http_requests", "HTTP requests by route and status",
+                                ["route", "method", "status"], registry=r)
+        self.request_seconds = Histogram("todopy_http_request_seconds", "HTTP request latency",
+                                         ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.open_streams = Gauge("todopy_open_streams", "WebSocket streams open now", registry=r)
+        self.messages_sent = Counter("todopy_stream_messages_sent", "Stream messages written to sockets",
+                                     registry=r)
+        self.slow_consumers = Counter("todopy_stream_slow_consumers_dropped",
+                                      "Streams closed with 4008 because they fell behind", registry=r)
+        self.listener_reconnects = Counter("todopy_listener_reconnects",
+                                           "Times the LISTEN connection was re-established", registry=r)
+        self.listener_up = Gauge("todopy_listener_up", "1 while the change listener is connected", registry=r)
+        self.changes_dispatched = Counter("todopy_changes_dispatched", "Changes read from the change log",
+                                          registry=r)
+        self.write_to_send_seconds = Histogram(
+            "todopy_write_to_send_seconds", "From a change's commit-time stamp to its frame being written",
+            buckets=LATENCY_BUCKETS, registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,40 @@
+"""Raise HTTP errors anywhere; they become API.md's JSON here, and only here."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Iterable
+
+from todopy.errors import HTTPError
+
+log = logging.getLogger("todopy.errors")
+_STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+                405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
+                413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+                429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def error_response(error: HTTPError, start_response: Callable) -> list[bytes]:
+    body = error.body()
+    headers = [("Content-Type", "application/json; charset=utf-8"),
+               ("Content-Length", str(len(body))), *error.headers]
+    start_response(f"{error.status} {_STATUS_TEXT.get(error.status, 'Error')}", headers)
+    return [body]
+
+
+class ErrorMiddleware:
+    """Outermost: turns HTTPError into JSON and any other exception into a logged JSON 500."""
+
+    def __init__(self, app: Callable) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        try:
+            return self.app(environ, start_response)
+        except HTTPError as error:
+            environ["todopy.error"] = error.code
+            return error_response(error, start_response)
+        except Exception:
+            log.exception("unexpected error in %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            environ["todopy.error"] = "internal_error"
+            return error_response(HTTPError("internal server error; the server log has the details"),
+                                  start_response)

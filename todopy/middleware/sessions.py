@@ -1,0 +1,80 @@
+"""Who is asking: resolve the session cookie or bearer token to a user."""
+from __future__ import annotations
+
+import dataclasses
+from http.cookies import SimpleCookie
+from typing import Any, Callable, Iterable
+
+from werkzeug.http import dump_cookie
+
+from todopy.accounts import Accounts, User
+
+COOKIE_NAME = "todopy_session"
+SESSION_KEY = "todopy.session"       # a Session, always set
+USER_KEY = "todopy.user"             # the User, or None
+_SET_KEY = "todopy.session.set"      # token to set as cookie, "" to clear
+
+
+@dataclasses.dataclass(frozen=True)
+class Session:
+    token: str | None
+    via: str | None            # "cookie", "bearer" or None
+
+
+def start_session(environ: dict, token: str) -> None:
+    """Ask the middleware to set the session cookie on this response."""
+    environ[_SET_KEY] = token
+
+
+def clear_session(environ: dict) -> None:
+    environ[_SET_KEY] = ""
+
+
+def credentials(environ: dict) -> Session:
+    """A bearer token wins over the cookie: scripts say explicitly who they are."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return Session(token.strip(), "bearer")
+    cookies = environ.get("HTTP_COOKIE")
+    if cookies:
+        try:
+            morsel = SimpleCookie(cookies).get(COOKIE_NAME)
+        except Exception:  # http.cookies raises CookieError and others on junk
+            morsel = None
+        if morsel is not None and morsel.value:
+            return Session(morsel.value, "cookie")
+    return Session(None, None)
+
+
+class SessionMiddleware:
+    """Puts `todopy.session` and `todopy.user` in the environ; sets/clears the cookie on request."""
+
+    def __init__(self, app: Callable, accounts: Accounts, *, max_age: int) -> None:
+        self.app = app
+        self.accounts = accounts
+        self.max_age = max_age
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        session = credentials(environ)
+        environ[SESSION_KEY] = session
+        environ[USER_KEY] = self.accounts.user_for(session.token) if session.token else None
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            token = environ.get(_SET_KEY)
+            if token is not None:
+                headers = headers + [("Set-Cookie", self._cookie(environ, token))]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+
+    def _cookie(self, environ: dict, token: str) -> str:
+        return dump_cookie(COOKIE_NAME, token, max_age=self.max_age if token else 0, path="/",
+                           httponly=True, samesite="Lax",
+                           secure=environ.get("wsgi.url_scheme") == "https")
+
+
+def current_user(environ: dict) -> User | None:
+    if USER_KEY not in environ:
+        raise RuntimeError("SessionMiddleware must run before this code")
+    return environ[USER_KEY]

@@ -1,0 +1,127 @@
+"""Serving: gunicorn's master with gevent-websocket workers, each with its own pool, hub and streams."""
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import gevent
+from gevent.pywsgi import WSGIHandler
+from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
+from geventwebsocket.handler import WebSocketHandler
+from gunicorn.app.base import BaseApplication
+
+from todopy.realtime.socket import GOING_AWAY, Socket
+from todopy.realtime.streams import ACCEPT_KEY
+from todopy.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Handler(WebSocketHandler):
+    """Lets the application decide before the WebSocket upgrade.
+
+    gevent-websocket upgrades before the app runs, so a refused handshake could
+    not be a plain 401/403/404. Here the app runs as for any request, with a
+    callable in the environ that performs the upgrade when the view accepts.
+    """
+
+    read_timeout: float | None = 30.0     # set from settings by the worker
+
+    def handle(self) -> None:
+        try:
+            # pywsgi leaves Nagle on: keep-alive clients would wait ~40 ms per response.
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not TCP (a unix socket)
+        # Bounds slow headers and bodies (slowloris) and idle keep-alive connections.
+        self.socket.settimeout(self.read_timeout)
+        super().handle()
+
+    def run_application(self) -> Any:
+        if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            self.environ[ACCEPT_KEY] = self._accept
+        return WSGIHandler.run_application(self)
+
+    def _accept(self) -> Socket | None:
+        """Complete the handshake (101) and hand back our Socket, or None if it was malformed."""
+        version = self.environ.get("HTTP_SEC_WEBSOCKET_VERSION")
+        if version not in self.SUPPORTED_VERSIONS or not self._valid_key():
+            return None
+        self.upgrade_websocket()
+        library_socket = self.environ.pop("wsgi.websocket", None)
+        if library_socket is None:
+            return None
+        library_socket.closed = True    # we speak the protocol from here; its __del__ must not
+        self.websocket = None
+        self.write(b"")                 # flush the 101 response
+        self.socket.settimeout(None)    # streams idle for long; pings find dead peers
+        return Socket(self.socket, self.rfile)
+
+    def _valid_key(self) -> bool:
+        import base64
+        import binascii
+
+        key = self.environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
+        try:
+            return len(base64.b64decode(key, validate=True)) == 16
+        except (binascii.Error, ValueError):
+            return False
+
+    def log_request(self) -> None:
+        pass  # the access-log middleware writes one structured line per request
+
+
+class Worker(GeventWebSocketWorker):
+    """A gevent worker process: psycopg2 made cooperative, streams closed with 1001 on SIGTERM."""
+
+    wsgi_handler = Handler
+
+    def patch(self) -> None:
+        super().patch()                 # gevent.monkey.patch_all()
+        from psycogreen.gevent import patch_psycopg
+
+        patch_psycopg()                 # before the first connection of this process
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        Handler.read_timeout = self.wsgi.settings.read_timeout
+        self.wsgi.start()
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        # Graceful stop: tell every stream (they are requests that never end by themselves).
+        if getattr(self, "wsgi", None) is not None:
+            gevent.spawn(self.wsgi.shutdown, GOING_AWAY)
+        super().handle_exit(sig, frame)
+
+
+class ServerApplication(BaseApplication):
+    """gunicorn, configured from our Settings instead of its own command line."""
+
+    def __init__(self, settings: Settings, dsn: str) -> None:
+        self.settings = settings
+        self.dsn = dsn
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        for key, value in {
+            "bind": [f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"],
+            "workers": s.workers,
+            "worker_class": "todopy.server.Worker",
+            "worker_connections": 100_000,   # every open stream is a connection
+            "graceful_timeout": 8,
+            "timeout": 30,
+            "keepalive": 5,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": s.log_level.lower(),
+            "proc_name": "todopy",
+            "preload_app": False,            # each worker builds its own pool, hub and streams
+        }.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from todopy.app import create_app
+
+        return create_app(self.settings, self.dsn)

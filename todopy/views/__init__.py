@@ -1,0 +1,1 @@
+"""Resource classes, one per URL (see todopy/routes.py)."""

@@ -1,0 +1,45 @@
+"""/api/users/ and /api/session/: sign up, sign in, who am I, sign out."""
+from __future__ import annotations
+
+from werkzeug.wrappers import Request, Response
+
+from todopy import validation
+from todopy.errors import Unauthorized
+from todopy.http import json_response, no_content, read_json_object
+from todopy.middleware.sessions import SESSION_KEY, USER_KEY, clear_session, start_session
+from todopy.views.base import Resource
+
+
+def _credentials(request: Request) -> dict[str, str]:
+    return validation.fields(read_json_object(request), validation.CREDENTIAL_FIELDS,
+                             required={"username", "password"})
+
+
+class Users(Resource):
+    def post(self, request: Request) -> Response:
+        body = _credentials(request)
+        user, token = self.services.accounts.register(body["username"], body["password"])
+        start_session(request.environ, token)
+        return json_response({"user": user.as_json(), "token": token}, 201)
+
+
+class Session(Resource):
+    def post(self, request: Request) -> Response:
+        body = _credentials(request)
+        user, token = self.services.accounts.sign_in(body["username"], body["password"])
+        start_session(request.environ, token)
+        return json_response({"user": user.as_json(), "token": token})
+
+    def get(self, request: Request) -> Response:
+        user = request.environ[USER_KEY]
+        if user is None:
+            raise Unauthorized("not signed in")
+        return json_response({"user": user.as_json()})
+
+    def delete(self, request: Request) -> Response:
+        session = request.environ[SESSION_KEY]
+        if request.environ[USER_KEY] is None:
+            raise Unauthorized("not signed in")
+        self.services.accounts.sign_out(session.token)
+        clear_session(request.environ)
+        return no_content()

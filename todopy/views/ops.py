@@ -1,0 +1,37 @@
+"""Operations: /healthz, /metrics, /api/openapi.json."""
+from __future__ import annotations
+
+from werkzeug.wrappers import Request, Response
+
+from todopy import openapi
+from todopy.errors import HTTPError
+from todopy.http import json_response
+from todopy.views.base import Resource
+
+
+class Health(Resource):
+    def get(self, request: Request) -> Response:
+        try:
+            self.services.pool.query_one("SELECT 1")
+        except HTTPError as error:
+            return self._unavailable("database", f"database unreachable: {error.message}")
+        if not self.services.hub.listening:
+            return self._unavailable("listener", "change listener is not connected to the database; "
+                                                 "streams are paused and will catch up when it reconnects")
+        return json_response({"status": "ok"}, headers=[("Cache-Control", "no-store")])
+
+    @staticmethod
+    def _unavailable(part: str, message: str) -> Response:
+        return json_response({"status": "unavailable", "error": {"code": f"{part}_unavailable", "message": message}},
+                             503, [("Cache-Control", "no-store")])
+
+
+class Metrics(Resource):
+    def get(self, request: Request) -> Response:
+        return Response(self.services.metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8",
+                        headers=[("Cache-Control", "no-store")])
+
+
+class OpenAPI(Resource):
+    def get(self, request: Request) -> Response:
+        return json_response(openapi.document())

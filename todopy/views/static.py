@@ -1,0 +1,40 @@
+"""The TodoMVC page and its content-hashed assets, from the built bundle."""
+from __future__ import annotations
+
+import importlib.resources
+import mimetypes
+
+from werkzeug.wrappers import Request, Response
+
+from todopy.errors import NotFound
+from todopy.views.base import Resource
+
+NO_BUNDLE = (b"<!doctype html><meta charset=utf-8><title>todopy</title>"
+             b"<p>The front end is not built. Run <code>make</code> in the repository.</p>")
+
+
+def bundle_dir():
+    """Built files, installed as package data at todopy/assets (from static/dist)."""
+    return importlib.resources.files("todopy") / "assets"
+
+
+class Index(Resource):
+    def get(self, request: Request) -> Response:
+        page = bundle_dir() / "index.html"
+        body = page.read_bytes() if page.is_file() else NO_BUNDLE
+        # The page names hashed assets, so it must be revalidated; they need not.
+        return Response(body, content_type="text/html; charset=utf-8", headers=[("Cache-Control", "no-cache")])
+
+
+class Asset(Resource):
+    def get(self, request: Request, filename: str) -> Response:
+        if "/" in filename or filename.startswith("."):
+            raise NotFound("no such asset")
+        asset = bundle_dir() / "assets" / filename
+        if not asset.is_file():
+            raise NotFound("no such asset")
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type.endswith("javascript"):
+            content_type += "; charset=utf-8"
+        return Response(asset.read_bytes(), content_type=content_type,
+                        headers=[("Cache-Control", "public, max-age=31536000, immutable")])
