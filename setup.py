@@ -5,15 +5,11 @@ from setuptools import setup
 
 HERE = Path(__file__).parent
 
-# SQL and the built front end live at the top of the repository (sql/, static/dist/)
-# and are installed inside the package (todopy/sql, todopy/assets) as package data.
-packages = ["todopy", "todopy.views", "todopy.middleware", "todopy.realtime", "todopy.sql"]
-package_dir = {"todopy.sql": "sql"}
-package_data = {"todopy.sql": ["*.sql", "queries/*.sql"]}
-if (HERE / "static" / "dist" / "index.html").exists():
-    packages.append("todopy.assets")
-    package_dir["todopy.assets"] = "static/dist"
-    package_data["todopy.assets"] = ["index.html", "assets/*"]
+# SQL and the built front end live at the top of the repository (sql/, static/dist/);
+# symlinks (todopy/sql, todopy/assets) make them package data, found the same way
+# from a checkout and from an installed package.
+packages = ["todopy", "todopy.views", "todopy.middleware", "todopy.realtime"]
+package_data = {"todopy": ["sql/*.sql", "sql/queries/*.sql", "assets/index.html", "assets/assets/*"]}
 
 setup(
     name="todopy",
@@ -24,7 +20,6 @@ setup(
     license="MIT",
     python_requires=">=3.11",
     packages=packages,
-    package_dir=package_dir,
     package_data=package_data,
     install_requires=[
         "werkzeug>=3.0,<4",

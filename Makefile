@@ -1,0 +1,81 @@
+# todopy: `make run` serves the app, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+# apt needs root; use sudo when we are not.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends
+
+PACKAGE_SOURCES := setup.py pyproject.toml $(shell find todopy sql -name '*.py' -o -name '*.sql' 2>/dev/null)
+FRONT_SOURCES := $(shell find static/src static/build.mjs static/package.json static/package-lock.json 2>/dev/null)
+FRONT_BUILT := $(if $(wildcard static/package.json),static/dist/index.html)
+
+.PHONY: all install run test test-python test-js bench bench-smoke fuzz soak clean system-deps browser-deps
+
+all: install
+
+# -- installing ---------------------------------------------------------------
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel setuptools
+
+# psycopg2 compiles against libpq: install its headers (libpq-dev) when pg_config is missing.
+system-deps:
+	@command -v pg_config >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) libpq-dev; }
+
+# Dependencies, pinned by constraints.txt; re-run only when they change.
+$(VENV)/.deps: setup.py constraints.txt | $(BIN)/python
+	$(MAKE) system-deps
+	$(BIN)/pip install -q -c constraints.txt '.[test,bench]'
+	touch $@
+
+static/node_modules/.package-lock.json: static/package.json static/package-lock.json
+	cd static && npm ci --no-audit --no-fund --loglevel=error
+
+static/dist/index.html: static/node_modules/.package-lock.json $(FRONT_SOURCES)
+	cd static && npm run build
+
+# The package itself, installed (not editable) so that tests run what users get,
+# package data included; reinstalled whenever a source file changes.
+$(VENV)/.installed: $(VENV)/.deps $(PACKAGE_SOURCES) $(FRONT_BUILT)
+	$(BIN)/pip install -q --no-deps --force-reinstall .
+	touch $@
+
+install: $(VENV)/.installed
+
+# -- running ------------------------------------------------------------------
+
+run: install
+	$(BIN)/todopy serve $(if $(PORT),--port $(PORT))
+
+# -- testing ------------------------------------------------------------------
+
+# Headless Chromium for the browser tests, from Debian (Playwright drives it; it downloads nothing).
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update -q && $(APT_INSTALL) chromium chromium-driver; }
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) wrk; }
+
+test: install browser-deps test-js test-python
+
+test-js: $(FRONT_BUILT)
+	@if [ -f static/package.json ]; then cd static && npm test; fi
+
+test-python: install
+	$(BIN)/python -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
+
+# -- measuring ----------------------------------------------------------------
+
+bench: install browser-deps
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+fuzz: install
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/test_fuzz.py --fuzz-examples=2000
+
+soak: install
+	$(BIN)/python -m pytest -p no:cacheprovider -q tests/test_soak.py --soak-seconds=300
+
+clean:
+	rm -rf $(VENV) build *.egg-info static/dist static/node_modules test-artifacts

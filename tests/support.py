@@ -1,0 +1,189 @@
+"""Test support: a real PostgreSQL, the real server as a subprocess, and small HTTP/WS clients."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+import websocket
+
+from todopy.embedded import EmbeddedPostgres, free_port
+
+TODOPY = str(Path(sys.executable).with_name("todopy"))
+
+
+class ServerProcess:
+    """`todopy serve` on a free port, against `dsn`, with extra environment."""
+
+    def __init__(self, dsn: str | None, log_path: Path, *, env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("TODOPY_")}
+        environment.pop("DATABASE_URL", None)
+        if dsn is not None:
+            environment["DATABASE_URL"] = dsn
+        environment.update(env or {})
+        self._log = open(log_path, "ab")
+        self.process = subprocess.Popen([TODOPY, "serve", "--port", str(self.port), *args], env=environment,
+                                        stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(self.base_url + "/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not healthy within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def signal(self, sig: int) -> None:
+        self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+class Api:
+    """requests against one server, optionally as one user (bearer token)."""
+
+    def __init__(self, base_url: str, token: str | None = None, user: dict | None = None) -> None:
+        self.base_url = base_url
+        self.token = token
+        self.user = user
+        self.http = requests.Session()
+
+    def headers(self, extra: dict | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    def request(self, method: str, path: str, *, json_body: Any = None, data: Any = None,
+                headers: dict | None = None, **kwargs: Any) -> requests.Response:
+        if json_body is not None:
+            data = json.dumps(json_body)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        return self.http.request(method, self.base_url + path, data=data, headers=self.headers(headers),
+                                 allow_redirects=False, timeout=30, **kwargs)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.request("POST", path, json_body=body, **kw)
+
+    def put(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.request("PUT", path, json_body=body, **kw)
+
+    def patch(self, path: str, body: Any = None, **kw: Any) -> requests.Response:
+        return self.request("PATCH", path, json_body=body, **kw)
+
+    def delete(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("DELETE", path, **kw)
+
+    def create_todo(self, title: str = "a todo", completed: bool = False) -> dict:
+        response = self.post("/api/todos/", {"title": title, "completed": completed})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def list_todos(self, query: str = "") -> dict:
+        response = self.get("/api/todos/" + query)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def new_username(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def register(base_url: str, username: str | None = None, password: str = "correct horse") -> Api:
+    """A new user with a bearer token."""
+    username = username or new_username()
+    response = requests.post(base_url + "/api/users/", json={"username": username, "password": password},
+                             timeout=30)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Api(base_url, body["token"], body["user"])
+
+
+class Stream:
+    """A websocket-client connection that parses JSON messages and reads close codes."""
+
+    def __init__(self, ws_url: str, path: str, token: str | None = None, *, timeout: float = 10,
+                 headers: list[str] | None = None, **options: Any) -> None:
+        header = list(headers or [])
+        if token:
+            header.append(f"Authorization: Bearer {token}")
+        self.ws = websocket.create_connection(ws_url + path, header=header, timeout=timeout, **options)
+        self.close_code: int | None = None
+
+    def recv(self, timeout: float | None = None) -> dict | None:
+        """The next JSON message, or None when the server closed (close_code is set)."""
+        if timeout is not None:
+            self.ws.settimeout(timeout)
+        while True:
+            opcode, frame = self.ws.recv_data_frame(True)
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                return json.loads(frame.data.decode("utf-8"))
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                data = frame.data
+                self.close_code = int.from_bytes(data[:2], "big") if len(data) >= 2 else 1005
+                try:
+                    self.ws.send_close()
+                except Exception:
+                    pass
+                return None
+
+    def sync(self, timeout: float = 10) -> tuple[list[dict], dict]:
+        """Messages up to and including `ready`."""
+        messages = []
+        while True:
+            message = self.recv(timeout)
+            assert message is not None, f"closed with {self.close_code} before ready"
+            if message["type"] == "ready":
+                return messages, message
+            messages.append(message)
+
+    def expect_silence(self, seconds: float = 0.3) -> None:
+        self.ws.settimeout(seconds)
+        try:
+            message = self.recv()
+        except websocket.WebSocketTimeoutException:
+            return
+        raise AssertionError(f"expected no message, got {message}")
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:
+            pass
+
+
+def start_postgres(data_dir: Path) -> EmbeddedPostgres:
+    cluster = EmbeddedPostgres(data_dir)
+    cluster.start()
+    return cluster
