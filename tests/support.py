@@ -33,7 +33,7 @@ class ServerProcess:
         if dsn is not None:
             environment["DATABASE_URL"] = dsn
         environment.update(env or {})
-        self._log = open(log_path, "ab")
+        self._log = open(log_path, "wb")
         self.process = subprocess.Popen([TODOPY, "serve", "--port", str(self.port), *args], env=environment,
                                         stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -9,6 +9,7 @@ import gevent
 from gevent.pywsgi import WSGIHandler
 from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 from geventwebsocket.handler import WebSocketHandler
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from todopy.realtime.socket import GOING_AWAY, Socket
@@ -95,6 +96,20 @@ class Worker(GeventWebSocketWorker):
         super().handle_exit(sig, frame)
 
 
+class GunicornLogger(glogging.Logger):
+    """gunicorn's own messages go through our logging set-up, so `--log-format json` covers them."""
+
+    def setup(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.loglevel = self.LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO)
+        self.error_log.setLevel(self.loglevel)
+        self.error_log.handlers = []
+        self.error_log.propagate = True
+        self.access_log.handlers = []
+        self.access_log.propagate = False   # our access-log middleware writes request lines
+        self._access_log_enabled = False
+
+
 class ServerApplication(BaseApplication):
     """gunicorn, configured from our Settings instead of its own command line."""
 
@@ -115,6 +130,8 @@ class ServerApplication(BaseApplication):
             "keepalive": 5,
             "accesslog": None,
             "errorlog": "-",
+            "logger_class": "todopy.server.GunicornLogger",
+            "control_socket_disable": True,
             "loglevel": s.log_level.lower(),
             "proc_name": "todopy",
             "preload_app": False,            # each worker builds its own pool, hub and streams
