@@ -50,6 +50,10 @@ class MethodNotAllowed(HTTPError):
                          headers=[("Allow", ", ".join(allowed))])
 
 
+class RequestTimeout(HTTPError):
+    status, code = 408, "request_timeout"
+
+
 class Conflict(HTTPError):
     status, code = 409, "conflict"
 

@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from werkzeug.wrappers import Request, Response
 
-from todopy.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from todopy.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 MAX_BODY = 64 * 1024
 JSON_TYPE = "application/json"
@@ -39,14 +39,20 @@ def read_json_object(request: Request) -> dict[str, Any]:
     if length is not None and length > MAX_BODY:
         raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
     stream = request.environ["wsgi.input"]
-    if length is not None:
-        raw = stream.read(length) if length else b""
-    elif request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-        raw = stream.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
-    else:
-        raw = b""
+    try:
+        if length is not None:
+            raw = stream.read(length) if length else b""
+        elif request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            raw = stream.read(MAX_BODY + 1)
+            if len(raw) > MAX_BODY:
+                raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
+        else:
+            raw = b""
+    except (OSError, ValueError) as error:
+        # A read timeout (slow client) or a broken chunked encoding.
+        raise RequestTimeout("the request body did not arrive in time or was malformed") from error
+    if length is not None and len(raw) < length:
+        raise RequestTimeout("the request body ended before its Content-Length")
     if raw and request.mimetype != JSON_TYPE:
         raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {request.mimetype or 'no type'}")
     try:

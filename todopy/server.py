@@ -1,6 +1,7 @@
 """Serving: gunicorn's master with gevent-websocket workers, each with its own pool, hub and streams."""
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from typing import Any
@@ -28,6 +29,11 @@ class Handler(WebSocketHandler):
     """
 
     read_timeout: float | None = 30.0     # set from settings by the worker
+    # Keep-alive connections waiting for their next request. gunicorn's graceful
+    # stop waits until no connection is open, so idle ones would hold it for the
+    # whole graceful timeout; on stop they are closed (clients retry on another).
+    _idle: set["Handler"] = set()
+    _draining = False
 
     def handle(self) -> None:
         try:
@@ -38,6 +44,27 @@ class Handler(WebSocketHandler):
         # Bounds slow headers and bodies (slowloris) and idle keep-alive connections.
         self.socket.settimeout(self.read_timeout)
         super().handle()
+
+    def read_requestline(self) -> str:
+        Handler._idle.add(self)
+        try:
+            return super().read_requestline()
+        finally:
+            Handler._idle.discard(self)
+
+    def handle_one_request(self) -> Any:
+        result = super().handle_one_request()
+        return None if result is True and Handler._draining else result   # no keep-alive while stopping
+
+    @classmethod
+    def close_idle(cls) -> None:
+        """Stopping: end keep-alive connections between requests, and keep no others alive."""
+        cls._draining = True
+        for handler in list(cls._idle):
+            try:
+                handler.socket.shutdown(socket.SHUT_RDWR)
+            except (OSError, AttributeError):
+                pass  # already gone
 
     def run_application(self) -> Any:
         if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
@@ -69,6 +96,18 @@ class Handler(WebSocketHandler):
         except (binascii.Error, ValueError):
             return False
 
+    def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes]:
+        """Unparseable or too slow requests: a JSON error like every other, then close."""
+        if isinstance(ex, TimeoutError):
+            status, code, message = "408 Request Timeout", "request_timeout", "request headers took too long"
+        else:
+            status, code, message = "400 Bad Request", "bad_request", "malformed HTTP request"
+        log.info("%s from %s: %s", code, self.client_address[0] if self.client_address else "-", ex)
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        head = (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode()
+        return status.split(" ", 1)[0], head + body
+
     def log_request(self) -> None:
         pass  # the access-log middleware writes one structured line per request
 
@@ -93,6 +132,7 @@ class Worker(GeventWebSocketWorker):
         # Graceful stop: tell every stream (they are requests that never end by themselves).
         if getattr(self, "wsgi", None) is not None:
             gevent.spawn(self.wsgi.shutdown, GOING_AWAY)
+        gevent.spawn(Handler.close_idle)
         super().handle_exit(sig, frame)
 
 

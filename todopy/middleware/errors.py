@@ -8,7 +8,7 @@ from todopy.errors import HTTPError
 
 log = logging.getLogger("todopy.errors")
 _STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                405: "Method Not Allowed", 409: "Conflict", 412: "Precondition Failed",
+                405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed",
                 413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
                 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
