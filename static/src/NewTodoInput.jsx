@@ -1,0 +1,28 @@
+// input.new-todo: Enter adds the trimmed title; an empty one is ignored.
+import { useState } from 'react';
+
+export function NewTodoInput({ onAdd }) {
+  const [text, setText] = useState('');
+
+  async function handleKeyDown(event) {
+    // isComposing: Enter that confirms an IME candidate is not a submit.
+    if (event.key !== 'Enter' || event.nativeEvent.isComposing) return;
+    const title = text.trim();
+    if (!title) return;
+    setText('');
+    const added = await onAdd(title);
+    // Give the text back if the write failed and nothing new was typed since.
+    if (!added) setText((current) => (current === '' ? title : current));
+  }
+
+  return (
+    <input
+      className="new-todo"
+      placeholder="What needs to be done?"
+      autoFocus
+      value={text}
+      onChange={(e) => setText(e.target.value)}
+      onKeyDown={handleKeyDown}
+    />
+  );
+}

@@ -1,0 +1,161 @@
+// The WebSocket client for the list stream, `ws(s)://<host>/api/todos/`.
+// It only moves messages: parsing them into a todo list is model.js's job.
+//
+// Lifecycle (API.md, "Streams"):
+//   first connect        no query       → snapshot, ready, then changes
+//   after any drop       ?since=<rev>   → only the missed changes, ready, ...
+// The caller's state is never cleared on a drop, so the list stays on screen
+// while we reconnect; the resume brings it up to date.
+
+import { getSession } from './api.js';
+
+export const INITIAL_RETRY_MS = 250;
+export const MAX_RETRY_MS = 5000;
+// A handshake refused before `open` can be a server restart or a revoked
+// session; after this many in a row, ask /api/session/ which one it is.
+export const FAILED_HANDSHAKES_BEFORE_SESSION_CHECK = 2;
+
+/** @typedef {'connecting' | 'live' | 'reconnecting'} StreamStatus */
+
+/**
+ * Open the stream and keep it open until `close()`.
+ *
+ * @param {object} options
+ * @param {(message: object) => void} options.onMessage  every parsed server message
+ * @param {(status: StreamStatus) => void} [options.onStatus]
+ * @param {() => void} [options.onSessionLost]  the session is gone; the stream has stopped
+ * @param {() => Promise<unknown>} [options.checkSession]  rejects with `.status === 401` when signed out
+ * @param {string} [options.baseUrl]  page URL the stream URL is derived from
+ * @param {typeof WebSocket} [options.WebSocket]
+ */
+export function openTodoStream({
+  onMessage,
+  onStatus = () => {},
+  onSessionLost = () => {},
+  checkSession = getSession,
+  baseUrl = globalThis.location?.href,
+  WebSocket: Socket = globalThis.WebSocket,
+}) {
+  let socket = null;
+  let resumeRev = null; // null until a snapshot arrives: nothing to resume yet
+  let retryMs = INITIAL_RETRY_MS;
+  let retryTimer = null;
+  let failedHandshakes = 0;
+  let stopped = false;
+  let status = null;
+
+  const setStatus = (next) => {
+    if (next !== status) onStatus((status = next));
+  };
+
+  function connect() {
+    retryTimer = null;
+    const ws = new Socket(streamUrl(baseUrl, resumeRev));
+    socket = ws;
+    let opened = false;
+
+    ws.onopen = () => {
+      opened = true;
+      failedHandshakes = 0;
+    };
+    ws.onmessage = (event) => {
+      if (ws !== socket) return; // a late frame from a socket we gave up on
+      const message = parseMessage(event.data);
+      if (!message) return;
+      trackResumePoint(message);
+      onMessage(message);
+      if (message.type === 'ready') {
+        // Reset the backoff only after a full sync, so a server that accepts
+        // and then drops at once is still retried ever more slowly.
+        retryMs = INITIAL_RETRY_MS;
+        setStatus('live');
+      }
+    };
+    // Every failure ends in `close` (after `error`, if any), so handle it once there.
+    ws.onclose = () => {
+      if (ws !== socket || stopped) return;
+      socket = null;
+      setStatus(resumeRev === null ? 'connecting' : 'reconnecting');
+      if (!opened) failedHandshakes += 1;
+      if (failedHandshakes >= FAILED_HANDSHAKES_BEFORE_SESSION_CHECK) verifySessionThenRetry();
+      else scheduleRetry();
+    };
+  }
+
+  function trackResumePoint(message) {
+    // Same rule as the model: a snapshot sets the point, changes and ready
+    // only move it forward. Including the initial-sync changes means a drop in
+    // the middle of a resume continues from the last change seen.
+    if (typeof message.rev !== 'number') return;
+    if (message.type === 'snapshot') resumeRev = message.rev;
+    else if (resumeRev === null || message.rev > resumeRev) resumeRev = message.rev;
+  }
+
+  function scheduleRetry() {
+    if (stopped || retryTimer !== null) return;
+    retryTimer = setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+  }
+
+  async function verifySessionThenRetry() {
+    try {
+      await checkSession();
+    } catch (error) {
+      if (stopped) return;
+      if (error?.status === 401) {
+        stop();
+        onSessionLost();
+        return;
+      }
+      // Anything else (server down, 503) is not proof the session is gone.
+    }
+    scheduleRetry();
+  }
+
+  // Coming back online: skip what is left of the backoff.
+  function retryNow() {
+    if (stopped || socket !== null) return;
+    clearTimeout(retryTimer);
+    connect();
+  }
+
+  function stop() {
+    stopped = true;
+    clearTimeout(retryTimer);
+    retryTimer = null;
+    globalThis.removeEventListener?.('online', retryNow);
+    const ws = socket;
+    socket = null;
+    if (ws && ws.readyState <= 1) ws.close(1000, 'client closed');
+  }
+
+  globalThis.addEventListener?.('online', retryNow);
+  setStatus('connecting');
+  connect();
+
+  return {
+    close: stop,
+    /** The rev a reconnect would resume from (null before the first snapshot). */
+    get resumeRev() {
+      return resumeRev;
+    },
+  };
+}
+
+/** ws(s)://<host>/api/todos/[?since=N] on the page's own origin. */
+export function streamUrl(baseUrl, sinceRev = null) {
+  const url = new URL('/api/todos/', baseUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (sinceRev !== null) url.searchParams.set('since', String(sinceRev));
+  return url.href;
+}
+
+function parseMessage(data) {
+  if (typeof data !== 'string') return null;
+  try {
+    const message = JSON.parse(data);
+    return message && typeof message === 'object' ? message : null;
+  } catch {
+    return null;
+  }
+}
