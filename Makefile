@@ -40,6 +40,7 @@ static/dist/index.html: static/node_modules/.package-lock.json $(FRONT_SOURCES)
 # The package itself, installed (not editable) so that tests run what users get,
 # package data included; reinstalled whenever a source file changes.
 $(VENV)/.installed: $(VENV)/.deps $(PACKAGE_SOURCES) $(FRONT_BUILT)
+	rm -rf build  # a stale build/lib would resurrect deleted files
 	$(BIN)/pip install -q --no-deps --force-reinstall .
 	touch $@
 

@@ -30,7 +30,10 @@ class Hub:
     reconnecting, the same read replays whatever was committed meanwhile.
     """
 
-    def __init__(self, dsn: str, metrics: Metrics, *, batch_size: int = 5000, max_backoff: float = 5.0,
+    # Every stream of the process waits on this one connection, so retry often: one
+    # connection attempt every 2 s is nothing to a recovering database, and streams
+    # resume at most that long after it is back.
+    def __init__(self, dsn: str, metrics: Metrics, *, batch_size: int = 5000, max_backoff: float = 2.0,
                  on_reconnect: Callable[[], None] | None = None) -> None:
         self.dsn = dsn
         self.metrics = metrics
@@ -64,6 +67,11 @@ class Hub:
         self._revocation_callbacks.append(callback)
 
     # -- lifecycle ----------------------------------------------------------
+
+    @property
+    def stopping(self) -> bool:
+        """`shutdown()` was called: streams are being closed and no new one may open."""
+        return self._stopping
 
     def start(self) -> None:
         self._greenlet = gevent.spawn(self._run)
@@ -99,7 +107,10 @@ class Hub:
                     connected_before, delay = True, 0.1
                     self._dispatch(cur)
                     while not self._stopping:
-                        events = pubsub.get_events(select_timeout=30) or ()
+                        # Notifications that arrive with a query's results wait in conn.notifies,
+                        # not on the socket: blocking in select() would leave their changes
+                        # undelivered until the next notification or the timeout.
+                        events = pubsub.get_events(select_timeout=0 if conn.notifies else 30) or ()
                         self._handle(cur, events)
             except (DatabaseUnavailable, *db.CONNECTION_ERRORS) as error:
                 if self.listening or not connected_before:
@@ -149,11 +160,17 @@ class Hub:
             for row in rows:
                 change = Change(row)
                 subs = self._by_owner.get(change.owner)
+                backlog = False
                 if subs:
                     for sub in subs:
-                        sub.offer(change)
+                        backlog = sub.offer(change) or backlog
+                self.cursor = change.rev
+                if backlog:
+                    # Let the streams write their queues out before the next change: without
+                    # a turn they could not drain at all, and one bulk statement bigger than
+                    # the queue would close (4008) even subscribers that keep up.
+                    gevent.sleep(0)
             if rows:
-                self.cursor = rows[-1][0]
                 self.metrics.changes_dispatched.inc(len(rows))
             if len(rows) < self.batch_size:
                 return

@@ -12,7 +12,8 @@ class Subscription:
     """Owner, then todo id or predicate, decide which changes are queued (already as their op).
 
     The dispatcher never blocks on a subscriber: it appends to a bounded deque and
-    wakes the stream's greenlet; a full queue marks the subscriber as too slow.
+    wakes the stream's greenlet (yielding once when the queue fills past half, so a
+    stream that keeps up can drain it); a full queue marks the subscriber as too slow.
     """
 
     __slots__ = ("owner", "todo_id", "predicate", "token_hash", "limit", "queue", "wakeup",
@@ -31,21 +32,23 @@ class Subscription:
         self.close_code: int | None = None     # set by the hub: shutdown, revoked session, dead peer
         self.ping_due = False
 
-    def offer(self, change: Change) -> None:
+    def offer(self, change: Change) -> bool:
+        """Queue `change` if this stream wants it; True when the queue is half full or more."""
         if self.todo_id is not None:
             if change.todo_id != self.todo_id:
-                return
+                return False
             op: str | None = change.op
         else:
             op = change.op_for(self.predicate)
         if op is None or self.overflowed:
-            return
+            return False
         if len(self.queue) >= self.limit:
             self.overflowed = True
             self.queue.clear()          # it will resume with `since`; free the memory now
         else:
             self.queue.append((change, op))
         self.wakeup.set()
+        return 2 * len(self.queue) >= self.limit
 
     def end(self, code: int) -> None:
         """Ask the stream to close with `code` at its next wake-up."""

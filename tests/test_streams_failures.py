@@ -1,0 +1,321 @@
+"""Streams when things go wrong or get big: database restarts, many sockets, slow and vanished
+peers, graceful stops, and a listener that must not sit on a notification."""
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import os
+import signal
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import psycopg2.sql
+import requests
+import websocket
+
+from tests.support import Api, ServerProcess, Stream, register, start_postgres
+from tests.test_streams import LIST, Replica, by_id, open_streams_gauge, read_until
+from tests.test_streams_resume import Reader
+from todopy.migrate import migrate
+
+
+def wait_for(check, timeout: float, interval: float = 0.05) -> float:
+    """Seconds until `check()` was true; fails after `timeout`."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout, f"not within {timeout}s"
+        time.sleep(interval)
+    return time.monotonic() - started
+
+
+def health(server: ServerProcess) -> int:
+    try:
+        return requests.get(server.base_url + "/healthz", timeout=5).status_code
+    except requests.RequestException:
+        return 0
+
+
+def worker_pids(server: ServerProcess) -> list[int]:
+    """gunicorn's workers: the children of the server process."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == server.process.pid:
+                children.append(int(entry.name))
+    return children
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+# -- the listener --------------------------------------------------------------------------
+
+
+def test_a_change_committed_while_the_listener_reads_the_log_is_not_held_back(server, alice, bob, dsn):
+    """Its notification arrives with the listener's query results, not on an idle socket."""
+    s = Stream(server.ws_url, LIST, alice.token)
+    bulk, single = psycopg2.connect(dsn), psycopg2.connect(dsn)
+    bulk.autocommit = single.autocommit = True
+    try:
+        s.sync()
+        for i in range(12):
+            with bulk.cursor() as cur:     # a big batch keeps the listener busy reading the log...
+                cur.execute("INSERT INTO todos (owner, title) SELECT %s, 'noise' FROM generate_series(1, 2000)",
+                            (bob.user["id"],))
+            time.sleep(0.001 * (i % 6))
+            with single.cursor() as cur:   # ...while this commits
+                cur.execute("INSERT INTO todos (owner, title) VALUES (%s, %s) RETURNING rev",
+                            (alice.user["id"], f"round {i}"))
+                (rev,) = cur.fetchone()
+            try:
+                message = s.recv(3)
+            except websocket.WebSocketTimeoutException:
+                raise AssertionError(f"round {i}: change {rev} not delivered within 3 s") from None
+            assert message["rev"] == rev
+    finally:
+        s.close(), bulk.close(), single.close()
+
+
+OUTAGE = 3.0
+
+
+def test_streams_survive_a_database_restart_without_reconnecting(tmp_path, start_server):
+    cluster = start_postgres(tmp_path / "pg")
+    try:
+        migrate(cluster.dsn())
+        server = start_server(database=cluster.dsn())
+        api = register(server.base_url)
+        keep = api.create_todo("before the restart")
+        s = Stream(server.ws_url, LIST, api.token)
+        live = Stream(server.ws_url, LIST + "?completed=true", api.token)
+        replicas = {"": Replica(), "?completed=true": Replica()}
+        for stream, replica in ((s, replicas[""]), (live, replicas["?completed=true"])):
+            before, ready = stream.sync()
+            for message in before + [ready]:
+                replica.apply(message)
+        start_rev = replicas[""].rev
+        api.patch(f"/api/todos/{keep['id']}/", {"completed": True})
+        api.create_todo("also before")
+        for message in read_until(s, lambda m: m["todo"]["title"] == "also before"):
+            replicas[""].apply(message)
+
+        cluster.stop()
+        down = time.monotonic()
+        wait_for(lambda: health(server) == 503, timeout=10)
+        assert api.post(LIST, {"title": "while down"}).status_code == 503
+        assert requests.get(server.base_url + "/healthz", timeout=5).json()["status"] == "unavailable"
+        time.sleep(max(0.0, down + OUTAGE - time.monotonic()))   # long enough for the listener to back off
+
+        cluster.start()
+        up = time.monotonic()
+        conn = psycopg2.connect(cluster.dsn())   # committed before the listener can be back
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO todos (owner, title) VALUES (%s, 'right after the restart')",
+                        (api.user["id"],))
+        messages = read_until(s, lambda m: m["type"] == "change", timeout=30)
+        resumed = time.monotonic() - up
+        healthy = wait_for(lambda: health(server) == 200, timeout=30) + resumed
+        for message in messages:
+            replicas[""].apply(message)
+
+        api.patch(LIST, {"completed": True})
+        gone = api.create_todo("short-lived")
+        assert api.delete(f"/api/todos/{gone['id']}/").status_code == 204
+        last = api.create_todo("after the restart", completed=True)
+        for stream, query in ((s, ""), (live, "?completed=true")):
+            for message in read_until(stream, lambda m: m["todo"]["id"] == last["id"]):
+                replicas[query].apply(message)
+            assert replicas[query].todos == by_id(api.list_todos(query)["todos"])
+
+        with conn.cursor() as cur:   # every change, exactly once: the log is the ground truth
+            cur.execute("SELECT count(*) FROM changes WHERE owner = %s AND rev > %s", (api.user["id"], start_rev))
+            assert replicas[""].applied == cur.fetchone()[0]
+        conn.close()
+        s.close(), live.close()
+        print(f"\ndatabase restart ({OUTAGE:.0f}s down): first change delivered {resumed:.2f}s after the "
+              f"database was back; /healthz 200 after {healthy:.2f}s")
+    finally:
+        cluster.stop("immediate")
+
+
+# -- many streams ----------------------------------------------------------------------------
+
+
+def test_500_streams_hold_no_more_connections_than_the_pool_plus_the_listener(postgres, sql, start_server):
+    name = f"conns_{uuid.uuid4().hex[:8]}"
+    sql(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
+    dsn = postgres.dsn(name)
+    migrate(dsn)
+    pool_size = 4
+    server = start_server(env={"TODOPY_POOL_SIZE": str(pool_size)}, database=dsn)
+    users = [register(server.base_url) for _ in range(5)]
+    todos = [api.create_todo("shared") for api in users]
+    paths = [LIST, LIST + "?completed=false", LIST + "?since=1", "/api/todos/{id}/"]
+    streams: list[tuple[int, Stream]] = []
+
+    def connect(i: int) -> tuple[int, Stream]:
+        owner = i % len(users)
+        stream = Stream(server.ws_url, paths[i // len(users) % len(paths)].format(id=todos[owner]["id"]),
+                        users[owner].token)
+        streams.append((owner, stream))
+        stream.sync()
+        return owner, stream
+
+    try:
+        for i in range(400):
+            connect(i)
+        with concurrent.futures.ThreadPoolExecutor(20) as burst:   # and a reconnect storm
+            list(burst.map(connect, range(400, 500)))
+        assert open_streams_gauge(server) == 500
+        (count,), = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name LIKE 'todopy%%'",
+                        (name,))
+        print(f"\n500 open streams: {count} todopy connections to PostgreSQL (pool size {pool_size})")
+        assert count <= pool_size + 1
+
+        changed = users[0].patch(f"/api/todos/{todos[0]['id']}/", {"title": "seen by 100 streams"}).json()
+        for owner, stream in streams:
+            if owner == 0:
+                assert stream.recv(10) == {"type": "change", "op": "update", "todo": changed, "rev": changed["rev"]}
+    finally:
+        for _, stream in streams:
+            stream.close()
+
+
+# -- slow and vanished peers ---------------------------------------------------------------------
+
+
+def test_a_consumer_that_stops_reading_is_closed_with_4008_and_resumes_losing_nothing(start_server, sql):
+    server = start_server(env={"TODOPY_STREAM_QUEUE": "20"})
+    api = register(server.base_url)
+    sql("INSERT INTO todos (owner, title) SELECT %s, repeat('long title ', 46) || n FROM generate_series(1, 300) n",
+        (api.user["id"],))
+    (worker,) = worker_pids(server)
+    rss_before = rss_bytes(worker)
+
+    slow = Stream(server.ws_url, LIST, api.token, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+    fast = Reader(server, api, "", "the end")   # keeps up all along: never 4008, even with bulk changes
+    replica = Replica()
+    try:
+        before, ready = slow.sync()
+        for message in before + [ready]:
+            replica.apply(message)
+        fast.start()
+        wait_for(lambda: fast.replica.ready, timeout=10)
+        for i in range(30):           # 9000 changes of ~650 bytes (6 MB), none of them read yet
+            assert api.patch(LIST, {"completed": i % 2 == 0}).status_code == 200
+            time.sleep(0.02)          # the reader that keeps up gets its turns even on a busy machine
+        rss_peak = rss_bytes(worker)
+        api.create_todo("the end")
+        fast.join(20)
+        if fast.error is not None:
+            raise fast.error
+        assert fast.replica.todos == by_id(api.list_todos()["todos"])
+
+        deadline = time.monotonic() + 30
+        while (message := slow.recv(10)) is not None:
+            assert time.monotonic() < deadline
+            replica.apply(message)
+        assert slow.close_code == 4008
+    finally:
+        slow.close()
+    growth = max(rss_peak, rss_bytes(worker)) - rss_before
+    print(f"\nslow consumer: closed with 4008 after {replica.changes} changes; worker RSS grew {growth / 2**20:.1f} MB")
+    assert growth < 50 * 2**20
+
+    again = Stream(server.ws_url, f"{LIST}?since={replica.rev}", api.token)
+    try:
+        replica.reconnect()
+        before, ready = again.sync()
+        for message in before + [ready]:
+            replica.apply(message)
+        assert replica.todos == by_id(api.list_todos()["todos"])
+    finally:
+        again.close()
+
+
+def raw_handshake(server: ServerProcess, token: str) -> socket.socket:
+    """A peer that completes the handshake, then never reads, never answers and never closes."""
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /api/todos/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                  f"Authorization: Bearer {token}\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+def test_pings_keep_answering_peers_and_drop_vanished_ones(start_server):
+    interval = 1.0
+    server = start_server(env={"TODOPY_PING_INTERVAL": str(interval)})
+    api = register(server.base_url)
+    s = Stream(server.ws_url, LIST, api.token)
+    vanished = None
+    try:
+        s.sync()
+        baseline = open_streams_gauge(server)
+        assert baseline == 1
+        vanished = raw_handshake(server, api.token)
+        opened = time.monotonic()
+        wait_for(lambda: open_streams_gauge(server) == baseline + 1, timeout=5)
+
+        pings, dropped_after = 0, None
+        s.ws.settimeout(0.2)
+        while time.monotonic() - opened < 6 and (dropped_after is None or pings < 3):
+            try:
+                opcode, _ = s.ws.recv_data_frame(True)    # answers each ping with a pong
+                pings += opcode == websocket.ABNF.OPCODE_PING
+            except websocket.WebSocketTimeoutException:
+                pass
+            if dropped_after is None and open_streams_gauge(server) == baseline:
+                dropped_after = time.monotonic() - opened
+        print(f"\nheartbeat: {pings} pings; a vanished peer dropped after {dropped_after}s (ping interval {interval}s)")
+        assert pings >= 3
+        assert dropped_after is not None and dropped_after <= 4 * interval   # 2-3 intervals, plus a busy machine
+
+        todo = api.create_todo("still here")             # the answering peer is still served
+        assert s.recv(5) == {"type": "change", "op": "insert", "todo": todo, "rev": todo["rev"]}
+    finally:
+        s.close()
+        if vanished is not None:
+            vanished.close()
+
+
+# -- stopping ------------------------------------------------------------------------------------
+
+
+def test_sigterm_closes_streams_with_1001_and_exits_promptly(start_server):
+    server = start_server()
+    api = register(server.base_url)
+    todo = api.create_todo("one")
+    streams = [Stream(server.ws_url, path, api.token)
+               for path in (LIST, LIST + "?completed=false", f"{LIST}?since={todo['rev']}", f"/api/todos/{todo['id']}/")]
+    idle = Api(server.base_url, api.token)
+    assert idle.get(LIST).status_code == 200          # and an idle keep-alive connection
+    try:
+        for stream in streams:
+            stream.sync()
+        stopping = time.monotonic()
+        server.signal(signal.SIGTERM)
+        for stream in streams:
+            assert stream.recv(10) is None and stream.close_code == 1001
+        server.process.wait(10)
+        print(f"\nSIGTERM: streams closed with 1001, process exited after {time.monotonic() - stopping:.1f}s")
+        assert server.process.returncode == 0
+    finally:
+        for stream in streams:
+            stream.close()
