@@ -20,11 +20,11 @@ TODOPY = str(Path(sys.executable).with_name("todopy"))
 
 
 class ServerProcess:
-    """`todopy serve` on a free port, against `dsn`, with extra environment."""
+    """`todopy serve` on a free port (or the given one, e.g. to restart in place), against `dsn`."""
 
     def __init__(self, dsn: str | None, log_path: Path, *, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
+                 args: tuple[str, ...] = (), port: int | None = None) -> None:
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
         self.log_path = log_path

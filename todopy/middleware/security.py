@@ -1,11 +1,22 @@
 """Headers every response carries: no sniffing, no referrer leaks, no caching of user data."""
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable
 
-PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-               "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
+               "connect-src 'self'{websocket}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
                "form-action 'self'")
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+
+
+def page_policy(environ: dict) -> str:
+    """The page may open WebSockets to its own host only (not every ws: URL)."""
+    host = environ.get("HTTP_HOST", "")
+    if not _HOST.fullmatch(host):
+        return PAGE_POLICY.format(websocket="")
+    scheme = "wss" if environ.get("wsgi.url_scheme") == "https" else "ws"
+    return PAGE_POLICY.format(websocket=f" {scheme}://{host}")
 
 
 class SecurityHeadersMiddleware:
@@ -21,7 +32,7 @@ class SecurityHeadersMiddleware:
             if api and "cache-control" not in names:
                 extra.append(("Cache-Control", "no-store"))
             if "content-type" in names and "content-security-policy" not in names:
-                extra.append(("Content-Security-Policy", PAGE_POLICY))
+                extra.append(("Content-Security-Policy", page_policy(environ)))
             return start_response(status, headers + extra, exc_info)
 
         return self.app(environ, start)
