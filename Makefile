@@ -73,7 +73,7 @@ bench: install browser-deps
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 fuzz: install
-	$(BIN)/python -m pytest -p no:cacheprovider -q tests/test_fuzz.py --fuzz-examples=2000
+	TODOPY_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -p no:cacheprovider -q tests/test_fuzz.py
 
 soak: install
 	$(BIN)/python -m pytest -p no:cacheprovider -q tests/test_soak.py --soak-seconds=300

@@ -110,14 +110,8 @@ def clean_database(request: pytest.FixtureRequest) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--soak-seconds", type=float, default=30.0, help="duration of the soak test")
-    parser.addoption("--fuzz-examples", type=int, default=60, help="schemathesis examples per operation")
 
 
 @pytest.fixture
 def soak_seconds(request: pytest.FixtureRequest) -> float:
     return request.config.getoption("--soak-seconds")
-
-
-@pytest.fixture
-def fuzz_examples(request: pytest.FixtureRequest) -> int:
-    return request.config.getoption("--fuzz-examples")
