@@ -67,18 +67,18 @@ class Accounts:
 
     def sign_in(self, username: str, password: str) -> tuple[User, str]:
         params = {"username": username}
-        row = self.pool.query_one(Q["throttle_state"], params)
-        if row is not None and row[0] is not None and row[0] > 0:
-            wait = max(1, math.ceil(row[0]))
+        attempt = self.pool.query_one(Q["begin_attempt"], {
+            **params, "max_failures": self.settings.login_max_failures, "cooldown": self.settings.login_cooldown})
+        if attempt is None:
+            row = self.pool.query_one(Q["throttle_state"], params)
+            seconds = row[0] if row is not None and row[0] is not None else 0
+            wait = max(1, math.ceil(seconds))
             raise TooManyRequests(f"too many failed sign-ins for this username; try again in {wait} s", wait)
         found = self.pool.query_one(Q["user_by_name"], params)
         stored_hash = found[2] if found else _DUMMY_HASH
         valid = _off_loop(check_password_hash, stored_hash, password)
         if not (found and valid):
-            self.pool.execute(Q["record_failure"], {
-                **params, "max_failures": self.settings.login_max_failures,
-                "cooldown": self.settings.login_cooldown})
-            raise Unauthorized(WRONG_CREDENTIALS, code="bad_credentials")
+            raise Unauthorized(WRONG_CREDENTIALS, code="bad_credentials")   # already counted
         user = User(str(found[0]), found[1])
         with self.pool.cursor() as cur:
             cur.execute(Q["clear_failures"], params)

@@ -23,11 +23,13 @@ DELETE FROM sessions WHERE token_hash = %(token_hash)s
 -- name: delete_expired_sessions
 DELETE FROM sessions WHERE expires_time <= now()
 
--- name: throttle_state
--- Seconds until sign-in is allowed again for this name (0 or less: allowed).
-SELECT extract(epoch FROM locked_until - now()) FROM login_throttle WHERE name_key = lower(%(username)s)
-
--- name: record_failure
+-- name: begin_attempt
+-- Counts this attempt as a failure *before* its password is checked, in one
+-- atomic statement: concurrent guesses queue on the row, so no more than
+-- max_failures of them in a row get checked (checking first and counting after
+-- let 30 parallel guesses all through). The attempt that reaches max_failures
+-- starts the lock; a correct password clears it all (clear_failures).
+-- No row returned: the name is locked, refuse without checking.
 INSERT INTO login_throttle AS t (name_key, failures, locked_until)
 VALUES (lower(%(username)s), 1, CASE WHEN 1 >= %(max_failures)s
         THEN now() + make_interval(secs => %(cooldown)s) END)
@@ -35,6 +37,12 @@ ON CONFLICT (name_key) DO UPDATE
    SET failures = t.failures + 1,
        locked_until = CASE WHEN t.failures + 1 >= %(max_failures)s
                            THEN now() + make_interval(secs => %(cooldown)s) END
+ WHERE t.locked_until IS NULL OR t.locked_until <= now()
+RETURNING failures
+
+-- name: throttle_state
+-- Seconds until sign-in is allowed again for this name (0 or less: allowed).
+SELECT extract(epoch FROM locked_until - now()) FROM login_throttle WHERE name_key = lower(%(username)s)
 
 -- name: clear_failures
 DELETE FROM login_throttle WHERE name_key = lower(%(username)s)

@@ -13,12 +13,14 @@ _STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: 
                 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
-def error_response(error: HTTPError, start_response: Callable) -> list[bytes]:
+def error_response(error: HTTPError, start_response: Callable, method: str = "GET") -> list[bytes]:
     body = error.body()
     headers = [("Content-Type", "application/json; charset=utf-8"),
                ("Content-Length", str(len(body))), *error.headers]
     start_response(f"{error.status} {_STATUS_TEXT.get(error.status, 'Error')}", headers)
-    return [body]
+    # The server writes what we return even for HEAD; a body there would be read by a
+    # keep-alive client as the start of its next response.
+    return [] if method == "HEAD" else [body]
 
 
 class ErrorMiddleware:
@@ -32,9 +34,9 @@ class ErrorMiddleware:
             return self.app(environ, start_response)
         except HTTPError as error:
             environ["todopy.error"] = error.code
-            return error_response(error, start_response)
+            return error_response(error, start_response, environ.get("REQUEST_METHOD", "GET"))
         except Exception:
             log.exception("unexpected error in %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             environ["todopy.error"] = "internal_error"
             return error_response(HTTPError("internal server error; the server log has the details"),
-                                  start_response)
+                                  start_response, environ.get("REQUEST_METHOD", "GET"))

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-from http.cookies import SimpleCookie
 from typing import Any, Callable, Iterable
 
-from werkzeug.http import dump_cookie
+from werkzeug.http import dump_cookie, parse_cookie
 
 from todopy.accounts import Accounts, User
 
@@ -38,12 +37,12 @@ def credentials(environ: dict) -> Session:
         return Session(token.strip(), "bearer")
     cookies = environ.get("HTTP_COOKIE")
     if cookies:
-        try:
-            morsel = SimpleCookie(cookies).get(COOKIE_NAME)
-        except Exception:  # http.cookies raises CookieError and others on junk
-            morsel = None
-        if morsel is not None and morsel.value:
-            return Session(morsel.value, "cookie")
+        # Werkzeug's parser skips what it cannot read; http.cookies.SimpleCookie drops
+        # every cookie after (or even before) one it dislikes, such as another app's
+        # JSON-valued cookie on the same host, and the user would seem signed out.
+        token = next((value for value in parse_cookie(cookies).getlist(COOKIE_NAME) if value), None)
+        if token:
+            return Session(token, "cookie")
     return Session(None, None)
 
 

@@ -1,14 +1,15 @@
 """/api/todos/ and /api/todos/<id>/: REST and streams on the same URLs."""
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 from werkzeug.wrappers import Request, Response
 
 from todopy import validation
-from todopy.errors import NotFound, PreconditionFailed, Unprocessable
+from todopy.errors import HTTPError, NotFound, PreconditionFailed, Unprocessable
 from todopy.http import json_response, no_content, read_json_object
 from todopy.representations import todo_json
 from todopy.sqlfiles import queries
@@ -53,9 +54,10 @@ class TodoList(Resource):
         return json_response(todo, 201, [("Location", f"/api/todos/{todo['id']}/"), etag(todo["rev"])])
 
     def patch(self, request: Request) -> Response:
+        # The body first: its 413/415/400 win over a 422 for the query (API.md's precedence).
+        raw = read_json_object(request)
         only = validation.bool_param(request.args, "completed")
-        body = validation.fields(read_json_object(request), {"completed": validation.completed},
-                                 required={"completed"})
+        body = validation.fields(raw, {"completed": validation.completed}, required={"completed"})
         rows = self.services.pool.query_all(Q["set_all_completed"], {
             "owner": owner_of(request), "completed": body["completed"], "filter": only})
         changed = [todo_json(row[1:]) for row in rows if row[1] is not None]
@@ -87,15 +89,17 @@ class Todo(Resource):
         return json_response(todo_json(row), headers=[etag(row[4])])
 
     def put(self, request: Request, todo_id: uuid.UUID) -> Response:
-        body = validation.fields(read_json_object(request), validation.TODO_FIELDS,
-                                 required={"title", "completed"}, ignored=validation.READ_ONLY_TODO_FIELDS)
+        with self._unless_missing(request, todo_id):
+            body = validation.fields(read_json_object(request), validation.TODO_FIELDS,
+                                     required={"title", "completed"}, ignored=validation.READ_ONLY_TODO_FIELDS)
         return self._update(request, todo_id, body)
 
     def patch(self, request: Request, todo_id: uuid.UUID) -> Response:
-        body = validation.fields(read_json_object(request), validation.TODO_FIELDS,
-                                 ignored=validation.READ_ONLY_TODO_FIELDS)
-        if not body:
-            raise Unprocessable("nothing to change: send title and/or completed", code="empty_patch")
+        with self._unless_missing(request, todo_id):
+            body = validation.fields(read_json_object(request), validation.TODO_FIELDS,
+                                     ignored=validation.READ_ONLY_TODO_FIELDS)
+            if not body:
+                raise Unprocessable("nothing to change: send title and/or completed", code="empty_patch")
         return self._update(request, todo_id, body)
 
     def delete(self, request: Request, todo_id: uuid.UUID) -> Response:
@@ -118,6 +122,19 @@ class Todo(Resource):
                 self._explain_miss(cur, key)
         return json_response(todo_json(row), headers=[etag(row[4])])
 
+    @contextlib.contextmanager
+    def _unless_missing(self, request: Request, todo_id: uuid.UUID) -> Iterator[None]:
+        """Body errors (413, 415, 400, 422) lose to a 404 (API.md's precedence).
+
+        The write itself finds a missing todo; only a refused body needs this extra look-up.
+        """
+        try:
+            yield
+        except HTTPError:
+            if self.services.pool.query_one(Q["current_rev"], {"id": todo_id, "owner": owner_of(request)}) is None:
+                raise NotFound("no such todo") from None
+            raise
+
     @staticmethod
     def _explain_miss(cur, key: dict[str, Any]) -> None:
         """A conditional write matched no row: 404 if the todo is not there, else 412."""
@@ -125,5 +142,6 @@ class Todo(Resource):
         current = cur.fetchone()
         if current is None:
             raise NotFound("no such todo")
-        raise PreconditionFailed(f"the todo has changed since rev {key['if_rev']}; it is now at rev {current[0]}",
+        seen = f"since rev {key['if_rev']}" if key["if_rev"] >= 0 else "or If-Match names no rev"
+        raise PreconditionFailed(f"the todo has changed {seen}; it is now at rev {current[0]}",
                                  headers=[etag(current[0])])
