@@ -56,9 +56,11 @@ def read_json_object(request: Request) -> dict[str, Any]:
                 raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
         else:
             raw = b""
+    except TimeoutError as error:
+        raise RequestTimeout("the request body did not arrive in time") from error
     except (OSError, ValueError) as error:
-        # A read timeout (slow client) or a broken chunked encoding.
-        raise RequestTimeout("the request body did not arrive in time or was malformed") from error
+        # gevent reports a malformed chunked encoding as an IOError.
+        raise BadRequest("the request body's chunked encoding is malformed", code="bad_request") from error
     if length is not None and len(raw) < length:
         raise RequestTimeout("the request body ended before its Content-Length")
     if raw and request.mimetype != JSON_TYPE:

@@ -1,4 +1,4 @@
-"""Periodic housekeeping: prune the change log, forget expired sessions."""
+"""Periodic housekeeping: prune the change log, forget expired sessions and old sign-in failures."""
 from __future__ import annotations
 
 import logging
@@ -20,6 +20,7 @@ def run_once(pool: Pool, settings: Settings) -> int:
     row = pool.query_one(CHANGES["prune"], {"keep_seconds": settings.changelog_retention_s,
                                             "keep_rows": settings.changelog_max_rows})
     pool.execute(ACCOUNTS["delete_expired_sessions"])
+    pool.execute(ACCOUNTS["forget_old_failures"])
     return row[0] if row else 0
 
 

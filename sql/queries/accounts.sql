@@ -20,6 +20,11 @@ SELECT u.id, u.username
 -- name: delete_session
 DELETE FROM sessions WHERE token_hash = %(token_hash)s
 
+-- name: forget_old_failures
+-- A day without attempts forgets a name's failures (rows for names guessed at random would pile up).
+DELETE FROM login_throttle
+ WHERE updated_time < now() - interval '1 day' AND (locked_until IS NULL OR locked_until < now())
+
 -- name: delete_expired_sessions
 DELETE FROM sessions WHERE expires_time <= now()
 
@@ -36,7 +41,8 @@ VALUES (lower(%(username)s), 1, CASE WHEN 1 >= %(max_failures)s
 ON CONFLICT (name_key) DO UPDATE
    SET failures = t.failures + 1,
        locked_until = CASE WHEN t.failures + 1 >= %(max_failures)s
-                           THEN now() + make_interval(secs => %(cooldown)s) END
+                           THEN now() + make_interval(secs => %(cooldown)s) END,
+       updated_time = now()
  WHERE t.locked_until IS NULL OR t.locked_until <= now()
 RETURNING failures
 
