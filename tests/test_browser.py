@@ -435,6 +435,7 @@ def test_two_users_never_see_each_others_todos(server, tabs, alice, bob):
     expect(tab_a.labels).to_have_text(["alice's secret"])
     alice.create_todo("alice via REST")
     tab_b.add("bob's own")
+    expect(tab_b.labels).to_have_text(["bob's own"])   # its POST has landed: the REST write comes after
     bob.create_todo("bob via REST")
     # Streams deliver in rev order: had bob's stream carried alice's rows, they
     # would be on screen before his own later write is.
