@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 # Errors that mean "the database is not there", as opposed to a bad query.
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def connect(dsn: str, *, timeout: float = 2.0, application_name: str = "todopy",
@@ -41,12 +42,37 @@ def connect(dsn: str, *, timeout: float = 2.0, application_name: str = "todopy",
     return conn
 
 
+def _run(conn: psycopg2.extensions.connection, statement: str) -> None:
+    """One statement outside any TransactionCursor (COMMIT, ROLLBACK)."""
+    with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
+        cur.execute(statement)
+
+
 def first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+class TransactionCursor(psycopg2.extensions.cursor):
+    """The cursor of a pooled transaction: its first statement carries the BEGIN.
+
+    Pooled connections are in autocommit mode, so psycopg2 sends no BEGIN of its
+    own (a round trip before every transaction); the transaction starts with the
+    first statement instead, in the same message, and `Pool.connection` ends it.
+    """
+
+    def execute(self, query, vars=None):  # noqa: A002 - psycopg2's signature
+        if isinstance(query, str) and self.connection.info.transaction_status == IDLE:
+            query = "BEGIN;" + query
+        return super().execute(query, vars)
+
+
 class Pool:
-    """At most `size` connections; `connection()` lends one for one transaction."""
+    """At most `size` connections; `connection()` lends one for one transaction.
+
+    `query_one`, `query_all` and `execute` run a single statement, which is its own
+    transaction: sent alone in autocommit mode, with no BEGIN and COMMIT round trips
+    around it (three round trips become one).
+    """
 
     def __init__(self, dsn: str, size: int = 8, *, timeout: float = 2.0,
                  statement_timeout_ms: int | None = 5000) -> None:
@@ -69,14 +95,16 @@ class Pool:
         conn = self._acquire(self.timeout if timeout is None else timeout)
         broken = False
         try:
-            yield conn
-            conn.commit()
+            yield conn                  # its cursors are TransactionCursors: the first statement BEGINs
+            if conn.info.transaction_status != IDLE:
+                _run(conn, "COMMIT")
         except CONNECTION_ERRORS as error:
             broken = True
             raise DatabaseUnavailable(f"lost the database connection: {first_line(error)}") from error
         except BaseException:
             try:
-                conn.rollback()
+                if conn.info.transaction_status != IDLE:
+                    _run(conn, "ROLLBACK")
             except CONNECTION_ERRORS:
                 broken = True
             raise
@@ -88,19 +116,33 @@ class Pool:
         with self.connection(timeout) as conn, conn.cursor() as cur:
             yield cur
 
-    def query_one(self, sql: str, params: Any = None) -> tuple | None:
-        with self.cursor() as cur:
+    @contextlib.contextmanager
+    def _statement(self, timeout: float | None) -> Iterator[psycopg2.extensions.cursor]:
+        """A cursor for one statement in autocommit mode: the statement is the whole transaction."""
+        conn = self._acquire(self.timeout if timeout is None else timeout)
+        broken = False
+        try:
+            with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
+                yield cur
+        except CONNECTION_ERRORS as error:
+            broken = True
+            raise DatabaseUnavailable(f"lost the database connection: {first_line(error)}") from error
+        finally:
+            self._release(conn, broken or conn.closed != 0)
+
+    def query_one(self, sql: str, params: Any = None, *, timeout: float | None = None) -> tuple | None:
+        with self._statement(timeout) as cur:
             cur.execute(sql, params)
             return cur.fetchone()
 
-    def execute(self, sql: str, params: Any = None) -> int:
+    def execute(self, sql: str, params: Any = None, *, timeout: float | None = None) -> int:
         """Run one statement in its own transaction; return the row count."""
-        with self.cursor() as cur:
+        with self._statement(timeout) as cur:
             cur.execute(sql, params)
             return cur.rowcount
 
-    def query_all(self, sql: str, params: Any = None) -> list[tuple]:
-        with self.cursor() as cur:
+    def query_all(self, sql: str, params: Any = None, *, timeout: float | None = None) -> list[tuple]:
+        with self._statement(timeout) as cur:
             cur.execute(sql, params)
             return cur.fetchall()
 
@@ -129,12 +171,21 @@ class Pool:
         if conn is not None:
             return conn
         try:
-            return connect(self.dsn, timeout=self.timeout, statement_timeout_ms=self.statement_timeout_ms)
+            conn = connect(self.dsn, timeout=self.timeout, statement_timeout_ms=self.statement_timeout_ms)
         except BaseException:
             self._items.put(None)
             raise
+        conn.autocommit = True                      # transactions are begun by their first statement
+        conn.cursor_factory = TransactionCursor
+        return conn
 
     def _release(self, conn: psycopg2.extensions.connection, broken: bool) -> None:
+        if not broken and conn.info.transaction_status != IDLE:
+            # Left inside a transaction (its COMMIT or ROLLBACK failed): not reusable, but the
+            # database is there; close this one alone.
+            conn.close()
+            self._items.put(None)
+            return
         if broken:
             try:
                 conn.close()

@@ -1,6 +1,7 @@
 """Serving: gunicorn's master with gevent-websocket workers, each with its own pool, hub and streams."""
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import socket
@@ -84,7 +85,26 @@ class Handler(WebSocketHandler):
         self.websocket = None
         self.write(b"")                 # flush the 101 response
         self.socket.settimeout(None)    # streams idle for long; pings find dead peers
-        return Socket(self.socket, self.rfile)
+        return Socket(self.socket, self._take_buffered_input())
+
+    def _take_buffered_input(self) -> bytes:
+        """What the client sent after its handshake, already in the request reader's buffer.
+
+        The stream reads the socket itself from now on; without a request body
+        pending, the reader (and its 8 KiB buffer, per stream) is closed, which
+        also ends this connection's keep-alive loop when the stream ends.
+        """
+        if self.environ.get("CONTENT_LENGTH") not in (None, "", "0") or "HTTP_TRANSFER_ENCODING" in self.environ:
+            return b""                  # a handshake with a body: leave the reader to pywsgi, as ever
+        self.socket.settimeout(0.0)     # peek() then reads the socket only if data is there
+        try:
+            buffered = self.rfile.peek(1)
+        except OSError:
+            buffered = b""
+        finally:
+            self.socket.settimeout(None)
+        self.rfile.close()
+        return buffered
 
     def _valid_key(self) -> bool:
         import base64
@@ -122,11 +142,17 @@ class Worker(GeventWebSocketWorker):
         from psycogreen.gevent import patch_psycopg
 
         patch_psycopg()                 # before the first connection of this process
+        # Greenlets would otherwise keep their spawning stack (a dozen frame records
+        # each): memory per open stream, time per request, for a debugging aid.
+        gevent.config.track_greenlet_tree = False
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
         Handler.read_timeout = self.wsgi.settings.read_timeout
         self.wsgi.start()
+        # Modules, routes and queries live as long as the process: keep the cyclic
+        # garbage collector from walking them again on every full collection.
+        gc.freeze()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         # Graceful stop: tell every stream (they are requests that never end by themselves).

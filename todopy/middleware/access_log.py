@@ -16,6 +16,9 @@ class AccessLogMiddleware:
         self.app = app
         self.metrics = metrics
         self.clock = clock
+        # Labelled metric children, looked up once per label set rather than on every request.
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._histograms: dict[str, Any] = {}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         started = self.clock()
@@ -35,8 +38,14 @@ class AccessLogMiddleware:
             return  # streams log their own open and close lines
         route = environ.get(ENDPOINT_KEY, "unmatched")
         method = environ.get("REQUEST_METHOD", "-")
-        self.metrics.requests.labels(route, method, status).inc()
-        self.metrics.request_seconds.labels(route).observe(seconds)
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = self._counters[route, method, status] = self.metrics.requests.labels(route, method, status)
+        counter.inc()
+        histogram = self._histograms.get(route)
+        if histogram is None:
+            histogram = self._histograms[route] = self.metrics.request_seconds.labels(route)
+        histogram.observe(seconds)
         user = environ.get("todopy.user")
         log.info("%s %s %s %.1fms", method, environ.get("PATH_INFO", ""), status, seconds * 1000,
                  extra={"method": method, "path": environ.get("PATH_INFO", ""), "status": int(status),

@@ -5,6 +5,7 @@ import datetime
 from typing import Any
 
 from todopy.http import dumps
+from todopy.realtime.socket import text_frame
 
 # The columns of `changes` the dispatcher and resumes read, in this order.
 CHANGE_COLUMNS = "rev, op, todo_id, owner, title, completed, created_time, was_completed, changed_time"
@@ -27,10 +28,12 @@ class Change:
                 "created_time": self.created_time.isoformat(), "rev": self.rev}
 
     def frame(self, op: str) -> bytes:
-        """The `change` message as `op` (a live query may turn an update into insert/delete)."""
+        """The `change` message as `op` (a live query may turn an update into insert/delete),
+        as a whole WebSocket frame: encoded once, however many streams it goes to."""
         frame = self._frames.get(op)
         if frame is None:
-            frame = self._frames[op] = dumps({"type": "change", "op": op, "todo": self.todo(), "rev": self.rev})
+            frame = self._frames[op] = text_frame(
+                dumps({"type": "change", "op": op, "todo": self.todo(), "rev": self.rev}))
         return frame
 
     def op_for(self, predicate: bool | None) -> str | None:

@@ -1,0 +1,108 @@
+"""The benchmark's own PostgreSQL: started in a temp dir, migrated, seeded with users by SQL.
+
+Signing up 10,000 users through the API would spend minutes in scrypt; a benchmark
+may write users and sessions directly (token_hash = sha256(token), as
+todopy.accounts.hash_token stores them).
+"""
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+from pathlib import Path
+
+import psycopg2
+
+from todopy.embedded import EmbeddedPostgres
+from todopy.migrate import migrate
+
+SEED_USERS = """
+INSERT INTO users (username, password_hash)
+SELECT %(prefix)s || lpad(g::text, 6, '0'), '!' FROM generate_series(1, %(count)s) AS g
+"""
+SEED_SESSIONS = """
+INSERT INTO sessions (token_hash, user_id, expires_time)
+SELECT sha256(convert_to(%(secret)s || username, 'UTF8')), id, now() + interval '1 day'
+  FROM users WHERE username LIKE %(prefix)s || '%%'
+"""
+SEED_TODOS = """
+INSERT INTO todos (owner, title)
+SELECT u.id, 'todo ' || n FROM users u CROSS JOIN generate_series(1, %(per_user)s) AS n
+ WHERE u.username LIKE %(prefix)s || '%%'
+ ORDER BY u.username, n
+"""
+SEEDED = """
+SELECT u.username, array_agg(t.id::text ORDER BY t.created_time)
+  FROM users u JOIN todos t ON t.owner = u.id
+ WHERE u.username LIKE %(prefix)s || '%%'
+ GROUP BY u.username ORDER BY u.username
+"""
+COUNT_CONNECTIONS = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'todopy%'"
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchUser:
+    token: str
+    todo_ids: list[str]
+
+
+class Database:
+    """An embedded cluster for one run, and a connection of our own (application_name 'bench')."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.cluster = EmbeddedPostgres(data_dir)
+        self.dsn = self.cluster.start()
+        migrate(self.dsn)
+        self.conn = psycopg2.connect(self.dsn, application_name="bench")
+        self.conn.autocommit = True
+        self._secret = secrets.token_urlsafe(16)
+
+    def seed(self, prefix: str, count: int, todos_per_user: int) -> list[BenchUser]:
+        """`count` users named prefix000001..., each with a session and `todos_per_user` todos, in order."""
+        secret = f"{self._secret}-"
+        with self.conn.cursor() as cur:
+            params = {"prefix": prefix, "count": count, "secret": secret, "per_user": todos_per_user}
+            cur.execute(SEED_USERS, params)
+            cur.execute(SEED_SESSIONS, params)
+            cur.execute(SEED_TODOS, params)
+            cur.execute(SEEDED, params)
+            return [BenchUser(secret + username, list(ids)) for username, ids in cur.fetchall()]
+
+    def todopy_connections(self) -> int:
+        with self.conn.cursor() as cur:
+            cur.execute(COUNT_CONNECTIONS)
+            return cur.fetchone()[0]
+
+    def stop(self) -> None:
+        self.conn.close()
+        self.cluster.stop("immediate")
+
+
+class ConnectionSampler:
+    """Samples todopy's PostgreSQL connections in a thread; `peak` is the most seen at once."""
+
+    def __init__(self, database: Database, interval: float = 0.2) -> None:
+        self.conn = psycopg2.connect(database.dsn, application_name="bench-sampler")
+        self.conn.autocommit = True
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "ConnectionSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.conn.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self.conn.cursor() as cur:
+                cur.execute(COUNT_CONNECTIONS)
+                self.peak = max(self.peak, cur.fetchone()[0])
+            self.samples += 1
+            self._stop.wait(self.interval)

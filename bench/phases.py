@@ -1,0 +1,173 @@
+"""The measurements, one function per phase, each bounded in count and time.
+
+1. streams: open list streams (one user each) in stages up to 10,000; at each
+   stage sample the worker's RSS, then time PUTs at 50/s from the request to the
+   change frame; PostgreSQL connections are sampled throughout;
+2. fan-out: 1,000 streams of one user, PUTs back to back, against the bare
+   gevent-websocket broadcast ceiling;
+3. change throughput: 100 users with a stream each, bulk toggles;
+4. REST: wrk GET and PUT of one todo, against the bare pywsgi ceiling.
+(5. trigger cost: bench.triggers, once the servers are stopped.)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from bench import rest
+from bench.database import BenchUser, ConnectionSampler, Database
+from bench.loadgen import StreamClient, run_burst
+from bench.plan import Plan
+from bench.report import percentile
+from bench.servers import HOST, Server
+
+SETTLE_SECONDS = 1.0       # before sampling RSS: let the worker finish logging and go idle
+# Counting streams read at most every READ_PAUSE seconds, taking many frames per read: the
+# load generator then costs a few µs per message and is not what limits the figure.
+READ_PAUSE = 0.05
+
+
+@dataclasses.dataclass
+class Run:
+    """Everything one run measured, filled phase by phase."""
+
+    plan: Plan
+    log_dir: Path
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    failed: list[str] = dataclasses.field(default_factory=list)     # phases that could not measure
+
+    def phase(self, name: str, work: Callable[[], Any]) -> Any:
+        """Run one phase; a failure is reported and the other phases still run."""
+        started = time.monotonic()
+        print(f"[bench] {name} ...", flush=True)
+        try:
+            result = work()
+        except Exception as error:
+            self.warnings.append(f"{name} failed: {error}")
+            self.failed.append(name)
+            traceback.print_exc()
+            result = None
+        print(f"[bench] {name} done in {time.monotonic() - started:.1f}s", flush=True)
+        self.details[name] = result
+        return result
+
+    def check(self, condition: bool, message: str) -> None:
+        if not condition:
+            self.warnings.append(message)
+
+
+def stream_target(server: Server) -> dict[str, Any]:
+    return {"host": HOST, "port": server.port}
+
+
+def warm_up(run: Run, server: Server, user: BenchUser) -> None:
+    """A few streams and writes, so imports and first-use allocations are not counted as streams."""
+    todo = user.todo_ids[0]
+    run_burst({**stream_target(server), "streams": [[user.token, "/api/todos/"]] * 10,
+               "writes": [["PUT", f"/api/todos/{todo}/", user.token, json.dumps({"title": f"warm {i}",
+                                                                                  "completed": False})]
+                          for i in range(20)],
+               "concurrency": 2, "expected_frames": 200, "connect_concurrency": 10, "timeout": 30,
+               "deadline": 60}, run.log_dir / "streamclient.log", server.worker())
+    rest.run_wrk(server.base_url, 1, 10, server.worker(), method="GET", users=[user])
+
+
+def streams_phase(run: Run, server: Server, database: Database, users: list[BenchUser]) -> dict[str, Any]:
+    plan = run.plan
+    time.sleep(SETTLE_SECONDS)
+    rss_idle = server.rss()
+    stages: list[dict[str, Any]] = []
+    spec = {"scenario": "ramp", **stream_target(server), "users": [[u.token, u.todo_ids[0]] for u in users],
+            "stages": list(plan.stages), "probe_rate": plan.probe_rate, "probe_seconds": plan.probe_seconds,
+            "connect_concurrency": plan.connect_concurrency, "deadline": 1800}
+    with ConnectionSampler(database) as sampler:
+        client = StreamClient(spec, run.log_dir / "streamclient.log")
+        try:
+            for target in plan.stages:
+                opened = client.next("stage", timeout=600)
+                time.sleep(SETTLE_SECONDS)
+                rss = server.rss()
+                client.go()
+                probe = client.next("latency", timeout=plan.probe_seconds + 120)
+                latencies = probe.pop("latencies_ms")
+                stage = {"open": opened["ready"], "target": target, "failed": opened["failed"],
+                         "open_seconds": opened["seconds"], "rss_bytes": rss,
+                         "latency_ms": {f"p{p}": percentile(latencies, p) for p in (50, 90, 99)}
+                         | {"max": max(latencies, default=None)},
+                         "probe": probe}
+                stages.append(stage)
+                print(f"[bench]   {stage['open']:>6} streams: RSS {rss / 2**20:.1f} MiB, latency p50 "
+                      f"{stage['latency_ms']['p50']} ms p99 {stage['latency_ms']['p99']} ms "
+                      f"({probe['received']}/{probe['sent']} frames)", flush=True)
+                run.check(opened["failed"] == 0, f"{opened['failed']} streams failed to open at stage {target}: "
+                          f"{opened['errors']}")
+                run.check(probe["lost"] == 0 and not probe["errors"],
+                          f"stage {target}: {probe['lost']} probe frames never arrived; {probe['errors']}")
+            done = client.next("done", timeout=60)
+        finally:
+            client.finish()
+    last = stages[-1]
+    return {"rss_idle_bytes": rss_idle, "stages": stages, "alive_at_end": done["alive"],
+            "pg_connections_peak": sampler.peak, "pg_connection_samples": sampler.samples,
+            "rss_per_stream_bytes": (last["rss_bytes"] - rss_idle) / max(1, last["open"])}
+
+
+def fanout_spec(streams: list[list], writes: list[list], plan: Plan) -> dict[str, Any]:
+    return {"streams": streams, "writes": writes, "concurrency": 1,
+            "expected_frames": len(streams) * len(writes), "connect_concurrency": plan.connect_concurrency,
+            "read_pause": READ_PAUSE, "timeout": 300, "deadline": 600}
+
+
+def fanout_phase(run: Run, server: Server, ceiling: Server, user: BenchUser) -> dict[str, Any]:
+    plan = run.plan
+    todo = user.todo_ids[0]
+    writes = [["PUT", f"/api/todos/{todo}/", user.token, json.dumps({"title": f"fanout {i}", "completed": False})]
+              for i in range(plan.fanout_writes)]
+    measured = run_burst({**stream_target(server), **fanout_spec([[user.token, "/api/todos/"]] * plan.fanout_streams,
+                                                                 writes, plan)}, run.log_dir / "streamclient.log",
+                         server.worker())
+    broadcast = [["POST", "/broadcast", None, None]] * plan.fanout_writes
+    ceiling_result = run_burst({**stream_target(ceiling), **fanout_spec([[None, "/"]] * plan.fanout_streams,
+                                                                        broadcast, plan)},
+                               run.log_dir / "streamclient.log", ceiling.worker())
+    for name, result in (("todopy", measured), ("ceiling", ceiling_result)):
+        run.check(result["received"] == result["expected"] and not result["errors"],
+                  f"fan-out ({name}): {result['received']}/{result['expected']} frames; {result['errors']}")
+    return {"todopy": measured, "ceiling": ceiling_result,
+            "todopy_messages_per_s": measured["received"] / measured["seconds"],
+            "ceiling_messages_per_s": ceiling_result["received"] / ceiling_result["seconds"]}
+
+
+def throughput_phase(run: Run, server: Server, users: list[BenchUser]) -> dict[str, Any]:
+    plan = run.plan
+    writes = [["PATCH", "/api/todos/", user.token, json.dumps({"completed": round_ % 2 == 0})]
+              for round_ in range(plan.bulk_rounds) for user in users]
+    result = run_burst({**stream_target(server), "streams": [[user.token, "/api/todos/"] for user in users],
+                        "writes": writes, "concurrency": plan.bulk_concurrency,
+                        "expected_frames": len(users) * plan.bulk_todos * plan.bulk_rounds,
+                        "connect_concurrency": plan.connect_concurrency, "read_pause": READ_PAUSE,
+                        "timeout": 300, "deadline": 600},
+                       run.log_dir / "streamclient.log", server.worker())
+    run.check(result["received"] == result["expected"] and not result["errors"],
+              f"throughput: {result['received']}/{result['expected']} changes delivered; {result['errors']}")
+    return {**result, "changes_per_s": result["received"] / result["seconds"]}
+
+
+def rest_phase(run: Run, server: Server, ceiling: Server, users: list[BenchUser]) -> dict[str, Any]:
+    plan = run.plan
+    results = {
+        "ceiling": rest.run_wrk(ceiling.base_url + "/", plan.rest_seconds, plan.rest_connections, ceiling.worker()),
+        "get": rest.run_wrk(server.base_url, plan.rest_seconds, plan.rest_connections, server.worker(),
+                            method="GET", users=users),
+        "put": rest.run_wrk(server.base_url, plan.rest_seconds, plan.rest_connections, server.worker(),
+                            method="PUT", users=users),
+    }
+    for name, result in results.items():
+        run.check(result["non_2xx"] == 0 and result["socket_errors"] == 0,
+                  f"REST {name}: {result['non_2xx']} non-2xx responses, {result['socket_errors']} socket errors")
+    return results

@@ -1,0 +1,55 @@
+"""How big each measurement is (full run or --quick smoke run), and the targets it is judged by."""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    stages: tuple[int, ...]          # open list streams (one user each) at which RSS and latency are sampled
+    latency_stage: int               # the stage whose latency is the headline figure (1,000 users)
+    probe_rate: float                # PUTs per second while probing latency
+    probe_seconds: float             # per stage
+    fanout_streams: int              # streams of one user
+    fanout_writes: int               # PUTs back to back (below the stream queue size: no 4008)
+    bulk_users: int                  # users with one stream each, for change throughput
+    bulk_todos: int                  # todos per bulk user: one bulk toggle changes all of them
+    bulk_rounds: int                 # toggles per user
+    bulk_concurrency: int            # writers at once
+    rest_seconds: int                # per wrk run
+    rest_connections: int
+    pgbench_seconds: int             # per trigger-cost run
+    pgbench_clients: int
+    connect_concurrency: int         # stream handshakes in flight at once
+
+    @property
+    def ramp_users(self) -> int:
+        return max(self.stages)
+
+
+FULL = Plan(stages=(100, 1_000, 5_000, 10_000), latency_stage=1_000, probe_rate=50.0, probe_seconds=20.0,
+            fanout_streams=1_000, fanout_writes=400, bulk_users=100, bulk_todos=50, bulk_rounds=10,
+            bulk_concurrency=4, rest_seconds=10, rest_connections=50, pgbench_seconds=10, pgbench_clients=8,
+            connect_concurrency=100)
+
+QUICK = Plan(stages=(10, 50, 100), latency_stage=100, probe_rate=50.0, probe_seconds=1.0,
+             fanout_streams=50, fanout_writes=20, bulk_users=10, bulk_todos=20, bulk_rounds=2,
+             bulk_concurrency=4, rest_seconds=1, rest_connections=50, pgbench_seconds=1, pgbench_clients=8,
+             connect_concurrency=50)
+
+POOL_SIZE = 8                        # TODOPY_POOL_SIZE of the benchmarked server
+
+# figure -> (comparison, threshold); the figure PASSes when `measured <comparison> threshold`.
+# Ratios are to the ceiling measured in the same run.
+TARGETS: dict[str, tuple[str, float]] = {
+    "streams_held": (">=", 10_000),
+    "pg_connections": ("<=", POOL_SIZE + 1),
+    "rss_per_stream_kib": ("<=", 40),
+    "latency_p50_ms": ("<=", 6),
+    "latency_p99_ms": ("<=", 25),
+    "fanout_messages_per_s": (">=", 0.70),     # ratio to the broadcast ceiling
+    "change_throughput_per_s": (">=", 5_000),
+    "rest_get_per_s": (">=", 0.40),            # ratio to the REST ceiling
+    "rest_put_per_s": (">=", 0.25),            # ratio to the REST ceiling
+    "trigger_cost": ("<=", 0.20),              # share of write throughput lost to the triggers
+}

@@ -1,0 +1,100 @@
+"""`make bench`: measure todopy against its targets and against ceilings measured in the same run.
+
+    python -m bench.run [--quick] [--results DIR]
+
+Starts its own PostgreSQL (in a temp dir), the real `todopy serve` with one
+worker and the two ceilings (bench/ceiling_rest.py, bench/ceiling_fanout.py);
+runs the phases of bench.phases and bench.triggers; prints a table and writes a
+JSON file and a plot to bench/results/.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import rest, triggers
+from bench.database import Database
+from bench.phases import Run, fanout_phase, rest_phase, streams_phase, throughput_phase, warm_up
+from bench.plan import FULL, POOL_SIZE, QUICK
+from bench.report import cpu_notes, figures, plot, table, write_json
+from bench.servers import REPO, Server, start_ceiling, start_todopy
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run with small numbers (~10-30 s)")
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results",
+                        help="where the JSON, the plot and the logs go (default bench/results/)")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    rest.wrk_path()                                  # fail now, not after minutes of set-up
+    args.results.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_dir = args.results / "logs"
+    log_dir.mkdir(exist_ok=True)
+    for old_log in log_dir.glob("*.log"):
+        old_log.unlink()
+    run = Run(plan, log_dir)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="todopy-bench-") as tmp:
+        print(f"[bench] {'quick' if args.quick else 'full'} run; PostgreSQL in {tmp}", flush=True)
+        database = Database(Path(tmp) / "pg")
+        servers: list[Server] = []
+        try:
+            ramp_users = database.seed("ramp", plan.ramp_users, 1)
+            fan_user = database.seed("fan", 1, 1)[0]
+            bulk_users = database.seed("bulk", plan.bulk_users, plan.bulk_todos)
+            warm_user = database.seed("warm", 1, 1)[0]
+            server = start_todopy(database.dsn, log_dir, POOL_SIZE)
+            servers.append(server)
+            ceiling_rest = start_ceiling("ceiling_rest", log_dir)
+            servers.append(ceiling_rest)
+            ceiling_fanout = start_ceiling("ceiling_fanout", log_dir)
+            servers.append(ceiling_fanout)
+            run.phase("warm-up", lambda: warm_up(run, server, warm_user))
+            run.phase("streams", lambda: streams_phase(run, server, database, ramp_users))
+            run.phase("fanout", lambda: fanout_phase(run, server, ceiling_fanout, fan_user))
+            run.phase("throughput", lambda: throughput_phase(run, server, bulk_users))
+            run.phase("rest", lambda: rest_phase(run, server, ceiling_rest, ramp_users[:1000]))
+            for process in servers:
+                process.stop()
+            run.phase("triggers", lambda: triggers.measure(database, plan.pgbench_seconds, plan.pgbench_clients))
+        finally:
+            for process in servers:
+                process.stop()
+            database.stop()
+    results = figures(run)
+    mode = "quick (smoke run: sizes too small for the targets)" if args.quick else "full"
+    print()
+    print(table(results))
+    notes = cpu_notes(run)
+    for note in notes:
+        print(note)
+    for warning in run.warnings:
+        print(f"warning: {warning}")
+    json_path = args.results / f"bench-{stamp}.json"
+    plot_path = args.results / f"bench-{stamp}.png"
+    details = {"mode": mode, "time": stamp, "seconds": round(time.monotonic() - started, 1),
+               "plan": dataclasses.asdict(plan), "pool_size": POOL_SIZE,
+               "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                           "platform": platform.platform()},
+               "cpu_notes": notes, "warnings": run.warnings, "phases": run.details}
+    write_json(json_path, results, details)
+    stages = (run.details.get("streams") or {}).get("stages") or []
+    if stages:
+        plot(plot_path, stages, f"todopy, one worker, {os.cpu_count()} cores ({mode.split()[0]} run)")
+    print(f"\nwrote {json_path}" + (f" and {plot_path}" if stages else ""))
+    if run.failed:
+        print(f"phases that failed to measure: {', '.join(run.failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""The stream load generator: one gevent process holding up to 10,000+ WebSocket streams.
+
+    python -m bench.streamclient SPEC.json
+
+SPEC names a scenario and its sizes (written by bench.phases); the process is
+started with its file limit raised (bench.servers.raise_fd_limit). It reports
+JSON lines on stdout, waits for a `go` line on stdin where the orchestrator
+measures the server (ramp stages), and exits by itself, every wait bounded.
+
+Scenarios:
+- ramp:  open list streams (one user each) up to each stage; at each stage PUT
+         random users' todos at a fixed rate and time each PUT until its change
+         frame arrives.
+- burst: open streams, send writes (back to back, `concurrency` at a time) and
+         count the text frames delivered after `ready`: messages (or changes) per second.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import time
+from typing import Any
+
+import gevent
+import gevent.pool
+import gevent.queue
+import gevent.select
+
+from bench.wsclient import Http, Stream
+
+HANDSHAKE_TIMEOUT = 60.0
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def wait_for_go(timeout: float = 120.0) -> None:
+    """Block this greenlet (not the process: streams keep answering pings) until stdin says go."""
+    fd = sys.stdin.fileno()
+    line = b""
+    deadline = time.monotonic() + timeout
+    while not line.endswith(b"\n"):
+        ready, _, _ = gevent.select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            raise TimeoutError("no go from the orchestrator")
+        chunk = os.read(fd, 1)
+        if not chunk:
+            raise EOFError("orchestrator went away")
+        line += chunk
+
+
+class Streams:
+    """The streams this process holds, opened `concurrency` handshakes at a time."""
+
+    def __init__(self, host: str, port: int, concurrency: int) -> None:
+        self.host, self.port = host, port
+        self.pool = gevent.pool.Pool(concurrency)
+        self.open: list[Stream] = []
+        self.readers: list[gevent.Greenlet] = []
+        self.failures: list[str] = []
+
+    def open_many(self, targets: list[tuple[str | None, str]], on_text_for, read_pause: float = 0.0) -> float:
+        """Open one stream per (token, path); returns the seconds it took."""
+        started = time.perf_counter()
+
+        def open_one(index: int, token: str | None, path: str) -> None:
+            stream = Stream()
+            stream.on_text = on_text_for(index)
+            try:
+                stream.open(self.host, self.port, path, token, HANDSHAKE_TIMEOUT)
+            except (OSError, ConnectionError, ValueError) as error:
+                stream.close()
+                self.failures.append(f"{type(error).__name__}: {error}")
+                return
+            self.open.append(stream)
+            self.readers.append(gevent.spawn(stream.read_forever, read_pause))
+
+        first = len(self.open) + len(self.failures)
+        for offset, (token, path) in enumerate(targets):
+            self.pool.spawn(open_one, first + offset, token, path)
+        self.pool.join()
+        return time.perf_counter() - started
+
+    def alive(self) -> int:
+        return sum(1 for reader in self.readers if not reader.dead)
+
+    def close_all(self) -> None:
+        for stream in self.open:
+            stream.close()
+        gevent.joinall(self.readers, timeout=10)
+
+
+def ramp(spec: dict) -> None:
+    host, port = spec["host"], spec["port"]
+    users: list[list[str]] = spec["users"]          # [token, todo_id], one stream each
+    streams = Streams(host, port, spec["connect_concurrency"])
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+
+    def on_text_for(index: int):
+        def on_text(payload: bytes, now: float) -> None:
+            title = json.loads(payload).get("todo", {}).get("title", "")
+            if title.startswith("probe "):
+                started = sent.pop(int(title[6:]), None)
+                if started is not None:
+                    latencies.append((now - started) * 1000.0)
+        return on_text
+
+    connections: gevent.queue.Queue = gevent.queue.Queue()
+    for _ in range(8):
+        connections.put(Http(host, port))
+    errors: list[str] = []
+    sequence = 0
+
+    def put(user: int, number: int) -> None:
+        conn = connections.get()
+        token, todo_id = users[user]
+        body = json.dumps({"title": f"probe {number}", "completed": number % 2 == 0}).encode()
+        try:
+            sent[number] = time.perf_counter()
+            status, answer = conn.request("PUT", f"/api/todos/{todo_id}/", token, body)
+            if status != 200:
+                sent.pop(number, None)
+                errors.append(f"PUT {status}: {answer[:200]!r}")
+        except OSError as error:
+            sent.pop(number, None)
+            errors.append(f"PUT failed: {error}")
+            conn = Http(host, port)
+        finally:
+            connections.put(conn)
+
+    for stage in spec["stages"]:
+        seconds = streams.open_many([(token, "/api/todos/") for token, _ in users[len(streams.open):stage]],
+                                    on_text_for)
+        emit("stage", target=stage, ready=len(streams.open), failed=len(streams.failures),
+             alive=streams.alive(), seconds=round(seconds, 3), errors=streams.failures[:5])
+        wait_for_go()
+        # Probe: PUTs at a fixed rate to random users whose stream is open.
+        latencies.clear()
+        count = max(1, int(spec["probe_rate"] * spec["probe_seconds"]))
+        interval = 1.0 / spec["probe_rate"]
+        start = time.perf_counter()
+        workers = []
+        opened = len(streams.open)
+        for i in range(count):
+            delay = start + i * interval - time.perf_counter()
+            if delay > 0:
+                gevent.sleep(delay)
+            sequence += 1
+            workers.append(gevent.spawn(put, random.randrange(opened), sequence))
+        gevent.joinall(workers, timeout=30)
+        deadline = time.perf_counter() + 5.0
+        while sent and time.perf_counter() < deadline:
+            gevent.sleep(0.01)
+        emit("latency", target=stage, sent=count, received=len(latencies), lost=len(sent),
+             latencies_ms=[round(value, 3) for value in latencies], alive=streams.alive(), errors=errors[:5])
+        sent.clear()
+        errors.clear()
+    emit("done", alive=streams.alive())
+    streams.close_all()
+
+
+def burst(spec: dict) -> None:
+    host, port = spec["host"], spec["port"]
+    streams = Streams(host, port, spec["connect_concurrency"])
+    counter = {"frames": 0, "last": 0.0}
+
+    def on_text_for(index: int):
+        def on_text(payload: bytes, now: float) -> None:
+            counter["frames"] += 1
+            counter["last"] = now
+        return on_text
+
+    opened_in = streams.open_many([(token, path) for token, path in spec["streams"]], on_text_for,
+                                  spec.get("read_pause", 0.0))
+    emit("open", ready=len(streams.open), failed=len(streams.failures), seconds=round(opened_in, 3),
+         errors=streams.failures[:5])
+    writes = iter(spec["writes"])                    # [method, path, token, body]
+    errors: list[str] = []
+    first_sent = time.perf_counter()
+
+    def writer() -> None:
+        conn = Http(host, port)
+        try:
+            for method, path, token, body in writes:
+                status, answer = conn.request(method, path, token, body.encode() if body is not None else None)
+                if status >= 300:
+                    errors.append(f"{method} {status}: {answer[:200]!r}")
+        finally:
+            conn.close()
+
+    gevent.joinall([gevent.spawn(writer) for _ in range(spec["concurrency"])], timeout=spec["timeout"])
+    writes_done = time.perf_counter()
+    expected = spec["expected_frames"]
+    deadline = first_sent + spec["timeout"]
+    idle_limit = 5.0
+    while counter["frames"] < expected and time.perf_counter() < deadline:
+        last = counter["last"] or writes_done
+        if time.perf_counter() - max(last, writes_done) > idle_limit:
+            break                                    # nothing more is coming
+        gevent.sleep(0.005)
+    elapsed = (counter["last"] or time.perf_counter()) - first_sent
+    emit("burst", streams=len(streams.open), received=counter["frames"], expected=expected,
+         seconds=round(elapsed, 4), writes_seconds=round(writes_done - first_sent, 4),
+         alive=streams.alive(), errors=errors[:5])
+    streams.close_all()
+
+
+def main() -> int:
+    with open(sys.argv[1]) as file:
+        spec = json.load(file)
+    runner = {"ramp": ramp, "burst": burst}[spec["scenario"]]
+    try:
+        with gevent.Timeout(spec.get("deadline", 900)):
+            runner(spec)
+    except BaseException as error:  # report, then exit non-zero: the orchestrator prints it
+        emit("error", error=f"{type(error).__name__}: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

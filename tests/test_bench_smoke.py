@@ -1,0 +1,34 @@
+"""`make bench` works: a --quick run completes and writes every figure (a smoke run, not the targets)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.plan import TARGETS
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed: make browser-deps")
+def test_quick_benchmark_runs_every_phase_and_writes_every_figure(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--results", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=280)
+    output = f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, output
+    (result,) = tmp_path.glob("bench-*.json")
+    document = json.loads(result.read_text())
+    figures = document["figures"]
+    assert set(figures) == set(TARGETS), output
+    for key, figure in figures.items():
+        assert isinstance(figure["measured"], (int, float)), f"{key} was not measured\n{output}"
+        assert figure["pass"] in (True, False), key
+    for key in ("fanout_messages_per_s", "rest_get_per_s", "rest_put_per_s"):
+        assert figures[key]["ceiling"] > 0 and figures[key]["ratio"] > 0, key
+    assert [stage["open"] for stage in document["phases"]["streams"]["stages"]] == list(document["plan"]["stages"])
+    assert list(tmp_path.glob("bench-*.png")), "no plot"
+    assert "figure" in done.stdout and "measured" in done.stdout, "no table on stdout"
