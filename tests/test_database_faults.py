@@ -82,3 +82,26 @@ def test_database_restart_under_200_streams_and_writes(tmp_path, start_server):
               f"(slowest {slowest_failure * 1000:.0f} ms); {fleet.messages} messages checked")
     finally:
         cluster.stop("immediate")
+
+
+def test_a_blocked_database_answers_503_quickly_and_keeps_its_connections(start_server, dsn, sql):
+    import psycopg2
+
+    server = start_server(env={"TODOPY_STATEMENT_TIMEOUT_MS": "300"})
+    user = register(server.base_url)
+    user.create_todo("before")
+    locker = psycopg2.connect(dsn)
+    try:
+        with locker.cursor() as cur:
+            cur.execute("LOCK TABLE todos IN ACCESS EXCLUSIVE MODE")   # held until rollback
+        started = time.monotonic()
+        blocked = user.get("/api/todos/")
+        assert time.monotonic() - started < 2
+        assert blocked.status_code == 503
+        assert blocked.json()["error"]["code"] == "database_timeout"
+    finally:
+        locker.rollback()
+        locker.close()
+    assert [todo["title"] for todo in user.list_todos()["todos"]] == ["before"]
+    connections = sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'todopy'")[0][0]
+    assert connections >= 1, "the pool kept its connection: a timeout is not a lost connection"

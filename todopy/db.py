@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import gevent.queue
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
@@ -46,6 +47,23 @@ def _run(conn: psycopg2.extensions.connection, statement: str) -> None:
     """One statement outside any TransactionCursor (COMMIT, ROLLBACK)."""
     with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
         cur.execute(statement)
+
+
+def _unavailable(error: BaseException, conn: psycopg2.extensions.connection) -> tuple[DatabaseUnavailable, bool]:
+    """The 503 for a database error, and whether the connection is unusable now.
+
+    psycopg2 raises OperationalError both for a lost connection and for errors the
+    server reports on a healthy one (statement timeout, deadlock, serialization
+    failure); only the first kind should cost the pool its connections.
+    """
+    pgcode = getattr(error, "pgcode", None)
+    # 08: connection exceptions; 57P: the server shutting down or not accepting connections.
+    if conn.closed or pgcode is None or pgcode.startswith(("08", "57P")):
+        return DatabaseUnavailable(f"lost the database connection: {first_line(error)}"), True
+    if isinstance(error, psycopg2.errors.QueryCanceled):
+        return DatabaseUnavailable("the database did not answer in time; try again", code="database_timeout"), False
+    return DatabaseUnavailable(f"the database could not complete the request ({first_line(error)}); try again",
+                               code="database_busy"), False
 
 
 def first_line(error: BaseException) -> str:
@@ -99,8 +117,13 @@ class Pool:
             if conn.info.transaction_status != IDLE:
                 _run(conn, "COMMIT")
         except CONNECTION_ERRORS as error:
-            broken = True
-            raise DatabaseUnavailable(f"lost the database connection: {first_line(error)}") from error
+            unavailable, broken = _unavailable(error, conn)
+            if not broken:
+                try:
+                    _run(conn, "ROLLBACK")
+                except CONNECTION_ERRORS:
+                    broken = True
+            raise unavailable from error
         except BaseException:
             try:
                 if conn.info.transaction_status != IDLE:
@@ -125,8 +148,8 @@ class Pool:
             with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as cur:
                 yield cur
         except CONNECTION_ERRORS as error:
-            broken = True
-            raise DatabaseUnavailable(f"lost the database connection: {first_line(error)}") from error
+            unavailable, broken = _unavailable(error, conn)
+            raise unavailable from error
         finally:
             self._release(conn, broken or conn.closed != 0)
 

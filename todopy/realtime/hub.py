@@ -6,6 +6,7 @@ import logging
 from typing import Callable
 
 import gevent
+import gevent.event
 import pgpubsub
 
 from todopy import db
@@ -41,6 +42,9 @@ class Hub:
         self.max_backoff = max_backoff
         self.on_reconnect = on_reconnect
         self.cursor: int | None = None          # the last rev dispatched
+        # Set once the cursor has its first position. A stream that synced before it
+        # could miss changes committed between its snapshot and that position.
+        self.positioned = gevent.event.Event()
         self.listening = False
         self._by_owner: dict[str, set[Subscription]] = collections.defaultdict(set)
         self._by_token: dict[bytes, set[Subscription]] = collections.defaultdict(set)
@@ -132,6 +136,7 @@ class Hub:
         if self.cursor is None:
             cur.execute(Q["head_rev"])
             self.cursor = cur.fetchone()[0]
+            self.positioned.set()
             return
         cur.execute(Q["horizon"])
         horizon = cur.fetchone()[0]

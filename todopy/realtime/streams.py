@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request
 from todopy import validation
 from todopy.accounts import hash_token
 from todopy.db import Pool
-from todopy.errors import BadRequest, HTTPError, NotFound, Unprocessable
+from todopy.errors import BadRequest, DatabaseUnavailable, HTTPError, NotFound, Unprocessable
 from todopy.http import dumps
 from todopy.metrics import Metrics
 from todopy.middleware.sessions import SESSION_KEY
@@ -157,6 +157,8 @@ class Streams:
             # Client frames are read in the event loop, not by a greenlet of their own: a ping
             # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
             socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
+            if not self.hub.positioned.wait(timeout=SYNC_POOL_WAIT):
+                raise DatabaseUnavailable("the change listener has not connected yet")
             sent_rev = sync()
             if sent_rev is None:
                 socket.close(NORMAL, "todo deleted")
