@@ -11,7 +11,7 @@ PACKAGE_SOURCES := setup.py pyproject.toml $(shell find todopy sql -name '*.py' 
 FRONT_SOURCES := $(shell find static/src static/build.mjs static/package.json static/package-lock.json 2>/dev/null)
 FRONT_BUILT := $(if $(wildcard static/package.json),static/dist/index.html)
 
-.PHONY: all install run test test-python test-js bench bench-smoke fuzz soak clean system-deps browser-deps
+.PHONY: all install run test test-python test-js bench fuzz soak clean system-deps browser-deps
 
 all: install
 

@@ -7,15 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bench.plan import TARGETS
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed: make browser-deps")
 def test_quick_benchmark_runs_every_phase_and_writes_every_figure(tmp_path: Path) -> None:
+    assert shutil.which("wrk"), "the benchmark needs wrk: `make test` installs it (make browser-deps)"
     done = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--results", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=280)
     output = f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
