@@ -120,3 +120,23 @@ def test_a_slow_body_is_cut_off(start_server):
     finally:
         sock.close()
     assert user.list_todos()["todos"] == []
+
+
+def test_metrics_add_up_over_every_worker(start_server):
+    from tests.test_observability import metric
+
+    server = start_server(args=("--workers", "2"))
+    wait_for(lambda: two_workers(server.process.pid))
+    user = register(server.base_url)
+    streams = [Stream(server.ws_url, "/api/todos/", user.token) for _ in range(8)]
+    try:
+        for stream in streams:
+            stream.sync()
+        for _ in range(6):   # whichever worker answers, it reports both
+            text = requests.get(server.base_url + "/metrics", timeout=5).text
+            assert metric(text, "todopy_open_streams") == 8
+    finally:
+        for stream in streams:
+            stream.close()
+    wait_for(lambda: metric(requests.get(server.base_url + "/metrics", timeout=5).text,
+                            "todopy_open_streams") == 0)

@@ -5,7 +5,9 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import Iterator, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -56,13 +58,29 @@ def database(settings: Settings) -> Iterator[str]:
             embedded.stop()
 
 
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from todopy.migrate import migrate
-    from todopy.server import ServerApplication
+@contextlib.contextmanager
+def shared_metrics(workers: int) -> Iterator[None]:
+    """Several workers: a directory where they pool their metrics (before prometheus_client is imported)."""
+    if workers < 2 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="todopy-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    owner_pid = os.getpid()
+    try:
+        yield
+    finally:
+        if os.getpid() == owner_pid:
+            shutil.rmtree(directory, ignore_errors=True)
 
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.replace(**{k: v for k, v in {
         "host": args.host, "port": args.port, "workers": args.workers}.items() if v is not None})
-    with database(settings) as dsn:
+    with shared_metrics(settings.workers), database(settings) as dsn:
+        from todopy.migrate import migrate
+        from todopy.server import ServerApplication
+
         where = f"embedded PostgreSQL in {settings.data_dir}" if not settings.database_url else "DATABASE_URL"
         log.info("database: %s (%s)", redact(dsn), where)
         migrate(dsn)

@@ -1,7 +1,17 @@
-"""Prometheus metrics of one server process (official prometheus_client)."""
+"""Prometheus metrics (official prometheus_client), summed over every worker process.
+
+With several workers a scrape reaches one of them at random, so `todopy serve`
+puts the library in multiprocess mode (PROMETHEUS_MULTIPROC_DIR, set before it is
+imported): every worker writes its samples to files there and any worker
+answers /metrics for all of them.
+"""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -16,14 +26,16 @@ class Metrics:
                                 ["route", "method", "status"], registry=r)
         self.request_seconds = Histogram("todopy_http_request_seconds", "HTTP request latency",
                                          ["route"], buckets=LATENCY_BUCKETS, registry=r)
-        self.open_streams = Gauge("todopy_open_streams", "WebSocket streams open now", registry=r)
+        self.open_streams = Gauge("todopy_open_streams", "WebSocket streams open now", registry=r,
+                                  multiprocess_mode="livesum")
         self.messages_sent = Counter("todopy_stream_messages_sent", "Stream messages written to sockets",
                                      registry=r)
         self.slow_consumers = Counter("todopy_stream_slow_consumers_dropped",
                                       "Streams closed with 4008 because they fell behind", registry=r)
         self.listener_reconnects = Counter("todopy_listener_reconnects",
                                            "Times the LISTEN connection was re-established", registry=r)
-        self.listener_up = Gauge("todopy_listener_up", "1 while the change listener is connected", registry=r)
+        self.listener_up = Gauge("todopy_listener_up", "1 while the change listener is connected",
+                                 registry=r, multiprocess_mode="livemin")
         self.changes_dispatched = Counter("todopy_changes_dispatched", "Changes read from the change log",
                                           registry=r)
         self.write_to_send_seconds = Histogram(
@@ -31,4 +43,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS, registry=r)
 
     def render(self) -> bytes:
+        if os.environ.get(MULTIPROCESS_ENV):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)

@@ -1,8 +1,11 @@
 """Serving: gunicorn's master with gevent-websocket workers, each with its own pool, hub and streams."""
 from __future__ import annotations
 
+import base64
+import binascii
 import gc
 import json
+import os
 import logging
 import socket
 from typing import Any
@@ -107,9 +110,6 @@ class Handler(WebSocketHandler):
         return buffered
 
     def _valid_key(self) -> bool:
-        import base64
-        import binascii
-
         key = self.environ.get("HTTP_SEC_WEBSOCKET_KEY", "").strip()
         try:
             return len(base64.b64decode(key, validate=True)) == 16
@@ -176,6 +176,14 @@ class GunicornLogger(glogging.Logger):
         self._access_log_enabled = False
 
 
+def _forget_worker_metrics(arbiter: Any, worker: Any) -> None:
+    """A dead worker's gauges (open streams) must not count any more."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 class ServerApplication(BaseApplication):
     """gunicorn, configured from our Settings instead of its own command line."""
 
@@ -201,6 +209,7 @@ class ServerApplication(BaseApplication):
             "loglevel": s.log_level.lower(),
             "proc_name": "todopy",
             "preload_app": False,            # each worker builds its own pool, hub and streams
+            "child_exit": _forget_worker_metrics,
         }.items():
             self.cfg.set(key, value)
 
