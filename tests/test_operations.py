@@ -90,7 +90,10 @@ def test_embedded_mode_serves_and_leaves_no_postgres_behind(tmp_path, artifacts,
         user = register(server.base_url)
         assert user.post("/api/todos/", {"title": "kept"}).status_code == 201
     finally:
-        server.signal(stop_signal)
+        if stop_signal == signal.SIGINT:
+            os.killpg(server.process.pid, signal.SIGINT)   # Ctrl-C: the whole foreground process group
+        else:
+            server.signal(stop_signal)
         assert server.process.wait(30) == 0, server.log()
     assert postgres_processes(data_dir) == []
     assert not (data_dir / "postmaster.pid").exists()

@@ -120,7 +120,10 @@ class EmbeddedPostgres:
         return entry
 
     def _subprocess_kwargs(self) -> dict:
-        kwargs: dict = {"cwd": "/", "check": True, "capture_output": True, "text": True}
+        # A session of its own: Ctrl-C in the terminal reaches the server, which then stops
+        # PostgreSQL itself, after the last request, instead of both dying at once.
+        kwargs: dict = {"cwd": "/", "check": True, "capture_output": True, "text": True,
+                        "start_new_session": True}
         if self._run_as is not None:
             kwargs.update(user=self._run_as.pw_uid, group=self._run_as.pw_gid, extra_groups=[])
         return kwargs
