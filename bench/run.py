@@ -1,11 +1,12 @@
 """`make bench`: measure todopy against its targets and against ceilings measured in the same run.
 
-    python -m bench.run [--quick] [--results DIR]
+    python -m bench.run [--quick] [--only PHASE[,PHASE...]] [--results DIR]
 
 Starts its own PostgreSQL (in a temp dir), the real `todopy serve` with one
 worker and the two ceilings (bench/ceiling_rest.py, bench/ceiling_fanout.py);
 runs the phases of bench.phases and bench.triggers; prints a table and writes a
-JSON file and a plot to bench/results/.
+JSON file and a plot to bench/results/. `--only rest` runs the REST phase alone
+(about a minute): the figures of phases not run are `n/a`.
 """
 from __future__ import annotations
 
@@ -25,13 +26,28 @@ from bench.plan import FULL, POOL_SIZE, QUICK
 from bench.report import cpu_notes, figures, plot, table, write_json
 from bench.servers import REPO, Server, start_ceiling, start_todopy
 
+PHASES = ("streams", "fanout", "throughput", "rest", "triggers")
+REST_USERS = 1_000                  # users whose todos wrk reads and writes
+
+
+def phase_list(text: str) -> tuple[str, ...]:
+    """`rest` or `streams,rest`: phases to run, in the order of PHASES."""
+    chosen = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = chosen - set(PHASES)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose among {', '.join(PHASES)}")
+    return tuple(name for name in PHASES if name in chosen)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run with small numbers (~10-30 s)")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results",
                         help="where the JSON, the plot and the logs go (default bench/results/)")
+    parser.add_argument("--only", type=phase_list, default=PHASES, metavar="PHASE[,PHASE...]",
+                        help=f"run only these phases (of {', '.join(PHASES)}); default all")
     args = parser.parse_args(argv)
+    only = args.only
     plan = QUICK if args.quick else FULL
     rest.wrk_path()                                  # fail now, not after minutes of set-up
     args.results.mkdir(parents=True, exist_ok=True)
@@ -43,13 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     run = Run(plan, log_dir)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="todopy-bench-") as tmp:
-        print(f"[bench] {'quick' if args.quick else 'full'} run; PostgreSQL in {tmp}", flush=True)
+        print(f"[bench] {'quick' if args.quick else 'full'} run of {', '.join(only)}; PostgreSQL in {tmp}",
+              flush=True)
         database = Database(Path(tmp) / "pg")
         servers: list[Server] = []
         try:
-            ramp_users = database.seed("ramp", plan.ramp_users, 1)
+            # Streams need every stage's users; REST alone needs only its own.
+            ramp_count = plan.ramp_users if "streams" in only else min(plan.ramp_users, REST_USERS)
+            ramp_users = database.seed("ramp", ramp_count, 1)
             fan_user = database.seed("fan", 1, 1)[0]
-            bulk_users = database.seed("bulk", plan.bulk_users, plan.bulk_todos)
+            bulk_users = database.seed("bulk", plan.bulk_users, plan.bulk_todos) if "throughput" in only else []
             warm_user = database.seed("warm", 1, 1)[0]
             server = start_todopy(database.dsn, log_dir, POOL_SIZE)
             servers.append(server)
@@ -58,19 +77,26 @@ def main(argv: list[str] | None = None) -> int:
             ceiling_fanout = start_ceiling("ceiling_fanout", log_dir)
             servers.append(ceiling_fanout)
             run.phase("warm-up", lambda: warm_up(run, server, warm_user))
-            run.phase("streams", lambda: streams_phase(run, server, database, ramp_users))
-            run.phase("fanout", lambda: fanout_phase(run, server, ceiling_fanout, fan_user))
-            run.phase("throughput", lambda: throughput_phase(run, server, bulk_users))
-            run.phase("rest", lambda: rest_phase(run, server, ceiling_rest, ramp_users[:1000]))
+            if "streams" in only:
+                run.phase("streams", lambda: streams_phase(run, server, database, ramp_users))
+            if "fanout" in only:
+                run.phase("fanout", lambda: fanout_phase(run, server, ceiling_fanout, fan_user))
+            if "throughput" in only:
+                run.phase("throughput", lambda: throughput_phase(run, server, bulk_users))
+            if "rest" in only:
+                run.phase("rest", lambda: rest_phase(run, server, ceiling_rest, ramp_users[:REST_USERS]))
             for process in servers:
                 process.stop()
-            run.phase("triggers", lambda: triggers.measure(database, plan.pgbench_seconds, plan.pgbench_clients))
+            if "triggers" in only:
+                run.phase("triggers", lambda: triggers.measure(database, plan.pgbench_seconds, plan.pgbench_clients))
         finally:
             for process in servers:
                 process.stop()
             database.stop()
     results = figures(run)
     mode = "quick (smoke run: sizes too small for the targets)" if args.quick else "full"
+    if only != PHASES:
+        mode += f" (only {', '.join(only)})"
     print()
     print(table(results))
     notes = cpu_notes(run)

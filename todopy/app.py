@@ -4,8 +4,9 @@ from __future__ import annotations
 import dataclasses
 
 import gevent
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
+from werkzeug.exceptions import BadHost
 from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
@@ -14,8 +15,9 @@ from werkzeug.wrappers import Request, Response
 from todopy import maintenance
 from todopy.accounts import Accounts
 from todopy.db import Pool
-from todopy.errors import NotFound
-from todopy.http import json_response
+from todopy.errors import BadRequest, NotFound
+from todopy.http import JSON_CONTENT_TYPE, dumps
+from todopy.logs import AccessLog
 from todopy.metrics import Metrics
 from todopy.middleware.access_log import ENDPOINT_KEY, AccessLogMiddleware
 from todopy.middleware.auth import AuthMiddleware
@@ -46,17 +48,17 @@ class Router:
 
     def __init__(self, services: Services) -> None:
         self.url_map = url_map
+        # Rules name no host, scheme or method: matching needs only the path, so one adapter
+        # serves every request. Only a redirect needs the request's own URL (see `_redirect`).
+        self.adapter = url_map.bind("localhost")
         self.resources = {endpoint: cls(services) for endpoint, cls in RESOURCES.items()}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        adapter = self.url_map.bind_to_environ(environ)
         try:
             # Upgrades are served by the same rules: resources decide (`websocket` method).
-            endpoint, values = adapter.match(websocket=False)
-        except RequestRedirect as redirect:
-            # A missing trailing slash: 308 keeps the method, body and query string.
-            response: Any = json_response({"redirect": redirect.new_url}, 308, [("Location", redirect.new_url)])
-            return response(environ, start_response)
+            endpoint, values = self.adapter.match(wsgi_path(environ), websocket=False)
+        except RequestRedirect:
+            return self._redirect(environ, start_response)
         except WerkzeugHTTPException:
             raise NotFound("no such resource") from None
         environ[ENDPOINT_KEY] = endpoint
@@ -64,6 +66,29 @@ class Router:
         if response is None:  # a stream ran to its end; the socket is already closed
             return []
         return response(environ, start_response)
+
+    def _redirect(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """A missing trailing slash: 308 keeps the method, body and query string.
+
+        The adapter bound to this request (its scheme, host and query) writes the
+        absolute URL, and werkzeug's Response makes the Location header a URI."""
+        try:
+            self.url_map.bind_to_environ(environ).match(websocket=False)
+        except RequestRedirect as redirect:
+            response = Response(dumps({"redirect": redirect.new_url}), status=308,
+                                headers=[("Location", redirect.new_url)], content_type=JSON_CONTENT_TYPE)
+            return response(environ, start_response)
+        except BadHost:
+            raise BadRequest("the Host header is not a valid host name", code="bad_request") from None
+        except WerkzeugHTTPException:
+            pass
+        raise NotFound("no such resource")
+
+
+def wsgi_path(environ: dict) -> str:
+    """PATH_INFO as werkzeug reads it: WSGI's latin-1 string back to its bytes, decoded as UTF-8."""
+    path = environ.get("PATH_INFO")
+    return "/" if path is None else path.encode("latin-1").decode("utf-8", "replace")
 
 
 class TodoApp:
@@ -108,7 +133,7 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
     wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl)
     wsgi = ErrorMiddleware(wsgi)
     wsgi = SecurityHeadersMiddleware(wsgi)
-    wsgi = AccessLogMiddleware(wsgi, metrics)
+    wsgi = AccessLogMiddleware(wsgi, metrics, AccessLog(settings.log_format))
     if settings.proxy_hops:
         wsgi = ProxyFix(wsgi, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
                         x_host=settings.proxy_hops, x_port=settings.proxy_hops)

@@ -17,11 +17,13 @@ from geventwebsocket.handler import WebSocketHandler
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
+from todopy import request_headers
 from todopy.realtime.socket import GOING_AWAY, Socket
 from todopy.realtime.streams import ACCEPT_KEY
 from todopy.settings import Settings
 
 log = logging.getLogger(__name__)
+ONE_SEND_BODY = 16 * 1024   # bodies up to this size are copied behind the headers, sent together
 
 
 class Handler(WebSocketHandler):
@@ -69,6 +71,35 @@ class Handler(WebSocketHandler):
                 handler.socket.shutdown(socket.SHUT_RDWR)
             except (OSError, AttributeError):
                 pass  # already gone
+
+    def MessageClass(self, fp: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
+        """The request's headers as pywsgi's parser gives them, in a third of its time."""
+        return request_headers.parse(fp)
+
+    def _write_with_headers(self, data: bytes) -> None:
+        """pywsgi's, except that a small body goes out in the same send as the headers.
+
+        pywsgi sends them apart: two system calls, and with Nagle off two packets,
+        for every JSON response (the second send cost as much as routing the request).
+        """
+        self.headers_sent = True
+        self.finalize_headers()
+        # Status and headers are latin-1 bytes already (pywsgi's start_response encoded them).
+        head = bytearray(b"HTTP/1.1 ")
+        head += self.status
+        head += b"\r\n"
+        for header, value in self.response_headers:
+            head += header
+            head += b": "
+            head += value
+            head += b"\r\n"
+        head += b"\r\n"
+        if data and not self.response_use_chunked and len(data) <= ONE_SEND_BODY:
+            head += data
+            self._sendall(head)
+        else:
+            self._sendall(head)
+            self._write(data)
 
     def run_application(self) -> Any:
         if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":

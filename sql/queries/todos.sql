@@ -11,14 +11,15 @@ SELECT head.rev, t.id, t.title, t.completed, t.created_time, t.rev
  ORDER BY t.created_time, t.id
 
 -- name: get
-SELECT id, title, completed, created_time, rev FROM todos WHERE id = %(id)s AND owner = %(owner)s
+-- The id as text: Python writes it to JSON as it is (no UUID object made and unmade).
+SELECT id::text, title, completed, created_time, rev FROM todos WHERE id = %(id)s AND owner = %(owner)s
 
 -- name: current_rev
 SELECT rev FROM todos WHERE id = %(id)s AND owner = %(owner)s
 
 -- name: create
 INSERT INTO todos (owner, title, completed) VALUES (%(owner)s, %(title)s, %(completed)s)
-RETURNING id, title, completed, created_time, rev
+RETURNING id::text, title, completed, created_time, rev
 
 -- name: update
 -- PUT and PATCH: absent fields (NULL) keep their value; If-Match is checked
@@ -28,7 +29,7 @@ UPDATE todos
        completed = coalesce(%(completed)s::boolean, completed)
  WHERE id = %(id)s AND owner = %(owner)s
    AND (%(if_rev)s::bigint IS NULL OR rev = %(if_rev)s::bigint)
-RETURNING id, title, completed, created_time, rev
+RETURNING id::text, title, completed, created_time, rev
 
 -- name: delete
 DELETE FROM todos
@@ -49,8 +50,12 @@ SELECT (SELECT coalesce(max(rev), 0) FROM changes), c.id, c.title, c.completed, 
  ORDER BY c.created_time, c.id
 
 -- name: delete_completed
-DELETE FROM todos WHERE owner = %(owner)s AND completed
-
--- name: head_rev
--- Inside the writing transaction this includes its own changes.
-SELECT coalesce(max(rev), 0) FROM changes
+-- Clear completed: (deleted, rev). Two statements in one message run as one
+-- implicit transaction, so this is one round trip holding the rev lock only while
+-- it runs. The rev must include the delete's own changes, which its AFTER
+-- STATEMENT trigger logs when the first statement ends: the second statement
+-- reads it, still under the lock (so it is exactly this delete's last rev), and
+-- the count comes along in a transaction-local setting.
+WITH gone AS (DELETE FROM todos WHERE owner = %(owner)s AND completed RETURNING 1)
+SELECT set_config('todopy.deleted', count(*)::text, true) FROM gone;
+SELECT current_setting('todopy.deleted')::bigint, coalesce(max(rev), 0) FROM changes

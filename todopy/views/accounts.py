@@ -1,11 +1,11 @@
 """/api/users/ and /api/session/: sign up, sign in, who am I, sign out."""
 from __future__ import annotations
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
 from todopy import validation
 from todopy.errors import Unauthorized
-from todopy.http import json_response, no_content, read_json_object
+from todopy.http import Reply, json_response, no_content, read_json_object
 from todopy.middleware.sessions import SESSION_KEY, USER_KEY, clear_session, start_session
 from todopy.views.base import Resource
 
@@ -16,7 +16,7 @@ def _credentials(request: Request) -> dict[str, str]:
 
 
 class Users(Resource):
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Reply:
         body = _credentials(request)
         user, token = self.services.accounts.register(body["username"], body["password"])
         start_session(request.environ, token)
@@ -24,19 +24,19 @@ class Users(Resource):
 
 
 class Session(Resource):
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Reply:
         body = _credentials(request)
         user, token = self.services.accounts.sign_in(body["username"], body["password"])
         start_session(request.environ, token)
         return json_response({"user": user.as_json(), "token": token})
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Reply:
         user = request.environ[USER_KEY]
         if user is None:
             raise Unauthorized("not signed in")
         return json_response({"user": user.as_json()})
 
-    def delete(self, request: Request) -> Response:
+    def delete(self, request: Request) -> Reply:
         session = request.environ[SESSION_KEY]
         if request.environ[USER_KEY] is None:
             raise Unauthorized("not signed in")

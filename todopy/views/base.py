@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
 from todopy.errors import MethodNotAllowed
+from todopy.http import Reply
 
 if TYPE_CHECKING:
     from todopy.app import Services
@@ -27,7 +28,7 @@ class Resource:
             allowed.append("HEAD")
         return allowed
 
-    def dispatch(self, request: Request, values: dict[str, Any]) -> Response:
+    def dispatch(self, request: Request, values: dict[str, Any]) -> Reply | None:
         if request.environ.get("todopy.websocket.accept") and hasattr(self, "websocket"):
             return self.websocket(request, **values)
         verb = "get" if request.method == "HEAD" else request.method.lower()

@@ -5,12 +5,12 @@ from werkzeug.wrappers import Request, Response
 
 from todopy import openapi
 from todopy.errors import HTTPError
-from todopy.http import json_response
+from todopy.http import Reply, json_response
 from todopy.views.base import Resource
 
 
 class Health(Resource):
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Reply:
         try:
             self.services.pool.query_one("SELECT 1")
         except HTTPError as error:
@@ -21,17 +21,17 @@ class Health(Resource):
         return json_response({"status": "ok"}, headers=[("Cache-Control", "no-store")])
 
     @staticmethod
-    def _unavailable(part: str, message: str) -> Response:
+    def _unavailable(part: str, message: str) -> Reply:
         return json_response({"status": "unavailable", "error": {"code": f"{part}_unavailable", "message": message}},
                              503, [("Cache-Control", "no-store")])
 
 
 class Metrics(Resource):
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Reply:
         return Response(self.services.metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8",
                         headers=[("Cache-Control", "no-store")])
 
 
 class OpenAPI(Resource):
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Reply:
         return json_response(openapi.document())
