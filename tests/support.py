@@ -116,6 +116,17 @@ class Api:
         return response.json()
 
 
+def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:
+    """The first true value `predicate()` returns, polled every `interval`; fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
 def new_username(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"
 

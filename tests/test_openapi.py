@@ -14,7 +14,7 @@ import requests
 from openapi_spec_validator import validate
 
 from tests.contract import send_raw
-from tests.support import Api, new_username, register
+from tests.support import Api, new_username
 from todopy.routes import RESOURCES, url_map
 from todopy.views.base import VERBS
 

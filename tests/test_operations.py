@@ -10,18 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import TODOPY, ServerProcess, register, start_postgres
+from tests.support import TODOPY, ServerProcess, register, start_postgres, wait_for
 from todopy.migrate import migrate
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def health(server: ServerProcess) -> requests.Response:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support import Stream, register
+from tests.support import Stream, register, wait_for
 
 
 def worker_pids(master_pid: int) -> set[int]:
@@ -20,16 +20,6 @@ def worker_pids(master_pid: int) -> set[int]:
 def two_workers(master_pid: int, without: int | None = None) -> set[int] | None:
     pids = worker_pids(master_pid)
     return pids if len(pids) == 2 and without not in pids else None
-
-
-def wait_for(predicate, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def test_a_killed_worker_is_replaced_while_the_other_keeps_serving(start_server):
