@@ -71,11 +71,11 @@ def test_a_change_committed_while_the_listener_reads_the_log_is_not_held_back(se
         s.sync()
         for i in range(12):
             with bulk.cursor() as cur:     # a big batch keeps the listener busy reading the log...
-                cur.execute("INSERT INTO todos (owner, title) SELECT %s, 'noise' FROM generate_series(1, 2000)",
+                cur.execute("INSERT INTO todos (list_id, title) SELECT personal_list(%s), 'noise' FROM generate_series(1, 2000)",
                             (bob.user["id"],))
             time.sleep(0.001 * (i % 6))
             with single.cursor() as cur:   # ...while this commits
-                cur.execute("INSERT INTO todos (owner, title) VALUES (%s, %s) RETURNING rev",
+                cur.execute("INSERT INTO todos (list_id, title) VALUES (personal_list(%s), %s) RETURNING rev",
                             (alice.user["id"], f"round {i}"))
                 (rev,) = cur.fetchone()
             try:
@@ -122,7 +122,7 @@ def test_streams_survive_a_database_restart_without_reconnecting(tmp_path, start
         conn = psycopg2.connect(cluster.dsn())   # committed before the listener can be back
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute("INSERT INTO todos (owner, title) VALUES (%s, 'right after the restart')",
+            cur.execute("INSERT INTO todos (list_id, title) VALUES (personal_list(%s), 'right after the restart')",
                         (api.user["id"],))
         messages = read_until(s, lambda m: m["type"] == "change", timeout=30)
         resumed = time.monotonic() - up
@@ -199,7 +199,7 @@ def test_500_streams_hold_no_more_connections_than_the_pool_plus_the_listener(po
 def test_a_consumer_that_stops_reading_is_closed_with_4008_and_resumes_losing_nothing(start_server, sql):
     server = start_server(env={"TODOPY_STREAM_QUEUE": "20"})
     api = register(server.base_url)
-    sql("INSERT INTO todos (owner, title) SELECT %s, repeat('long title ', 46) || n FROM generate_series(1, 300) n",
+    sql("INSERT INTO todos (list_id, title) SELECT personal_list(%s), repeat('long title ', 46) || n FROM generate_series(1, 300) n",
         (api.user["id"],))
     (worker,) = worker_pids(server)
     rss_before = rss_bytes(worker)

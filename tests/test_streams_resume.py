@@ -115,7 +115,9 @@ def test_since_older_than_the_kept_log_sends_a_snapshot(server, alice, sql):
     for i in range(3):
         alice.patch(f"/api/todos/{old['id']}/", {"title": f"edit {i}"})
     latest = alice.create_todo("latest")
-    sql("SELECT prune_changes(interval '0 seconds', 1)")
+    sql("UPDATE changes SET changed_time = now() - interval '1 hour' WHERE list_id = personal_list(%s)"
+        " AND rev < %s", (alice.user["id"], latest["rev"]))
+    sql("SELECT prune_changes(interval '1 minute')")
     s = stream(server, alice, f"{LIST}?since={old['rev']}")
     try:
         before, ready = s.sync()
@@ -234,7 +236,7 @@ class Storm:
             while not self.stop.is_set():
                 try:
                     with conn, conn.cursor() as cur:
-                        cur.execute("INSERT INTO todos (owner, title) VALUES (%s, 'from sql') RETURNING id", (owner,))
+                        cur.execute("INSERT INTO todos (list_id, title) VALUES (personal_list(%s), 'from sql') RETURNING id", (owner,))
                         (todo_id,) = cur.fetchone()
                         cur.execute("SELECT pg_sleep(%s)", (rng.random() * 0.004,))
                         cur.execute("UPDATE todos SET completed = true, title = 'from sql, done' WHERE id = %s",

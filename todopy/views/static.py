@@ -19,6 +19,8 @@ def bundle_dir():
 
 
 class Index(Resource):
+    public = True
+
     def get(self, request: Request) -> Response:
         page = bundle_dir() / "index.html"
         body = page.read_bytes() if page.is_file() else NO_BUNDLE
@@ -27,6 +29,8 @@ class Index(Resource):
 
 
 class Asset(Resource):
+    public = True
+
     def get(self, request: Request, filename: str) -> Response:
         if "/" in filename or filename.startswith("."):
             raise NotFound("no such asset")
