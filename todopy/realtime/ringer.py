@@ -11,7 +11,7 @@ moved with its head rev. A transaction that stays open never hides the others:
 it is looked up by its xid until it ends, however long that takes.
 
 Ticks are adaptive: every `min_interval` while changes flow, doubling up to
-`max_interval` when idle. Correctness never depends on the ringer: dispatchers
+`max_interval` when idle (5 ms and 20 ms: a sporadic write waits 10 ms on average, an idle database sees 50 cheap queries a second). Correctness never depends on the ringer: dispatchers
 also compare head revs on a slow timer, so a lost or late ring only delays.
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ HELD_BACK_WARNING_S = 10             # log an open write transaction older than 
 
 
 class Ringer:
-    def __init__(self, dsn: str, metrics: Metrics, *, min_interval: float = 0.005, max_interval: float = 0.05,
+    def __init__(self, dsn: str, metrics: Metrics, *, min_interval: float = 0.005, max_interval: float = 0.02,
                  election_interval: float = 0.5) -> None:
         self.dsn = dsn
         self.metrics = metrics
