@@ -138,9 +138,11 @@ def figures(run: Run) -> list[Figure]:
                "conns"),
         Figure("rss_per_stream_kib", "RSS per idle stream",
                streams["rss_per_stream_bytes"] / 1024 if streams else None, "KiB"),
-        Figure("latency_p50_ms", f"write-to-client p50 ({run.plan.latency_stage:,} users)",
+        Figure("latency_p50_ms", f"write-to-client p50 ({run.plan.latency_stage:,} streams, "
+                                 f"{run.plan.probe_rate:,.0f} writes/s)",
                latency_stage["latency_ms"]["p50"] if latency_stage else None, "ms"),
-        Figure("latency_p99_ms", f"write-to-client p99 ({run.plan.latency_stage:,} users)",
+        Figure("latency_p99_ms", f"write-to-client p99 ({run.plan.latency_stage:,} streams, "
+                                 f"{run.plan.probe_rate:,.0f} writes/s)",
                latency_stage["latency_ms"]["p99"] if latency_stage else None, "ms"),
         Figure("fanout_messages_per_s", f"fan-out, {run.plan.fanout_streams:,} streams of one user",
                fanout["todopy_messages_per_s"] if fanout else None, "msg/s",

@@ -17,6 +17,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
+from todopy import prepared
 from todopy.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,8 @@ def connect(dsn: str, *, timeout: float = 2.0, application_name: str = "todopy",
         options += f" -c idle_in_transaction_session_timeout={int(idle_in_transaction_ms)}"
     try:
         # TCP keepalives notice a silently cut network within ~10 s.
-        conn = psycopg2.connect(dsn, connect_timeout=max(1, int(timeout)), application_name=application_name,
+        conn = psycopg2.connect(dsn, connection_factory=prepared.Connection,
+                                connect_timeout=max(1, int(timeout)), application_name=application_name,
                                 options=options, keepalives=1, keepalives_idle=5, keepalives_interval=2,
                                 keepalives_count=3)
     except CONNECTION_ERRORS as error:
@@ -161,18 +163,18 @@ class Pool:
 
     def query_one(self, sql: str, params: Any = None, *, timeout: float | None = None) -> tuple | None:
         with self._statement(timeout) as cur:
-            cur.execute(sql, params)
+            prepared.execute(cur, sql, params)
             return cur.fetchone()
 
     def execute(self, sql: str, params: Any = None, *, timeout: float | None = None) -> int:
         """Run one statement in its own transaction; return the row count."""
         with self._statement(timeout) as cur:
-            cur.execute(sql, params)
+            prepared.execute(cur, sql, params)
             return cur.rowcount
 
     def query_all(self, sql: str, params: Any = None, *, timeout: float | None = None) -> list[tuple]:
         with self._statement(timeout) as cur:
-            cur.execute(sql, params)
+            prepared.execute(cur, sql, params)
             return cur.fetchall()
 
     def discard_idle(self) -> None:

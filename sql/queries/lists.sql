@@ -25,9 +25,10 @@ SELECT l.id::text, l.title, m.role, l.personal, l.created_time, l.rev
 -- Nothing is written when the id is taken or the user is at the quota. The user's
 -- row is locked first so that concurrent creations count each other. The owner's
 -- membership, added by a trigger after the row, is the list's first change: rev 1.
-SELECT 1 FROM users WHERE id = %(user)s FOR NO KEY UPDATE;
+WITH locked AS (SELECT id FROM users WHERE id = %(user)s FOR NO KEY UPDATE)
 INSERT INTO lists (id, owner, title)
-SELECT coalesce(%(id)s::uuid, gen_random_uuid()), %(user)s, %(title)s
+SELECT coalesce(%(id)s::uuid, gen_random_uuid()), locked.id, %(title)s
+  FROM locked
  WHERE (SELECT count(*) FROM memberships WHERE user_id = %(user)s) < %(max_lists)s
    AND (%(id)s::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM lists WHERE id = %(id)s::uuid))
 RETURNING id::text, title, 'owner' AS role, personal, created_time, 1::bigint AS rev
@@ -72,9 +73,10 @@ SELECT role FROM memberships WHERE list_id = %(list)s AND user_id = %(user)s
 -- Add or change a member's role (never the owner's). Under the list's lock, so the
 -- member count is exact; nothing is written when the list is full. `added` tells
 -- 201 from 200; no row: full, or the role was already that (the caller looks).
-SELECT 1 FROM lists WHERE id = %(list)s FOR NO KEY UPDATE;
+WITH locked AS (SELECT id FROM lists WHERE id = %(list)s FOR NO KEY UPDATE)
 INSERT INTO memberships AS m (list_id, user_id, role)
-SELECT %(list)s, %(user)s, %(role)s
+SELECT locked.id, %(user)s, %(role)s
+  FROM locked
  WHERE EXISTS (SELECT 1 FROM memberships WHERE list_id = %(list)s AND user_id = %(user)s)
     OR (SELECT count(*) FROM memberships WHERE list_id = %(list)s) < %(max_members)s
 ON CONFLICT (list_id, user_id) DO UPDATE SET role = excluded.role

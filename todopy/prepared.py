@@ -1,0 +1,87 @@
+"""Server-side prepared statements for the fixed queries: what psycopg2 would otherwise send as text every time.
+
+psycopg2 sends each statement as text, and PostgreSQL parses and plans it on every
+call; for the hot path's one-row statements that is much of the database's work
+per request. A single-statement query from `sql/queries/` is instead prepared once
+per connection (`PREPARE name AS ...`, its `%(param)s` placeholders turned into
+`$1, $2, ...`) and then run as `EXECUTE name(...)`, with the values adapted by
+psycopg2 as usual. What cannot be prepared (several statements, a parameter whose
+type PostgreSQL cannot infer) runs as plain text, as before.
+
+This replaces psycopg2's plain `cursor.execute(sql, params)` for pooled single
+statements only (never inside a transaction: a refused PREPARE would abort it);
+tests/test_prepared.py runs every named query both ways and compares.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import re
+from typing import Any, Mapping
+
+import psycopg2
+import psycopg2.extensions
+
+_PARAM = re.compile(r"%\((\w+)\)s")
+_COMMENT = re.compile(r"--[^\n]*")         # the queries' own comments hold no SQL and no string literals
+
+
+class Connection(psycopg2.extensions.connection):
+    """A connection that remembers which statements it has prepared (or failed to)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared: dict[str, str] = {}      # name -> its EXECUTE, with each parameter's type
+        self.unpreparable: set[str] = set()
+
+
+@dataclasses.dataclass(frozen=True)
+class Statement:
+    name: str
+    prepare: str                 # PREPARE name AS <the query with $n placeholders>
+    params: tuple[str, ...]      # the named parameters, in $n order
+
+
+@functools.lru_cache(maxsize=512)
+def statement(sql: str) -> Statement | None:
+    """The prepared form of `sql`, or None when it is not one statement with named parameters only."""
+    body = _COMMENT.sub("", sql).strip().rstrip(";")
+    if ";" in body or "%s" in body:
+        return None
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    text = _PARAM.sub(placeholder, body).replace("%%", "%")
+    name = "todopy_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+    return Statement(name, f"PREPARE {name} AS {text}", tuple(names))
+
+
+def execute(cur: psycopg2.extensions.cursor, sql: str, params: Mapping[str, Any] | None) -> None:
+    """Run `sql` with `params` on an autocommit cursor, prepared when it can be."""
+    conn = cur.connection
+    known = isinstance(conn, Connection)
+    st = statement(sql) if known and (params is None or isinstance(params, Mapping)) else None
+    if st is None or st.name in conn.unpreparable:
+        cur.execute(sql, params)
+        return
+    run = conn.prepared.get(st.name)
+    if run is None:
+        try:
+            cur.execute(st.prepare)
+        except psycopg2.ProgrammingError:        # e.g. a parameter of unknown type: run it as text
+            conn.unpreparable.add(st.name)
+            cur.execute(sql, params)
+            return
+        # EXECUTE's arguments are coerced only as assignments would be, and psycopg2 sends
+        # a list of strings as text[]: each argument is cast to the type PREPARE inferred.
+        cur.execute("SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", (st.name,))
+        types = cur.fetchone()[0] or []
+        run = conn.prepared[st.name] = (f"EXECUTE {st.name}({', '.join(f'%s::{t}' for t in types)})"
+                                        if types else f"EXECUTE {st.name}")
+    cur.execute(run, [params[name] for name in st.params] if st.params and params is not None else None)
