@@ -11,8 +11,9 @@ from tests.support import Stream, register
 
 
 def metric(text: str, name: str, labels: str = "") -> float:
-    pattern = re.escape(name) + (r"\{" + labels + r"[^}]*\}" if labels else r"(\{[^}]*\})?") + r" ([0-9.e+-]+)"
-    values = [float(match.group(match.lastindex)) for match in re.finditer(pattern, text)]
+    """The sum of `name`'s samples (with `labels`); sample lines only, not HELP text that mentions it."""
+    pattern = "^" + re.escape(name) + (r"\{" + labels + r"[^}]*\}" if labels else r"(\{[^}]*\})?") + r" ([0-9.e+-]+)$"
+    values = [float(match.group(match.lastindex)) for match in re.finditer(pattern, text, re.M)]
     return sum(values)
 
 
