@@ -130,6 +130,9 @@ def test_streams_survive_a_database_restart_without_reconnecting(tmp_path, start
                         (api.user["id"],))
         messages = read_until(s, lambda m: m["type"] == "change", timeout=30)
         resumed = time.monotonic() - up
+        # The listener retries at least every 2 s (README), so the stream resumes that soon, plus a
+        # second for connecting, replaying and sending on two busy cores.
+        assert resumed <= 2.0 + 1.0, f"the first change arrived {resumed:.2f}s after the database was back"
         healthy = wait_for(lambda: health(server) == 200, timeout=30) + resumed
         for message in messages:
             replicas[""].apply(message)
