@@ -13,6 +13,7 @@ import psycopg2
 import psycopg2.sql
 
 from todopy import maintenance
+from todopy.accounts import hash_token
 from todopy.db import Pool
 from todopy.embedded import EmbeddedPostgres
 from todopy.migrate import migrate
@@ -55,9 +56,12 @@ def lock_sessions(conn: psycopg2.extensions.connection) -> None:
         cur.execute("LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE")
 
 
-def expire_sessions(sql: Sql, user_id: str) -> None:
-    """Make every session of the user expired, as if its TTL had passed (the TTL is at least a minute)."""
-    sql("UPDATE sessions SET expires_time = now() - interval '1 second' WHERE user_id = %s", (user_id,))
+def expire_session(dsn: str, token: str) -> None:
+    """Make the token's session expired, as if its TTL had passed (the TTL is at least a minute)."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE sessions SET expires_time = now() - interval '1 second' WHERE token_hash = %s",
+                    (hash_token(token),))
+        assert cur.rowcount == 1
 
 
 def prune_change_log(dsn: str, keep_rows: int) -> int:
