@@ -52,7 +52,12 @@ class ServerProcess:
         raise RuntimeError(f"server not healthy within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-5000:]
+        """The log's tail, for failure messages."""
+        return self.full_log()[-5000:]
+
+    def full_log(self) -> str:
+        """Everything the server has logged so far (for checks that must see every line)."""
+        return self.log_path.read_text(errors="replace")
 
     def signal(self, sig: int) -> None:
         self.process.send_signal(sig)

@@ -7,7 +7,8 @@ import time
 import requests
 
 from tests.fleet import Fleet
-from tests.support import register, start_postgres
+from tests.pg import lock_todo, new_database, server_backends, waiting_for
+from tests.support import register, start_postgres, wait_for
 from todopy.migrate import migrate
 
 USERS, STREAMS_PER_USER = 4, 50
@@ -84,12 +85,15 @@ def test_database_restart_under_200_streams_and_writes(tmp_path, start_server):
         cluster.stop("immediate")
 
 
-def test_a_blocked_database_answers_503_quickly_and_keeps_its_connections(start_server, dsn, sql):
+def test_a_blocked_database_answers_503_quickly_and_keeps_its_connections(start_server, postgres, sql):
     import psycopg2
 
-    server = start_server(env={"TODOPY_STATEMENT_TIMEOUT_MS": "300"})
+    dsn = new_database(postgres, sql)       # its own: every pool backend in it is this server's
+    server = start_server(env={"TODOPY_STATEMENT_TIMEOUT_MS": "300"}, database=dsn)
     user = register(server.base_url)
     user.create_todo("before")
+    backends = server_backends(dsn)
+    assert backends
     locker = psycopg2.connect(dsn)
     try:
         with locker.cursor() as cur:
@@ -103,5 +107,35 @@ def test_a_blocked_database_answers_503_quickly_and_keeps_its_connections(start_
         locker.rollback()
         locker.close()
     assert [todo["title"] for todo in user.list_todos()["todos"]] == ["before"]
-    connections = sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'todopy'")[0][0]
-    assert connections >= 1, "the pool kept its connection: a timeout is not a lost connection"
+    assert server_backends(dsn) == backends, "the pool kept its connections: a timeout is not a lost connection"
+
+
+def test_a_request_that_waits_too_long_for_a_pooled_connection_gets_503(start_server, dsn, sql):
+    """TODOPY_DB_TIMEOUT bounds the wait for a pooled connection too, not only connecting."""
+    import psycopg2
+
+    db_timeout = 1.0
+    server = start_server(env={"TODOPY_POOL_SIZE": "1", "TODOPY_DB_TIMEOUT": str(db_timeout)})
+    user = register(server.base_url)
+    todo = user.create_todo("contended")
+    locker = psycopg2.connect(dsn)
+    result: dict = {}
+    holder = threading.Thread(target=lambda: result.update(
+        patch=user.__class__(server.base_url, user.token).patch(f"/api/todos/{todo['id']}/", {"title": "later"})))
+    try:
+        lock_todo(locker, todo["id"])
+        holder.start()          # takes the pool's one connection, and waits on the row lock with it
+        wait_for(lambda: waiting_for(sql, locker.get_backend_pid()) == 1, timeout=10, interval=0.02)
+        started = time.monotonic()
+        response = requests.get(server.base_url + "/api/todos/", headers=user.headers(), timeout=db_timeout + 5)
+        waited = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "database_unavailable"
+        # It waited for the connection (TODOPY_DB_TIMEOUT), and no longer (plus a busy machine's second).
+        assert db_timeout * 0.9 <= waited <= db_timeout + 1.0, f"answered after {waited:.2f}s"
+    finally:
+        locker.rollback()
+        locker.close()
+    holder.join(10)
+    assert result["patch"].status_code == 200, result["patch"].text
+    assert [t["title"] for t in user.list_todos()["todos"]] == ["later"]

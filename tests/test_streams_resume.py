@@ -14,7 +14,8 @@ import uuid
 
 import psycopg2
 
-from tests.support import Api, Stream
+from tests.pg import waiting_for
+from tests.support import Api, Stream, wait_for
 from tests.test_streams import LIST, Replica, by_id, read_until, stream
 
 # -- resume ---------------------------------------------------------------------------
@@ -143,7 +144,8 @@ def test_since_from_the_future_sends_a_snapshot(server, alice):
 # -- concurrent writers -------------------------------------------------------------------
 
 
-def test_writers_that_lock_rows_in_opposite_orders_do_not_deadlock_and_stream_in_commit_order(server, alice, dsn):
+def test_writers_that_lock_rows_in_opposite_orders_do_not_deadlock_and_stream_in_commit_order(server, alice, dsn,
+                                                                                             sql):
     """A writer holding the rev lock that needs a row another writer holds, while that one waits for the lock."""
     first, second = alice.create_todo("first"), alice.create_todo("second")
     s = stream(server, alice)
@@ -157,7 +159,10 @@ def test_writers_that_lock_rows_in_opposite_orders_do_not_deadlock_and_stream_in
             patch = threading.Thread(target=lambda: result.update(
                 response=Api(alice.base_url, alice.token).patch(f"/api/todos/{second['id']}/", {"completed": True})))
             patch.start()
-            time.sleep(0.3)                                                # the PATCH now waits for the rev lock
+            # The PATCH must be waiting on this transaction before it asks for the PATCH's row: else
+            # the two never cross and there is nothing to deadlock.
+            blocker = conn.get_backend_pid()
+            wait_for(lambda: waiting_for(sql, blocker) == 1, timeout=10, interval=0.02)
             cur.execute("UPDATE todos SET title = 'sql, second' WHERE id = %s", (second["id"],))
         conn.commit()
         patch.join(15)

@@ -2,8 +2,9 @@
 -- A change row's columns are always those of todopy.realtime.changes.CHANGE_COLUMNS.
 
 -- name: heads
--- The latest rev of each of these lists (a missing list is deleted: its last change says so).
-SELECT id::text, rev FROM lists WHERE id = ANY(%(lists)s::uuid[])
+-- The latest rev and the pruning horizon of each of these lists (a missing list is
+-- deleted: its last change says so).
+SELECT id::text, rev, horizon FROM lists WHERE id = ANY(%(lists)s::uuid[])
 
 -- name: after
 -- The dispatcher's batch: the changes after each list's cursor, in rev (= commit) order per list.

@@ -16,7 +16,7 @@ from todopy.db import Pool
 from todopy.errors import DatabaseUnavailable, HTTPError
 from todopy.metrics import Metrics
 from todopy.realtime.changes import Change
-from todopy.realtime.socket import LIST_DELETED, NOT_A_MEMBER, POLICY
+from todopy.realtime.socket import LIST_DELETED, NOT_A_MEMBER, POLICY, TOO_SLOW
 from todopy.realtime.subscription import ListsSubscription, Subscription
 from todopy.sqlfiles import queries
 
@@ -58,6 +58,7 @@ class Dispatcher:
         self._due: set[str] = set()               # lists whose new changes should be read
         self._work = gevent.event.Event()
         self._sessions_due = False                # check open streams' sessions at the next turn
+        self._reconcile_due = False               # compare head revs and horizons at the next turn
         self._greenlets: list[gevent.Greenlet] = []
         self._stopping = False
 
@@ -198,6 +199,7 @@ class Dispatcher:
 
     def _catch_up(self, *, check_sessions: bool) -> None:
         self._due.update(list_id for list_id, cursor in self._cursor.items() if cursor is not None)
+        self._reconcile_due = check_sessions      # after an outage: pruned lists too, at the next turn
         for subs in self._lists_by_user.values():
             for sub in subs:
                 sub.touch()
@@ -223,8 +225,8 @@ class Dispatcher:
             self._work.clear()
             try:
                 now = gevent.get_hub().loop.now()
-                if now - reconciled >= self.reconcile_interval:
-                    reconciled = now
+                if now - reconciled >= self.reconcile_interval or self._reconcile_due:
+                    reconciled, self._reconcile_due = now, False
                     self._reconcile()
                 if self._sessions_due:
                     self._sessions_due = False
@@ -247,12 +249,23 @@ class Dispatcher:
         so a lost notification only delays. Expired sessions' streams end here too."""
         followed = [list_id for list_id, cursor in self._cursor.items() if cursor is not None]
         if followed:
-            heads = dict(self.pool.query_all(Q["heads"], {"lists": followed}))
+            heads = {list_id: (head, horizon) for list_id, head, horizon in
+                     self.pool.query_all(Q["heads"], {"lists": followed})}
             for list_id in followed:
                 cursor = self._cursor.get(list_id)
-                head = heads.get(list_id)
-                # A deleted list has no head: its last change (the deletion) is still to be read.
-                if cursor is not None and (head is None or head > cursor):
+                head, horizon = heads.get(list_id, (None, None))
+                if cursor is None:
+                    continue
+                if horizon is not None and horizon > cursor:
+                    # Pruned past what this process delivered (a long outage): the missing changes are
+                    # gone, so the list's streams start again (4008, then a resume or a snapshot).
+                    log.warning("change log of list %s was pruned past rev %s; its streams will resync",
+                                list_id, cursor)
+                    for sub in list(self._by_list.get(list_id, ())):
+                        sub.end(TOO_SLOW)
+                    self._cursor[list_id] = head
+                elif head is None or head > cursor:
+                    # A deleted list has no head: its last change (the deletion) is still to be read.
                     self._due.add(list_id)
         self._check_sessions()
 
