@@ -49,6 +49,7 @@ class Handler(WebSocketHandler):
     """
 
     read_timeout: float | None = 30.0     # set from settings by the worker
+    write_timeout: float | None = 30.0    # streams' write progress deadline, from settings too
     # Keep-alive connections waiting for their next request. gunicorn's graceful
     # stop waits until no connection is open, so idle ones would hold it for the
     # whole graceful timeout; on stop they are closed (clients retry on another).
@@ -247,7 +248,7 @@ class Handler(WebSocketHandler):
         self.websocket = None
         self.write(b"")                 # flush the 101 response
         self.socket.settimeout(None)    # streams idle for long; pings find dead peers
-        return Socket(self.socket, self._take_buffered_input())
+        return Socket(self.socket, self._take_buffered_input(), write_timeout=self.write_timeout)
 
     def _take_buffered_input(self) -> bytes:
         """What the client sent after its handshake, already in the request reader's buffer.
@@ -315,6 +316,7 @@ class Worker(GeventWebSocketWorker):
     def load_wsgi(self) -> None:
         super().load_wsgi()
         Handler.read_timeout = self.wsgi.settings.read_timeout
+        Handler.write_timeout = self.wsgi.settings.write_timeout
         self.wsgi.start()
         # Modules, routes and queries live as long as the process: keep the cyclic
         # garbage collector from walking them again on every full collection.

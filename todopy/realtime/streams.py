@@ -18,7 +18,7 @@ from todopy.metrics import Metrics
 from todopy.middleware.sessions import SESSION_KEY
 from todopy.realtime.changes import Change
 from todopy.realtime.hub import Hub
-from todopy.realtime.socket import NORMAL, SERVER_ERROR, TOO_SLOW, ConnectionClosed, Socket
+from todopy.realtime.socket import NORMAL, SERVER_ERROR, TOO_SLOW, ConnectionClosed, Socket, WriteStalled
 from todopy.realtime.subscription import Subscription
 from todopy.representations import todo_json
 from todopy.settings import Settings
@@ -165,6 +165,9 @@ class Streams:
                 reason = "todo gone"
             else:
                 reason = self._deliver(stream, sent_rev)
+        except WriteStalled:
+            reason = "too slow (stopped reading; dropped)"
+            self.metrics.slow_consumers.inc()
         except ConnectionClosed:
             reason = "connection lost"
         except HTTPError as error:
