@@ -18,7 +18,7 @@ def _credentials(request: Request) -> dict[str, str]:
 class Users(Resource):
     def post(self, request: Request) -> Reply:
         body = _credentials(request)
-        user, token = self.services.accounts.register(body["username"], body["password"])
+        user, token = self.services.accounts.register(body["username"], body["password"], request.remote_addr)
         start_session(request.environ, token)
         return json_response({"user": user.as_json(), "token": token}, 201)
 
@@ -26,7 +26,7 @@ class Users(Resource):
 class Session(Resource):
     def post(self, request: Request) -> Reply:
         body = _credentials(request)
-        user, token = self.services.accounts.sign_in(body["username"], body["password"])
+        user, token = self.services.accounts.sign_in(body["username"], body["password"], request.remote_addr)
         start_session(request.environ, token)
         return json_response({"user": user.as_json(), "token": token})
 
