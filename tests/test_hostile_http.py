@@ -337,3 +337,28 @@ def test_a_small_unread_body_keeps_the_connection_alive(server):
     finally:
         raw.close()
     assert closed and [status for status, _, _ in responses(data)] == [200, 200]
+
+
+# -- 13: the embedded PostgreSQL, started as root, changes little of what is not the project's ----
+
+def test_as_root_only_search_permission_is_added_above_the_project(tmp_path):
+    import os
+    import stat
+
+    import pytest
+
+    from todopy.embedded import EmbeddedPostgres
+
+    if os.geteuid() != 0:
+        pytest.skip("only root runs the cluster as another user")
+    home = tmp_path / "home"             # like /root: someone else's, closed to others
+    home.mkdir(mode=0o700)
+    home.chmod(0o700)
+    cluster = EmbeddedPostgres(home / "checkout" / "var" / "pg")
+    cluster.start()
+    try:
+        mode = stat.S_IMODE(home.stat().st_mode)
+        assert mode == 0o701, oct(mode)    # search only: others still cannot list it
+        assert stat.S_IMODE((home / "checkout").stat().st_mode) & 0o005 == 0o005
+    finally:
+        cluster.stop("immediate")
