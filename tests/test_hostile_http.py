@@ -132,7 +132,7 @@ def test_headers_trickled_byte_by_byte_get_408_at_the_read_timeout_in_all(start_
         elapsed = time.monotonic() - started
     finally:
         raw.close()
-    assert elapsed < 5, elapsed
+    assert elapsed < 7, elapsed   # TODOPY_READ_TIMEOUT=2 in all, with room for a busy machine
     assert_json_error(responses(answer + rest)[0], 408, "request_timeout")
 
 
@@ -159,7 +159,7 @@ def test_a_body_trickled_byte_by_byte_gets_408_at_the_deadline(start_server):
         elapsed = time.monotonic() - started
     finally:
         raw.close()
-    assert elapsed < 5, elapsed
+    assert elapsed < 7, elapsed   # TODOPY_READ_TIMEOUT=2 in all, with room for a busy machine
     assert_json_error(responses(answer + rest)[0], 408, "request_timeout")
     assert closed
 

@@ -5,12 +5,11 @@ import dataclasses
 
 import gevent
 from typing import Callable, Iterable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
-from werkzeug.urls import iri_to_uri
 from werkzeug.wrappers import Request, Response
 
 from todopy import maintenance
@@ -42,6 +41,9 @@ class Services:
     hub: Hub
     streams: Streams
     metrics: Metrics
+
+
+QUERY_SAFE = "!$&'()*+,;=:@/?%~"     # RFC 3986 query characters besides unreserved ones, and '%'
 
 
 class Router:
@@ -82,8 +84,9 @@ class Router:
             location = environ.get("SCRIPT_NAME", "") + urlsplit(redirect.new_url).path
             query = environ.get("QUERY_STRING", "")
             if query:
-                # WSGI gives the query as latin-1 text of its bytes; a Location must be a URI.
-                location += "?" + iri_to_uri(query.encode("latin-1").decode("utf-8", "replace"))
+                # WSGI gives the query as latin-1 text of its bytes: the same bytes go back,
+                # percent-encoded where a URI may not carry them (existing escapes are kept).
+                location += "?" + quote(query.encode("latin-1"), safe=QUERY_SAFE)
             response = Response(dumps({"redirect": location}), status=308,
                                 headers=[("Location", location)], content_type=JSON_CONTENT_TYPE)
             return response(environ, start_response)
