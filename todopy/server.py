@@ -55,6 +55,7 @@ class Handler(WebSocketHandler):
     # whole graceful timeout; on stop they are closed (clients retry on another).
     _idle: set["Handler"] = set()
     _draining = False
+    _head_timer: gevent.Timeout | None = None
 
     def handle(self) -> None:
         try:
@@ -77,12 +78,14 @@ class Handler(WebSocketHandler):
         # One deadline for the request line, the headers and the body, however slowly
         # they trickle in: the socket's timeout bounds only each receive.
         self.deadline = time.monotonic() + self.read_timeout
-        self._head_timer = gevent.Timeout.start_new(self.read_timeout, HeadTimeout("request headers took too long"))
+        if self._head_timer is None:    # one per connection: restarting it costs a third of a new one
+            self._head_timer = gevent.Timeout(self.read_timeout, HeadTimeout("request headers took too long"))
+        self._head_timer.start()
         self._linger = False
         try:
             result = super().handle_one_request()
         finally:
-            self._head_timer.close()
+            self._head_timer.cancel()
         if self._linger and self.socket is not None:
             self._lingering_close()
         if isinstance(result, tuple) and result[0] == "414":
@@ -95,7 +98,7 @@ class Handler(WebSocketHandler):
         try:
             accepted = super().read_request(raw_requestline)
         finally:
-            self._head_timer.close()    # the application's time is not the client's
+            self._head_timer.cancel()   # the application's time is not the client's
         if self._close_after:
             self.close_connection = True
         return accepted
