@@ -6,17 +6,21 @@ request up (duplicate headers, folding, lying lengths, trickled bytes).
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import socket
+import stat
 import string
 import time
 
 import psycopg2
+import pytest
 import requests
 
 from tests.contract import assert_error, sign_up_with_cookie
 from tests.support import Api, ServerProcess, register
+from todopy.embedded import EmbeddedPostgres
 
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -342,13 +346,6 @@ def test_a_small_unread_body_keeps_the_connection_alive(server):
 # -- 13: the embedded PostgreSQL, started as root, changes little of what is not the project's ----
 
 def test_as_root_only_search_permission_is_added_above_the_project(tmp_path):
-    import os
-    import stat
-
-    import pytest
-
-    from todopy.embedded import EmbeddedPostgres
-
     if os.geteuid() != 0:
         pytest.skip("only root runs the cluster as another user")
     home = tmp_path / "home"             # like /root: someone else's, closed to others
