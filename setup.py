@@ -44,6 +44,8 @@ setup(
         "test": [
             "pytest>=8", "pytest-timeout>=2.3", "websocket-client>=1.8", "requests>=2.31",
             "openapi-spec-validator>=0.7", "schemathesis>=4", "playwright>=1.45",
+            # The WebSocket codec is tested against wsproto (sans-IO) on generated frames.
+            "wsproto>=1.2", "hypothesis>=6",
         ],
         "bench": ["matplotlib>=3.8"],
     },

@@ -1,18 +1,21 @@
 """Users, sign-in with throttling, and session tokens (stored hashed, cached briefly)."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import ipaddress
 import math
 import secrets
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import gevent
+import gevent.lock
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from todopy.db import Pool
-from todopy.errors import Conflict, TooManyRequests, Unauthorized
+from todopy.errors import Conflict, ServerBusy, TooManyRequests, Unauthorized
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
 
@@ -42,6 +45,65 @@ def _off_loop(function: Callable, *args: object) -> object:
     return gevent.get_hub().threadpool.apply(function, args)
 
 
+def client_key(address: str | None) -> str:
+    """Who is asking, for per-client limits: the address, or its /64 for IPv6 (one host holds a /64)."""
+    if not address:
+        return "-"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class HashGate:
+    """A bounded queue in front of password hashing, which is slow on purpose (scrypt).
+
+    At most `workers` hashes run at once (more only share the same cores, and every
+    one gets slower); at most `queue` more wait for a turn. Past that a request is
+    refused at once (503 with Retry-After) instead of joining a queue whose wait
+    would be seconds. One client may have at most `per_client` sign-ins or sign-ups
+    in progress (429 past it), so one client alone cannot fill the queue.
+    """
+
+    def __init__(self, workers: int, queue: int, per_client: int) -> None:
+        self._slots = gevent.lock.Semaphore(workers)
+        self.limit = workers + queue
+        self.per_client = per_client
+        self.pending = 0
+        self._by_client: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def admit(self, client: str) -> Iterator[None]:
+        """Count a sign-in or sign-up of `client` for as long as it lasts; refuse it if over a limit."""
+        held = self._by_client.get(client, 0)
+        if held >= self.per_client:
+            raise TooManyRequests("too many sign-ins or sign-ups at once from this address; "
+                                  "wait for one to finish", 1)
+        if self.pending >= self.limit:
+            raise ServerBusy("the server is busy checking passwords; try again in a second", 1)
+        self._by_client[client] = held + 1
+        self.pending += 1
+        try:
+            yield
+        finally:
+            self.pending -= 1
+            left = self._by_client[client] - 1
+            if left:
+                self._by_client[client] = left
+            else:
+                del self._by_client[client]
+
+    def hash(self, function: Callable, *args: object) -> object:
+        """`function(*args)` in a worker thread, when a slot is free."""
+        with self._slots:
+            return _off_loop(function, *args)
+
+
 class Accounts:
     """Everything about who a request is; the only code that touches passwords and tokens."""
 
@@ -52,11 +114,20 @@ class Accounts:
         self.settings = settings
         self.clock = clock
         self._cache: dict[bytes, tuple[User, float]] = {}
+        self.gate = HashGate(settings.hash_workers, settings.hash_queue, settings.auth_per_client)
 
     # -- sign-up / sign-in / sign-out ---------------------------------------
 
-    def register(self, username: str, password: str) -> tuple[User, str]:
-        password_hash = _off_loop(generate_password_hash, password, "scrypt")
+    def register(self, username: str, password: str, client: str = "-") -> tuple[User, str]:
+        with self.gate.admit(client_key(client)):
+            return self._register(username, password)
+
+    def sign_in(self, username: str, password: str, client: str = "-") -> tuple[User, str]:
+        with self.gate.admit(client_key(client)):
+            return self._sign_in(username, password)
+
+    def _register(self, username: str, password: str) -> tuple[User, str]:
+        password_hash = self.gate.hash(generate_password_hash, password, "scrypt")
         with self.pool.cursor() as cur:
             cur.execute(Q["create_user"], {"username": username, "password_hash": password_hash})
             row = cur.fetchone()
@@ -67,7 +138,7 @@ class Accounts:
             token = self._new_session(cur, user)
         return user, token
 
-    def sign_in(self, username: str, password: str) -> tuple[User, str]:
+    def _sign_in(self, username: str, password: str) -> tuple[User, str]:
         params = {"username": username}
         attempt = self.pool.query_one(Q["begin_attempt"], {
             **params, "max_failures": self.settings.login_max_failures, "cooldown": self.settings.login_cooldown})
@@ -78,7 +149,7 @@ class Accounts:
             raise TooManyRequests(f"too many failed sign-ins for this username; try again in {wait} s", wait)
         found = self.pool.query_one(Q["user_by_name"], params)
         stored_hash = found[2] if found else _DUMMY_HASH
-        valid = _off_loop(check_password_hash, stored_hash, password)
+        valid = self.gate.hash(check_password_hash, stored_hash, password)
         if not (found and valid):
             raise Unauthorized(WRONG_CREDENTIALS, code="bad_credentials")   # already counted
         user = User(str(found[0]), found[1], str(found[3]))

@@ -5,8 +5,8 @@ import dataclasses
 
 import gevent
 from typing import Callable, Iterable
+from urllib.parse import quote, urlsplit
 
-from werkzeug.exceptions import BadHost
 from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 from todopy import maintenance
 from todopy.accounts import Accounts
 from todopy.db import Pool
-from todopy.errors import BadRequest, NotFound, Unauthorized
+from todopy.errors import NotFound, Unauthorized
 from todopy.http import JSON_CONTENT_TYPE, dumps
 from todopy.logs import AccessLog
 from todopy.metrics import Metrics
@@ -43,6 +43,9 @@ class Services:
     ringer: Ringer
     streams: Streams
     metrics: Metrics
+
+
+QUERY_SAFE = "!$&'()*+,;=:@/?%~"     # RFC 3986 query characters besides unreserved ones, and '%'
 
 
 class Router:
@@ -82,16 +85,23 @@ class Router:
     def _redirect(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """A missing trailing slash: 308 keeps the method, body and query string.
 
-        The adapter bound to this request (its scheme, host and query) writes the
-        absolute URL, and werkzeug's Response makes the Location header a URI."""
+        The Location is relative (RFC 9110 allows it): built from the Host header it
+        would send a client wherever that header pointed, and behind a proxy it would
+        name the proxy's upstream instead of the public origin.
+        """
         try:
-            self.url_map.bind_to_environ(environ).match(websocket=False)
+            self.adapter.match(wsgi_path(environ), websocket=False)
         except RequestRedirect as redirect:
-            response = Response(dumps({"redirect": redirect.new_url}), status=308,
-                                headers=[("Location", redirect.new_url)], content_type=JSON_CONTENT_TYPE)
+            # The adapter is bound to a placeholder host: only the path of its URL is ours.
+            location = environ.get("SCRIPT_NAME", "") + urlsplit(redirect.new_url).path
+            query = environ.get("QUERY_STRING", "")
+            if query:
+                # WSGI gives the query as latin-1 text of its bytes: the same bytes go back,
+                # percent-encoded where a URI may not carry them (existing escapes are kept).
+                location += "?" + quote(query.encode("latin-1"), safe=QUERY_SAFE)
+            response = Response(dumps({"redirect": location}), status=308,
+                                headers=[("Location", location)], content_type=JSON_CONTENT_TYPE)
             return response(environ, start_response)
-        except BadHost:
-            raise BadRequest("the Host header is not a valid host name", code="bad_request") from None
         except WerkzeugHTTPException:
             pass
         raise NotFound("no such resource")

@@ -45,7 +45,9 @@ def connect(dsn: str, *, timeout: float = 2.0, application_name: str = "todopy",
                                 options=options, keepalives=1, keepalives_idle=5, keepalives_interval=2,
                                 keepalives_count=3)
     except CONNECTION_ERRORS as error:
-        raise DatabaseUnavailable(f"cannot connect to the database: {first_line(error)}") from error
+        # PostgreSQL's own text (host names, roles, file paths) goes to the log, not to clients.
+        log.warning("cannot connect to the database: %s", first_line(error))
+        raise DatabaseUnavailable("cannot connect to the database; try again shortly") from error
     psycopg2.extras.register_uuid(conn_or_curs=conn)
     return conn
 
@@ -64,12 +66,15 @@ def _unavailable(error: BaseException, conn: psycopg2.extensions.connection) -> 
     failure); only the first kind should cost the pool its connections.
     """
     pgcode = getattr(error, "pgcode", None)
+    # The client gets a fixed message; PostgreSQL's own text (which may name tables,
+    # constraints, roles or hosts) is for the server log only.
+    log.warning("database error %s: %s", pgcode or type(error).__name__, first_line(error))
     # 08: connection exceptions; 57P: the server shutting down or not accepting connections.
     if conn.closed or pgcode is None or pgcode.startswith(("08", "57P")):
-        return DatabaseUnavailable(f"lost the database connection: {first_line(error)}"), True
+        return DatabaseUnavailable("lost the database connection; try again shortly"), True
     if isinstance(error, psycopg2.errors.QueryCanceled):
         return DatabaseUnavailable("the database did not answer in time; try again", code="database_timeout"), False
-    return DatabaseUnavailable(f"the database could not complete the request ({first_line(error)}); try again",
+    return DatabaseUnavailable("the database could not complete the request; try again",
                                code="database_busy"), False
 
 

@@ -21,6 +21,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import quote
@@ -40,12 +41,32 @@ def _bin_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
 
-def _let_others_traverse(path: Path) -> None:
-    """chmod go+rx every directory above `path`, so the cluster's user can reach it."""
+def _let_others_traverse(path: Path, own: Path) -> None:
+    """Let the cluster's user reach `path`, changing as little as possible of what is not ours.
+
+    Directories at or below `own` (the virtualenv, or the part of the data
+    directory's path this process created) get go+rx, as before. Directories
+    above it belong to someone else (a checkout under /root has /root above it):
+    they get only o+x (search, not listing) and only when the cluster's user
+    could not pass otherwise, and each change is logged.
+    """
+    own = own.resolve()
     for parent in path.parents:
         mode = parent.stat().st_mode
-        if mode & 0o055 != 0o055:
-            parent.chmod(mode | 0o055)
+        if parent == own or own in parent.parents:
+            if mode & 0o055 != 0o055:
+                parent.chmod(mode | 0o055)
+        elif not mode & 0o001:
+            log.warning("giving others search (x) permission on %s so that the PostgreSQL user can reach %s; "
+                        "put the checkout or TODOPY_DATA_DIR elsewhere to avoid it", parent, path)
+            parent.chmod(mode | 0o001)
+
+
+def _first_existing(path: Path) -> Path:
+    """`path`'s nearest existing ancestor (or itself): where mkdir(parents=True) starts creating."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -115,8 +136,8 @@ class EmbeddedPostgres:
             subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
                             SYSTEM_USER], check=True, capture_output=True)
             entry = pwd.getpwnam(SYSTEM_USER)
-        # The unprivileged user must be able to execute the bundled binaries.
-        _let_others_traverse(self.bin_dir)
+        # The unprivileged user must be able to execute the bundled binaries (inside the virtualenv).
+        _let_others_traverse(self.bin_dir, own=Path(sys.prefix))
         return entry
 
     def _subprocess_kwargs(self) -> dict:
@@ -143,10 +164,13 @@ class EmbeddedPostgres:
 
     def _initdb(self) -> None:
         log.info("initialising embedded PostgreSQL in %s", self.data_dir)
+        existing = _first_existing(self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # What mkdir created is ours; `existing` and above are not (unless it is the data dir).
+        created = next((p for p in [self.data_dir, *self.data_dir.parents] if p.parent == existing), self.data_dir)
         password = secrets.token_urlsafe(24)
         if self._run_as is not None:
-            _let_others_traverse(self.data_dir)
+            _let_others_traverse(self.data_dir, own=created)
             os.chown(self.data_dir, self._run_as.pw_uid, self._run_as.pw_gid)
         with tempfile.NamedTemporaryFile("w", dir=self.data_dir.parent, delete=False) as pwfile:
             pwfile.write(password + "\n")

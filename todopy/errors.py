@@ -4,6 +4,18 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+# The one table of reason phrases (RFC 9110's), for every status this server answers with.
+STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+               405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed",
+               413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
+               422: "Unprocessable Content", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+               500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def status_line(status: int) -> str:
+    """`"404 Not Found"`: the status as WSGI's start_response takes it."""
+    return f"{status} {STATUS_TEXT.get(status, 'Error')}"
+
 
 class HTTPError(Exception):
     """An error answered as `{"error": {"code", "message"}}` with `status`."""
@@ -23,6 +35,15 @@ class HTTPError(Exception):
 
     def body(self) -> bytes:
         return json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
+
+    def http_message(self) -> bytes:
+        """The whole HTTP/1.1 response, closing the connection: for the server itself,
+        when a request is too broken (or too large) to reach the application."""
+        body = self.body()
+        head = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
+        return (f"HTTP/1.1 {status_line(self.status)}\r\nConnection: close\r\n"
+                f"Content-Type: application/json; charset=utf-8\r\nContent-Length: {len(body)}\r\n{head}\r\n"
+                ).encode("latin-1") + body
 
 
 class BadRequest(HTTPError):
@@ -66,6 +87,10 @@ class PayloadTooLarge(HTTPError):
     status, code = 413, "payload_too_large"
 
 
+class URITooLong(HTTPError):
+    status, code = 414, "uri_too_long"
+
+
 class UnsupportedMediaType(HTTPError):
     status, code = 415, "unsupported_media_type"
 
@@ -81,5 +106,18 @@ class TooManyRequests(HTTPError):
         super().__init__(message, headers=[("Retry-After", str(retry_after))])
 
 
+class HeaderFieldsTooLarge(HTTPError):
+    status, code = 431, "headers_too_large"
+
+
 class DatabaseUnavailable(HTTPError):
     status, code = 503, "database_unavailable"
+
+
+class ServerBusy(HTTPError):
+    """Refused at once rather than queued: the work queue behind it is full."""
+
+    status, code = 503, "server_busy"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message, headers=[("Retry-After", str(retry_after))])

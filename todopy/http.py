@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from typing import Any, Callable, Iterable
 
+import gevent
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
 from todopy.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 MAX_BODY = 64 * 1024
+# time.monotonic() by which the request's head and body must have arrived (the server sets it).
+DEADLINE_KEY = "todopy.deadline"
+# An error after which the rest of the body stays unread: the server closes the connection.
+CLOSE = ("Connection", "close")
 JSON_TYPE = "application/json"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 # Status lines as werkzeug's Response writes them ("201 CREATED"), so no client sees a difference.
@@ -84,25 +90,37 @@ def read_json_object(request: Request) -> dict[str, Any]:
     reading at most one byte past the limit when the body is chunked.
     """
     length = request.content_length
+    too_large = f"request body is over {MAX_BODY // 1024} KiB"
     if length is not None and length > MAX_BODY:
-        raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
-    stream = request.environ["wsgi.input"]
+        raise PayloadTooLarge(too_large, headers=[CLOSE])
+    environ = request.environ
+    stream = environ["wsgi.input"]
+    chunked = length is None and environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
+    deadline = environ.get(DEADLINE_KEY)
+    timer = None
+    if deadline is not None and (length or chunked):
+        # The body shares the headers' deadline: trickling it a byte at a time gains nothing.
+        timer = gevent.Timeout.start_new(max(0.0, deadline - time.monotonic()), TimeoutError("body deadline"))
     try:
         if length is not None:
             raw = stream.read(length) if length else b""
-        elif request.environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+        elif chunked:
             raw = stream.read(MAX_BODY + 1)
             if len(raw) > MAX_BODY:
-                raise PayloadTooLarge(f"request body is over {MAX_BODY // 1024} KiB")
+                raise PayloadTooLarge(too_large, headers=[CLOSE])
         else:
             raw = b""
     except TimeoutError as error:
-        raise RequestTimeout("the request body did not arrive in time") from error
+        raise RequestTimeout("the request body did not arrive in time", headers=[CLOSE]) from error
     except (OSError, ValueError) as error:
         # gevent reports a malformed chunked encoding as an IOError.
-        raise BadRequest("the request body's chunked encoding is malformed", code="bad_request") from error
+        raise BadRequest("the request body's chunked encoding is malformed", code="bad_request",
+                         headers=[CLOSE]) from error
+    finally:
+        if timer is not None:
+            timer.close()
     if length is not None and len(raw) < length:
-        raise RequestTimeout("the request body ended before its Content-Length")
+        raise RequestTimeout("the request body ended before its Content-Length", headers=[CLOSE])
     if raw and request.mimetype != JSON_TYPE:
         raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {request.mimetype or 'no type'}")
     try:

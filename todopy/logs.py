@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from typing import TextIO
@@ -12,6 +13,35 @@ from typing import TextIO
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 ACCESS = logging.getLogger("todopy.access")
+# What could end a line, or rewrite it on a terminal, in a text log: C0 and C1 controls,
+# DEL, and Unicode's line and paragraph separators. A client's `%0a` in a path would
+# otherwise start a line of its choosing (log forging).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every control character written as a backslash escape, so it stays one line."""
+    return _CONTROL.sub(_escape, text) if _CONTROL.search(text) else text
+
+
+class TextFormatter(logging.Formatter):
+    """The text format, with control characters in messages escaped (tracebacks stay multi-line)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        message = record.message
+        escaped = escape_controls(message)
+        if escaped is message:
+            return super().formatMessage(record)
+        record.message = escaped
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = message
 
 
 class JSONFormatter(logging.Formatter):
@@ -29,7 +59,7 @@ def configure(log_format: str = "text", level: str = "INFO") -> None:
     if log_format == "json":
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+        handler.setFormatter(TextFormatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -63,6 +93,8 @@ class AccessLog:
                                         time.localtime(now))
         millis = int((now - second) * 1000)
         message = "%s %s %s %.1fms" % (method, path, status, seconds * 1000)
+        if not self.json:
+            message = escape_controls(message)   # JSON escapes them itself
         if self.json:
             line = json.dumps({"time": f"{self._stamp}.{millis:03d}", "level": "INFO", "logger": ACCESS.name,
                                "message": message, "method": method, "path": path, "status": int(status),

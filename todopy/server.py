@@ -1,13 +1,14 @@
-"""Serving: gunicorn's master with gevent-websocket workers, each with its own pool, hub and streams."""
+"""Serving: gunicorn's master with gevent-websocket workers, each with its own pool, dispatcher, ringer and streams."""
 from __future__ import annotations
 
 import base64
 import binascii
 import gc
-import json
 import os
 import logging
+import re
 import socket
+import time
 from typing import Any
 
 import gevent
@@ -18,12 +19,25 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from todopy import request_headers
+from todopy.errors import BadRequest, HeaderFieldsTooLarge, HTTPError, RequestTimeout, URITooLong
+from todopy.http import DEADLINE_KEY, MAX_BODY
 from todopy.realtime.socket import GOING_AWAY, Socket
 from todopy.views.streaming import ACCEPT_KEY
 from todopy.settings import Settings
 
 log = logging.getLogger(__name__)
 ONE_SEND_BODY = 16 * 1024   # bodies up to this size are copied behind the headers, sent together
+DIGITS = re.compile(r"[0-9]{1,18}")
+DRAIN_LIMIT = 1024 * 1024   # unread body bytes read to keep a connection alive; past them it closes
+LINGER_SECONDS = 1.0        # after closing for an unread body, how long its tail is still discarded
+
+
+class HeadTimeout(TimeoutError):
+    """The request line and headers did not arrive within the read timeout, in all."""
+
+
+class FramingError(ValueError):
+    """The request does not say where its body ends in exactly one way (a 400)."""
 
 
 class Handler(WebSocketHandler):
@@ -35,11 +49,13 @@ class Handler(WebSocketHandler):
     """
 
     read_timeout: float | None = 30.0     # set from settings by the worker
+    write_timeout: float | None = 30.0    # streams' write progress deadline, from settings too
     # Keep-alive connections waiting for their next request. gunicorn's graceful
     # stop waits until no connection is open, so idle ones would hold it for the
     # whole graceful timeout; on stop they are closed (clients retry on another).
     _idle: set["Handler"] = set()
     _draining = False
+    _head_timer: gevent.Timeout | None = None
 
     def handle(self) -> None:
         try:
@@ -59,8 +75,38 @@ class Handler(WebSocketHandler):
             Handler._idle.discard(self)
 
     def handle_one_request(self) -> Any:
-        result = super().handle_one_request()
+        # One deadline for the request line, the headers and the body, however slowly
+        # they trickle in: the socket's timeout bounds only each receive.
+        self.deadline = time.monotonic() + self.read_timeout
+        if self._head_timer is None:    # one per connection: restarting it costs a third of a new one
+            self._head_timer = gevent.Timeout(self.read_timeout, HeadTimeout("request headers took too long"))
+        self._head_timer.start()
+        self._linger = False
+        try:
+            result = super().handle_one_request()
+        finally:
+            self._head_timer.cancel()
+        if self._linger and self.socket is not None:
+            self._lingering_close()
+        if isinstance(result, tuple) and result[0] == "414":
+            # pywsgi's own 414 has an empty body; every error of ours is JSON.
+            return self._refuse(URITooLong("the request line is over 8 KiB"))
         return None if result is True and Handler._draining else result   # no keep-alive while stopping
+
+    def read_request(self, raw_requestline: str) -> bool:
+        self._close_after = False
+        try:
+            accepted = super().read_request(raw_requestline)
+        finally:
+            self._head_timer.cancel()   # the application's time is not the client's
+        if self._close_after:
+            self.close_connection = True
+        return accepted
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        environ[DEADLINE_KEY] = self.deadline
+        return environ
 
     @classmethod
     def close_idle(cls) -> None:
@@ -73,8 +119,34 @@ class Handler(WebSocketHandler):
                 pass  # already gone
 
     def MessageClass(self, fp: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
-        """The request's headers as pywsgi's parser gives them, in a third of its time."""
-        return request_headers.parse(fp)
+        """The request's headers as pywsgi's parser gives them, in a third of its time, framing checked."""
+        message = request_headers.parse(fp)
+        self._check_framing(message)
+        return message
+
+    def _check_framing(self, message: Any) -> None:
+        """Where the body ends, told one way only (RFC 9112 section 6.3), so no proxy reads it otherwise.
+
+        pywsgi takes the last of differing Content-Length values, Python's int()
+        (which accepts "+5" and "5_0"), and a body framed by both Content-Length and
+        Transfer-Encoding as chunked while keeping the connection alive.
+        """
+        codings = message.get_all("transfer-encoding") or []
+        lengths = message.get_all("content-length") or []
+        if codings:
+            if ",".join(codings).strip().lower() != "chunked":
+                raise FramingError("only the chunked transfer coding is accepted, once")
+            if lengths or self.request_version != "HTTP/1.1":
+                # Processed as chunked (pywsgi drops the length), but the connection must
+                # not carry another request: a proxy may have read this one's end elsewhere.
+                self._close_after = True
+            return
+        if lengths:
+            values = {value.strip() for line in lengths for value in line.split(",")}
+            if len(values) != 1 or not DIGITS.fullmatch(next(iter(values))):
+                raise FramingError("Content-Length must be one decimal number (repeated values must agree)")
+            if len(lengths) > 1 or "," in lengths[0]:
+                message.replace_header("Content-Length", next(iter(values)))
 
     def _write_with_headers(self, data: bytes) -> None:
         """pywsgi's, except that a small body goes out in the same send as the headers.
@@ -93,6 +165,11 @@ class Handler(WebSocketHandler):
             head += b": "
             head += value
             head += b"\r\n"
+        if self.close_connection and self.request_version == "HTTP/1.1" and self.code != 101:
+            # Tell the client this connection ends here (a request framed both ways, a
+            # huge body left unread), unless the application already said so.
+            if not any(header.lower() == b"connection" for header, _ in self.response_headers):
+                head += b"Connection: close\r\n"
         head += b"\r\n"
         if data and not self.response_use_chunked and len(data) <= ONE_SEND_BODY:
             head += data
@@ -104,7 +181,62 @@ class Handler(WebSocketHandler):
     def run_application(self) -> Any:
         if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
             self.environ[ACCEPT_KEY] = self._accept
-        return WSGIHandler.run_application(self)
+        try:
+            return WSGIHandler.run_application(self)
+        finally:
+            self._skip_unread_body()
+
+    def _skip_unread_body(self) -> None:
+        """Read what the application left of the body, up to DRAIN_LIMIT within the deadline, or close.
+
+        pywsgi reads every unread byte before the next request: a client announcing
+        gigabytes (answered 413 at once) would hold the connection for as long as it
+        cares to trickle them. Small leftovers are still read, so that a client still
+        sending them is not reset before it reads the answer.
+        """
+        body = self.wsgi_input
+        if body is None or self.code == 101:
+            return
+        unread = (body.content_length or 0) - body.position
+        if unread <= 0 and not body.chunked_input:
+            return
+        if not self.close_connection and unread <= DRAIN_LIMIT:
+            try:
+                with gevent.Timeout(max(0.0, self.deadline - time.monotonic()), HeadTimeout("body")):
+                    drained = 0
+                    while drained <= DRAIN_LIMIT:
+                        data = body.read(16384)
+                        if not data:
+                            return          # all read: the connection may carry the next request
+                        drained += len(data)
+            except (OSError, ValueError):
+                pass                        # too slow, malformed chunks, or gone
+        # Nothing more will be read: pywsgi must not drain the rest either.
+        self.close_connection = True
+        self._linger = True
+        body.content_length, body.chunked_input = body.position, False
+
+    def _lingering_close(self) -> None:
+        """Half-close, then discard what the client still sends, briefly, before the socket closes.
+
+        Closing a socket with unread data sends a reset, which can destroy our answer
+        (the 413) before the client reads it.
+        """
+        sock = self.socket
+        try:
+            sock.shutdown(socket.SHUT_WR)
+            deadline, discarded = time.monotonic() + LINGER_SECONDS, 0
+            while discarded < DRAIN_LIMIT:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                sock.settimeout(left)
+                data = sock.recv(65536)
+                if not data:
+                    return
+                discarded += len(data)
+        except OSError:
+            pass                            # timed out or gone: close now either way
 
     def _accept(self) -> Socket | None:
         """Complete the handshake (101) and hand back our Socket, or None if it was malformed."""
@@ -119,7 +251,7 @@ class Handler(WebSocketHandler):
         self.websocket = None
         self.write(b"")                 # flush the 101 response
         self.socket.settimeout(None)    # streams idle for long; pings find dead peers
-        return Socket(self.socket, self._take_buffered_input())
+        return Socket(self.socket, self._take_buffered_input(), write_timeout=self.write_timeout)
 
     def _take_buffered_input(self) -> bytes:
         """What the client sent after its handshake, already in the request reader's buffer.
@@ -148,16 +280,23 @@ class Handler(WebSocketHandler):
             return False
 
     def _handle_client_error(self, ex: BaseException) -> tuple[str, bytes]:
-        """Unparseable or too slow requests: a JSON error like every other, then close."""
+        """Unparseable, too large or too slow requests: a JSON error like every other, then close."""
+        error: HTTPError
         if isinstance(ex, TimeoutError):
-            status, code, message = "408 Request Timeout", "request_timeout", "request headers took too long"
+            error = RequestTimeout("request headers took too long")
+        elif isinstance(ex, request_headers.HeaderBlockTooLarge):
+            error = HeaderFieldsTooLarge(str(ex))
+        elif isinstance(ex, (request_headers.MalformedHeader, FramingError)):
+            error = BadRequest(f"malformed HTTP request: {ex}")     # our own words, no client text
         else:
-            status, code, message = "400 Bad Request", "bad_request", "malformed HTTP request"
-        log.info("%s from %s: %s", code, self.client_address[0] if self.client_address else "-", ex)
-        body = json.dumps({"error": {"code": code, "message": message}}).encode()
-        head = (f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()
-        return status.split(" ", 1)[0], head + body
+            error = BadRequest("malformed HTTP request")
+        log.info("%s from %s: %s", error.code, self.client_address[0] if self.client_address else "-", ex)
+        return self._refuse(error)
+
+    @staticmethod
+    def _refuse(error: HTTPError) -> tuple[str, bytes]:
+        """What handle_one_request returns to answer `error` and close (pywsgi sends it)."""
+        return str(error.status), error.http_message()
 
     def log_request(self) -> None:
         pass  # the access-log middleware writes one structured line per request
@@ -180,6 +319,7 @@ class Worker(GeventWebSocketWorker):
     def load_wsgi(self) -> None:
         super().load_wsgi()
         Handler.read_timeout = self.wsgi.settings.read_timeout
+        Handler.write_timeout = self.wsgi.settings.write_timeout
         self.wsgi.start()
         # Modules, routes and queries live as long as the process: keep the cyclic
         # garbage collector from walking them again on every full collection.
@@ -239,7 +379,7 @@ class ServerApplication(BaseApplication):
             "control_socket_disable": True,
             "loglevel": s.log_level.lower(),
             "proc_name": "todopy",
-            "preload_app": False,            # each worker builds its own pool, hub and streams
+            "preload_app": False,            # each worker builds its own pool, dispatcher and streams
             "child_exit": _forget_worker_metrics,
         }.items():
             self.cfg.set(key, value)

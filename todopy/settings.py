@@ -61,6 +61,10 @@ class Settings:
     token_cache_ttl: float = 5.0             # TODOPY_TOKEN_CACHE_TTL seconds a resolved token is trusted
     login_max_failures: int = 10             # TODOPY_LOGIN_MAX_FAILURES before 429
     login_cooldown: int = 60                 # TODOPY_LOGIN_COOLDOWN seconds
+    hash_workers: int = 2                    # TODOPY_HASH_WORKERS: password hashes at once, per process
+    hash_queue: int = 8                      # TODOPY_HASH_QUEUE: more waiting for one; past it 503 at once
+    auth_per_client: int = 2                 # TODOPY_AUTH_PER_CLIENT: sign-ins/ups in progress per client
+    write_timeout: float = 30.0              # TODOPY_WRITE_TIMEOUT: seconds a stream may make no write progress
     ping_interval: float = 25.0              # TODOPY_PING_INTERVAL seconds between websocket pings
     stream_queue_size: int = 1000            # TODOPY_STREAM_QUEUE: changes buffered per stream before 4008
     changelog_retention_s: int = 7 * 24 * 3600   # TODOPY_CHANGELOG_RETENTION: seconds of change log kept
@@ -91,6 +95,10 @@ class Settings:
             token_cache_ttl=float(_int(env, "TODOPY_TOKEN_CACHE_TTL", 5)),
             login_max_failures=_int(env, "TODOPY_LOGIN_MAX_FAILURES", 10, minimum=1),
             login_cooldown=_int(env, "TODOPY_LOGIN_COOLDOWN", 60, minimum=1),
+            hash_workers=_int(env, "TODOPY_HASH_WORKERS", 2, minimum=1),
+            hash_queue=_int(env, "TODOPY_HASH_QUEUE", 8),
+            auth_per_client=_int(env, "TODOPY_AUTH_PER_CLIENT", 2, minimum=1),
+            write_timeout=_float(env, "TODOPY_WRITE_TIMEOUT", 30.0),
             ping_interval=_float(env, "TODOPY_PING_INTERVAL", 25.0),
             stream_queue_size=_int(env, "TODOPY_STREAM_QUEUE", 1000, minimum=1),
             changelog_retention_s=_int(env, "TODOPY_CHANGELOG_RETENTION", 7 * 24 * 3600, minimum=1),

@@ -8,6 +8,16 @@ from todopy.logs import AccessLog
 from todopy.metrics import Metrics
 
 ENDPOINT_KEY = "todopy.endpoint"      # set by the router once the URL matched
+# Metric labels come from closed sets: a label per made-up method would let any client
+# grow /metrics (and every scrape's time) without bound. Routes are endpoint names.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "OTHER"
+UNMATCHED = "unmatched"
+
+
+def method_label(method: str) -> str:
+    """The request method as a metric label: one of KNOWN_METHODS, else OTHER."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
 class AccessLogMiddleware:
@@ -36,12 +46,13 @@ class AccessLogMiddleware:
     def _record(self, environ: dict, status: str, seconds: float) -> None:
         if environ.get("todopy.stream"):
             return  # streams log their own open and close lines
-        route = environ.get(ENDPOINT_KEY, "unmatched")
+        route = environ.get(ENDPOINT_KEY, UNMATCHED)
         method = environ.get("REQUEST_METHOD", "-")
-        samples = self._samples.get((route, method, status))
+        label = method_label(method)
+        samples = self._samples.get((route, label, status))
         if samples is None:
-            samples = self._samples[route, method, status] = (
-                self.metrics.requests.labels(route, method, status), self.metrics.request_seconds.labels(route))
+            samples = self._samples[route, label, status] = (
+                self.metrics.requests.labels(route, label, status), self.metrics.request_seconds.labels(route))
         samples[0].inc()
         samples[1].observe(seconds)
         user = environ.get("todopy.user")

@@ -4,20 +4,16 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable
 
-from todopy.errors import HTTPError
+from todopy.errors import HTTPError, status_line
 
 log = logging.getLogger("todopy.errors")
-_STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed",
-                413: "Payload Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
-                429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def error_response(error: HTTPError, start_response: Callable, method: str = "GET") -> list[bytes]:
     body = error.body()
     headers = [("Content-Type", "application/json; charset=utf-8"),
                ("Content-Length", str(len(body))), *error.headers]
-    start_response(f"{error.status} {_STATUS_TEXT.get(error.status, 'Error')}", headers)
+    start_response(status_line(error.status), headers)
     # The server writes what we return even for HEAD; a body there would be read by a
     # keep-alive client as the start of its next response.
     return [] if method == "HEAD" else [body]

@@ -40,10 +40,33 @@ def credentials(environ: dict) -> Session:
         # Werkzeug's parser skips what it cannot read; http.cookies.SimpleCookie drops
         # every cookie after (or even before) one it dislikes, such as another app's
         # JSON-valued cookie on the same host, and the user would seem signed out.
-        token = next((value for value in parse_cookie(cookies).getlist(COOKIE_NAME) if value), None)
+        token = next((value for value in parse_cookie(_decodable(cookies)).getlist(COOKIE_NAME) if value), None)
         if token:
             return Session(token, "cookie")
     return Session(None, None)
+
+
+def _decodable(header: str) -> str:
+    """The Cookie header without the pairs that are not UTF-8 (werkzeug's parser raises on them).
+
+    A cookie of another app on the same host (`theme=caf\\xe9` in latin-1) must not
+    lock our users out; a session cookie that is not UTF-8 is no session (401).
+    WSGI hands the header as latin-1 text, so its bytes come back exactly.
+    """
+    raw = header.encode("latin-1")
+    try:
+        raw.decode("utf-8")
+        return header
+    except UnicodeDecodeError:
+        pass
+    kept = []
+    for pair in raw.split(b";"):
+        try:
+            pair.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        kept.append(pair)
+    return b";".join(kept).decode("latin-1")
 
 
 class SessionMiddleware:

@@ -19,8 +19,8 @@ from todopy.http import dumps
 from todopy.metrics import Metrics
 from todopy.realtime.changes import Change
 from todopy.realtime.dispatcher import Dispatcher
-from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR, TOO_SLOW, ConnectionClosed, Socket,
-                                    text_frame)
+from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR,
+                                    TOO_SLOW, ConnectionClosed, Socket, WriteStalled, text_frame)
 from todopy.realtime.subscription import ListsSubscription, Subscription
 from todopy.representations import list_json, todo_json
 from todopy.settings import Settings
@@ -154,6 +154,9 @@ class Streams:
             self.dispatcher.watch_lists(sub, shown)
             sub.touch()       # read once more: a change between the first read and the watch is not missed
             reason = self._deliver_lists(stream, sub, shown)
+        except WriteStalled:
+            reason = "too slow (stopped reading; dropped)"
+            self.metrics.slow_consumers.inc()
         except ConnectionClosed:
             reason = "connection lost"
         except HTTPError as error:
@@ -209,6 +212,9 @@ class Streams:
             else:
                 self.dispatcher.position(sub.list_id, sent_rev)
                 reason = self._deliver(stream, sub, sent_rev)
+        except WriteStalled:
+            reason = "too slow (stopped reading; dropped)"
+            self.metrics.slow_consumers.inc()
         except ConnectionClosed:
             reason = "connection lost"
         except ListGone:

@@ -35,7 +35,11 @@ class Asset(Resource):
         if "/" in filename or filename.startswith("."):
             raise NotFound("no such asset")
         asset = bundle_dir() / "assets" / filename
-        if not asset.is_file():
+        try:
+            found = asset.is_file()
+        except (OSError, ValueError):
+            found = False   # a name the file system refuses (too long, NUL): no such asset either
+        if not found:
             raise NotFound("no such asset")
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type.endswith("javascript"):
