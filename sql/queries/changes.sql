@@ -33,7 +33,7 @@ SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.re
  WHERE l.id = %(list)s AND t.id = %(id)s
 
 -- name: ring
--- The ringer's tick, prepared once per connection (PREPARE ring(pg_snapshot) AS ...):
+-- The ringer's tick (prepared once, like every fixed query: todopy/prepared.py):
 -- what committed since the previous snapshot (PgQ's batches: xids at or past its
 -- xmax, or in progress then, and visible now), per list its head rev, whether the
 -- list itself or its members changed, and whose membership did; one NOTIFY naming
@@ -45,7 +45,8 @@ moved AS (
            array_agg(DISTINCT c.user_id) FILTER (WHERE c.kind = 'member') AS users,
            min(c.changed_time) AS oldest
       FROM changes c, now_
-     WHERE (c.xid >= pg_snapshot_xmax($1) OR c.xid = ANY(ARRAY(SELECT pg_snapshot_xip($1))))
+     WHERE (c.xid >= pg_snapshot_xmax(%(previous)s::pg_snapshot)
+            OR c.xid = ANY(ARRAY(SELECT pg_snapshot_xip(%(previous)s::pg_snapshot))))
        AND pg_visible_in_snapshot(c.xid, now_.snap)
      GROUP BY c.list_id
 ),

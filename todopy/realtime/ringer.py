@@ -21,7 +21,7 @@ import time
 
 import gevent
 
-from todopy import db
+from todopy import db, prepared
 from todopy.errors import DatabaseUnavailable
 from todopy.metrics import Metrics
 from todopy.realtime.dispatcher import EVERYTHING, RING_CHANNEL
@@ -64,8 +64,6 @@ class Ringer:
                     # when the kernel's default keepalive (hours) notices.
                     cur.execute("SET tcp_keepalives_idle = 1; SET tcp_keepalives_interval = 1;"
                                 " SET tcp_keepalives_count = 2; SET statement_timeout = '5s'")
-                    # Planned once: a tick is then one cheap round trip, hundreds of times a second.
-                    cur.execute("PREPARE ring(pg_snapshot) AS " + Q["ring"])
                     while not self._elect(cur):
                         gevent.sleep(self.election_interval)
                     self._set_elected(True)
@@ -99,7 +97,8 @@ class Ringer:
         checked_held_back = time.monotonic()
         while True:
             gevent.sleep(interval)
-            cur.execute("EXECUTE ring(%s)", (snapshot,))
+            # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
+            prepared.execute(cur, Q["ring"], {"previous": snapshot})
             snapshot, oldest, _ = cur.fetchone()
             # How long the oldest change rung this tick waited since it was written.
             self.metrics.ringer_lag_seconds.set(max(0.0, time.time() - oldest) if oldest else 0.0)
