@@ -79,3 +79,34 @@ def test_if_match_takes_a_list_of_tags_and_compares_strongly(alice: Api):
     anything = alice.patch(path, {"title": "any"}, headers={"If-Match": "*"})
     assert anything.status_code == 200
     assert alice.get(path).json()["title"] == "any"
+
+
+def test_a_reconnect_storm_queues_for_the_pool_instead_of_failing_fast(start_server, dsn):
+    """Handshakes wait (bounded) for a pooled connection, where a REST request gets its fast 503."""
+    import concurrent.futures
+
+    from tests.pg import lock_sessions
+
+    server = start_server(env={"TODOPY_POOL_SIZE": "1", "TODOPY_DB_TIMEOUT": "1", "TODOPY_TOKEN_CACHE_TTL": "0"})
+    users = [register(server.base_url) for _ in range(3)]
+    locker = psycopg2.connect(dsn)
+    try:
+        lock_sessions(locker)            # every token look-up now waits, and holds the one pooled connection
+
+        def handshake(api: Api) -> str:
+            s = Stream(server.ws_url, LIST, api.token, timeout=30)
+            try:
+                return s.sync()[1]["type"]
+            finally:
+                s.close()
+
+        with concurrent.futures.ThreadPoolExecutor(10) as storm:
+            streams = [storm.submit(handshake, users[i % 3]) for i in range(10)]
+            time.sleep(0.5)
+            rest = Api(server.base_url, users[0].token).get(LIST)
+            assert rest.status_code == 503                 # REST fails fast, as documented
+            time.sleep(1.5)                                # past TODOPY_DB_TIMEOUT: handshakes still queue
+            locker.rollback()
+            assert [f.result(30) for f in streams] == ["ready"] * 10
+    finally:
+        locker.close()

@@ -166,14 +166,16 @@ class Accounts:
 
     # -- resolving tokens ---------------------------------------------------
 
-    def user_for(self, token: str) -> User | None:
-        """The user a token belongs to, or None; one indexed query, cached for a few seconds."""
+    def user_for(self, token: str, *, wait: float | None = None) -> User | None:
+        """The user a token belongs to, or None; one indexed query, cached for a few seconds.
+
+        `wait`: how long to queue for a pooled connection (default: the pool's timeout)."""
         token_hash = hash_token(token)
         now = self.clock()
         cached = self._cache.get(token_hash)
         if cached is not None and cached[1] > now:
             return cached[0]
-        row = self.pool.query_one(Q["session_user"], {"token_hash": token_hash})
+        row = self.pool.query_one(Q["session_user"], {"token_hash": token_hash}, timeout=wait)
         if row is None:
             self._cache.pop(token_hash, None)
             return None

@@ -9,6 +9,7 @@ from werkzeug.http import dump_cookie, parse_cookie
 from todopy.accounts import Accounts, User
 
 COOKIE_NAME = "todopy_session"
+HANDSHAKE_POOL_WAIT = 15.0           # seconds a stream's handshake may queue for a pooled connection
 SESSION_KEY = "todopy.session"       # a Session, always set
 USER_KEY = "todopy.user"             # the User, or None
 _SET_KEY = "todopy.session.set"      # token to set as cookie, "" to clear
@@ -80,7 +81,11 @@ class SessionMiddleware:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         session = credentials(environ)
         environ[SESSION_KEY] = session
-        environ[USER_KEY] = self.accounts.user_for(session.token) if session.token else None
+        # A stream's handshake queues for the pool longer than a REST request: after a restart
+        # thousands of clients reconnect at once, and failing them fast would only make
+        # them all come back again (a thundering herd); the wait is still bounded.
+        wait = HANDSHAKE_POOL_WAIT if environ.get("HTTP_UPGRADE", "").lower() == "websocket" else None
+        environ[USER_KEY] = self.accounts.user_for(session.token, wait=wait) if session.token else None
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             token = environ.get(_SET_KEY)
