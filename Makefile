@@ -11,7 +11,7 @@ PACKAGE_SOURCES := setup.py pyproject.toml $(shell find todopy sql -name '*.py' 
 FRONT_SOURCES := $(shell find static/src static/build.mjs static/package.json static/package-lock.json 2>/dev/null)
 FRONT_BUILT := $(if $(wildcard static/package.json),static/dist/index.html)
 
-.PHONY: all install run test test-python test-js bench fuzz soak clean system-deps browser-deps
+.PHONY: all install run test test-python test-js typecheck bench fuzz soak clean system-deps browser-deps
 
 all: install
 
@@ -59,10 +59,13 @@ browser-deps:
 		{ $(SUDO) apt-get update -q && $(APT_INSTALL) chromium chromium-driver; }
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) wrk; }
 
-test: install browser-deps test-js test-python
+test: install browser-deps typecheck test-js test-python
 
 test-js: $(FRONT_BUILT)
 	@if [ -f static/package.json ]; then cd static && npm test; fi
+
+typecheck: $(VENV)/.deps
+	$(BIN)/mypy
 
 test-python: install
 	$(BIN)/python -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
