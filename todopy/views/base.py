@@ -1,7 +1,7 @@
 """The resource-class contract: one instance per route, one method per verb."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
@@ -28,7 +28,7 @@ class Resource:
             allowed.append("HEAD")
         return allowed
 
-    def dispatch(self, request: Request, values: Mapping[str, Any]) -> Reply | None:
+    def dispatch(self, request: Request, values: dict[str, Any]) -> Reply | None:
         if request.environ.get("todopy.websocket.accept") and hasattr(self, "websocket"):
             return self.websocket(request, **values)
         verb = "get" if request.method == "HEAD" else request.method.lower()
