@@ -66,11 +66,12 @@ browser-deps:
 		{ $(SUDO) apt-get update -q && $(APT_INSTALL) chromium chromium-driver; }
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) wrk; }
 
-test: install browser-deps typecheck test-js test-python
+test: install browser-deps test-js test-python typecheck
 
 test-js: $(FRONT_BUILT)
 	@if [ -f static/package.json ]; then cd static && npm test; fi
 
+# mypy over the whole package, as configured in pyproject.toml (last, so the tests run even when types fail).
 typecheck: $(VENV)/.deps
 	$(BIN)/mypy
 
