@@ -45,7 +45,7 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 class Settings:
     """Everything configurable, with the defaults a developer laptop wants.
 
-    Every field maps to one environment variable, documented in the README.
+    Every field maps to one environment variable, documented in docs/operations.md.
     """
 
     database_url: str | None = None          # DATABASE_URL; None: embedded PostgreSQL
