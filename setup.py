@@ -47,10 +47,10 @@ setup(
     ],
     extras_require={
         "test": [
-            "pytest>=8,<10", "pytest-timeout>=2.3,<3", "websocket-client>=1.8,<2", "requests>=2.31,<3",
-            "openapi-spec-validator>=0.7,<1", "schemathesis>=4,<5", "playwright>=1.45,<2",
             # make test: type checking (with stubs for the untyped libraries) and the wheel test's builder.
             "mypy>=1.10,<3", "types-gevent<27", "types-gunicorn<28", "types-psycopg2<3", "build>=1.2,<2",
+            "pytest>=8", "pytest-timeout>=2.3", "websocket-client>=1.8", "requests>=2.31",
+            "openapi-spec-validator>=0.7", "schemathesis>=4", "playwright>=1.45",
         ],
         "bench": ["matplotlib>=3.8,<4"],
     },

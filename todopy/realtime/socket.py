@@ -18,13 +18,10 @@ from __future__ import annotations
 import os
 import struct
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import gevent
 import gevent.event
-
-if TYPE_CHECKING:
-    from gevent._types import _IoWatcher
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 MAX_CLIENT_FRAME = 64 * 1024     # clients have nothing to tell us; refuse to buffer more
@@ -33,10 +30,6 @@ READ = 1                         # libev's EV_READ
 
 # Close codes this server uses.
 NORMAL, GOING_AWAY, PROTOCOL_ERROR, POLICY, TOO_BIG, SERVER_ERROR, TOO_SLOW = 1000, 1001, 1002, 1008, 1009, 1011, 4008
-
-
-def _ignore() -> None:
-    """The control-frame callback before start_reading sets the real one."""
 
 
 class ConnectionClosed(Exception):
@@ -78,8 +71,8 @@ class Socket:
     def __init__(self, sock, buffered: bytes = b"", clock: Callable[[], float] = time.monotonic) -> None:
         self._sock = sock
         self._inbox = bytearray(buffered)      # client bytes that arrived with the handshake
-        self._watcher: _IoWatcher | None = None
-        self._on_control: Callable[[], None] = _ignore   # set by start_reading
+        self._watcher = None
+        self._on_control: Callable[[], None] | None = None
         self._on_end: Callable[[], None] | None = None
         self._ended: gevent.event.Event | None = None   # made only when someone waits for the end
         self._clock = clock
