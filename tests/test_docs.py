@@ -24,7 +24,8 @@ def tracked_files() -> list[Path]:
         listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
         return [ROOT / name for name in listed.decode().split("\0") if name]
     skipped = {".git", ".venv", "node_modules", "dist", "build", "var", "test-artifacts", "__pycache__"}
-    return [p for p in ROOT.rglob("*") if p.is_file() and not skipped & set(p.relative_to(ROOT).parts)]
+    return [p for p in ROOT.rglob("*") if p.is_file() and not any(
+        part in skipped or part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)]
 
 
 def anchors(markdown: str) -> set[str]:

@@ -126,7 +126,8 @@ def test_the_wheel_carries_the_sql_and_the_front_end(wheel: Path) -> None:
 
 
 def test_the_installed_server_uses_its_own_package(installed: Path) -> None:
-    where = run([str(installed / "python"), "-c", "import todopy; print(todopy.__file__)"], cwd=installed)
+    where = run([str(installed / "python"), "-c", "import todopy; print(todopy.__file__)"], cwd=installed,
+                env=clean_environment())
     assert Path(where.strip()).is_relative_to(installed.parent), where
 
 
