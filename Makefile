@@ -11,7 +11,7 @@ PACKAGE_SOURCES := setup.py pyproject.toml $(shell find todopy sql -name '*.py' 
 FRONT_SOURCES := $(shell find static/src static/build.mjs static/package.json static/package-lock.json 2>/dev/null)
 FRONT_BUILT := $(if $(wildcard static/package.json),static/dist/index.html)
 
-.PHONY: all install run test test-python test-js bench fuzz soak clean system-deps browser-deps
+.PHONY: all install run dist test test-python test-js typecheck bench fuzz soak clean system-deps browser-deps
 
 all: install
 
@@ -46,6 +46,13 @@ $(VENV)/.installed: $(VENV)/.deps $(PACKAGE_SOURCES) $(FRONT_BUILT)
 
 install: $(VENV)/.installed
 
+# An sdist and a wheel in dist/, each carrying the SQL and the built front end
+# (through the todopy/sql and todopy/assets symlinks); the wheel is built from
+# the sdist, so a file missing from the sdist fails here.
+dist: $(VENV)/.deps $(FRONT_BUILT)
+	rm -rf build dist
+	$(BIN)/python -m build --outdir dist .
+
 # -- running ------------------------------------------------------------------
 
 run: install
@@ -59,10 +66,14 @@ browser-deps:
 		{ $(SUDO) apt-get update -q && $(APT_INSTALL) chromium chromium-driver; }
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) wrk; }
 
-test: install browser-deps test-js test-python
+test: install browser-deps test-js test-python typecheck
 
 test-js: $(FRONT_BUILT)
 	@if [ -f static/package.json ]; then cd static && npm test; fi
+
+# mypy over the whole package, as configured in pyproject.toml (last, so the tests run even when types fail).
+typecheck: $(VENV)/.deps
+	$(BIN)/mypy
 
 test-python: install
 	$(BIN)/python -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)

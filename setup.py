@@ -21,9 +21,12 @@ setup(
     python_requires=">=3.11",
     packages=packages,
     package_data=package_data,
+    # Every requirement is bounded above by the first major version the code has
+    # not been tested with (constraints.txt holds the tested pins), so that
+    # `pip install .` never picks an untested major.
     install_requires=[
         "werkzeug>=3.0,<4",
-        "gevent>=24.2",
+        "gevent>=24.10.1,<27",
         "gevent-websocket==0.10.1",
         # psycopg2 built from source, not psycopg2-binary: pgpubsub requires the
         # `psycopg2` distribution, and the two distributions install the same
@@ -33,21 +36,25 @@ setup(
         # (apt) when pg_config is missing. psycopg2's own docs recommend the
         # source build for production use anyway.
         "psycopg2>=2.9,<3",
-        "psycogreen>=1.0.2",
+        "psycogreen>=1.0.2,<2",
         "pgpubsub==0.0.5",
         # PostgreSQL 16 binaries from a wheel: the embedded database needs no apt step.
         "pgserver==0.1.4",
-        "gunicorn>=22",
-        "prometheus-client>=0.20",
+        # The [gevent] extra brings `packaging`, which gunicorn's gevent worker
+        # imports at start (without it `todopy serve` dies).
+        "gunicorn[gevent]>=23,<28",
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "test": [
+            # make test: type checking (with stubs for the untyped libraries) and the wheel test's builder.
+            "mypy>=1.10,<3", "types-gevent<27", "types-gunicorn<28", "types-psycopg2<3", "build>=1.2,<2",
             "pytest>=8", "pytest-timeout>=2.3", "websocket-client>=1.8", "requests>=2.31",
             "openapi-spec-validator>=0.7", "schemathesis>=4", "playwright>=1.45",
             # The WebSocket codec is tested against wsproto (sans-IO) on generated frames.
             "wsproto>=1.2", "hypothesis>=6",
         ],
-        "bench": ["matplotlib>=3.8"],
+        "bench": ["matplotlib>=3.8,<4"],
     },
     entry_points={"console_scripts": ["todopy=todopy.cli:main"]},
 )

@@ -84,6 +84,9 @@ class Fleet:
                 replica.ws.close(timeout=0.2)
             except Exception:
                 pass
+            finally:
+                replica.ws.shutdown()
+        self._selector.close()
 
     def _receive(self, replica: Replica) -> None:
         opcode, frame = replica.ws.recv_data_frame(True)

@@ -34,9 +34,10 @@ class ServerProcess:
         if dsn is not None:
             environment["DATABASE_URL"] = dsn
         environment.update(env or {})
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen([TODOPY, "serve", "--port", str(self.port), *args], env=environment,
-                                        stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        # The child writes the log through its own descriptor: ours is closed at once, leaking nothing.
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen([TODOPY, "serve", "--port", str(self.port), *args], env=environment,
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
@@ -49,6 +50,7 @@ class ServerProcess:
             except requests.RequestException:
                 pass
             time.sleep(0.1)
+        self.stop()      # a server that never became healthy must not outlive the test
         raise RuntimeError(f"server not healthy within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
@@ -70,7 +72,6 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        self._log.close()
         return self.process.returncode
 
 
@@ -173,6 +174,9 @@ class Stream:
                     self.ws.send_close()
                 except Exception:
                     pass
+                # The closing handshake is done: let the socket go now (send_close leaves it
+                # open, and ws.close() then does nothing), so no caller can leak it.
+                self.ws.shutdown()
                 return None
 
     def sync(self, timeout: float = 10) -> tuple[list[dict], dict]:
@@ -198,6 +202,8 @@ class Stream:
             self.ws.close()
         except Exception:
             pass
+        finally:
+            self.ws.shutdown()     # close() returns early, socket open, when no longer "connected"
 
 
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:

@@ -69,7 +69,8 @@ class Router:
             self._refuse_strangers(environ)
             raise NotFound("no such resource") from None
         environ[ENDPOINT_KEY] = endpoint
-        response = self.resources[endpoint].dispatch(Request(environ), values)
+        # werkzeug's match returns a dict, typed as a Mapping.
+        response = self.resources[endpoint].dispatch(Request(environ), values)  # type: ignore[arg-type]
         if response is None:  # a stream ran to its end; the socket is already closed
             return []
         return response(environ, start_response)

@@ -27,7 +27,7 @@ ENVIRONMENT_HELP = """environment:
   TODOPY_PING_INTERVAL   seconds between WebSocket pings (default 25)
   TODOPY_CHANGELOG_RETENTION  seconds of change log kept for resumes (default 604800)
   TODOPY_LOG_FORMAT      text or json (default text)
-  see README.md for the rest"""
+  see docs/operations.md for the rest"""
 
 
 def redact(dsn: str) -> str:

@@ -1,4 +1,4 @@
-"""HTTP errors raised anywhere and rendered once, as the JSON of API.md."""
+"""HTTP errors raised anywhere and rendered once, as the JSON error body of docs/api.md."""
 from __future__ import annotations
 
 import json

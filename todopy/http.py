@@ -84,7 +84,7 @@ def _integer(digits: str) -> int | Decimal:
 
 
 def read_json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, refusing (in API.md's order) 413, 415, then 400.
+    """The request body as a JSON object, refusing (in docs/api.md's order of precedence) 413, 415, then 400.
 
     The size is checked before reading: from Content-Length when given, and by
     reading at most one byte past the limit when the body is chunked.

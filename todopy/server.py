@@ -338,7 +338,8 @@ class GunicornLogger(glogging.Logger):
 
     def setup(self, cfg: Any) -> None:
         self.cfg = cfg
-        self.loglevel = self.LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO)
+        # gunicorn's own setup() sets loglevel per instance; its stubs call it a ClassVar.
+        self.loglevel = self.LOG_LEVELS.get(cfg.loglevel.lower(), logging.INFO)  # type: ignore[misc, assignment]
         self.error_log.setLevel(self.loglevel)
         self.error_log.handlers = []
         self.error_log.propagate = True

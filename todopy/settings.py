@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 
 class SettingsError(ValueError):
@@ -45,7 +45,7 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
 class Settings:
     """Everything configurable, with the defaults a developer laptop wants.
 
-    Every field maps to one environment variable, documented in the README.
+    Every field maps to one environment variable, documented in docs/operations.md.
     """
 
     database_url: str | None = None          # DATABASE_URL; None: embedded PostgreSQL
@@ -110,5 +110,5 @@ class Settings:
             log_level=(env.get("TODOPY_LOG_LEVEL") or "INFO").upper(),
         )
 
-    def replace(self, **changes: object) -> "Settings":
+    def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
