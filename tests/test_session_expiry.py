@@ -18,7 +18,8 @@ from tests.test_streams import LIST, read_until, refused
 
 TTL = 120                   # seconds; the least allowed is 60
 TOKEN_CACHE_TTL = 5         # the default: a resolved token is trusted this long without a query
-HOUSEKEEPING = 60.0         # seconds between housekeeping runs, the first one a minute after start
+HOUSEKEEPING = 8.0          # seconds between housekeeping runs (TODOPY_HOUSEKEEPING_INTERVAL)
+RECONCILE = 1.0             # seconds between the dispatcher's checks of open streams' sessions
 MARGIN = 10.0               # a busy machine, a slow start
 
 
@@ -34,7 +35,8 @@ def resume_messages(server, api: Api, since: int) -> list[dict]:
 def test_an_expired_session_is_refused_and_its_streams_closed_with_1008(start_server, postgres, sql):
     dsn = new_database(postgres, sql)           # its own change log, pruned at will
     server = start_server(env={"TODOPY_SESSION_TTL": str(TTL), "TODOPY_CHANGELOG_RETENTION": "1",
-                               "TODOPY_PING_INTERVAL": "600"},   # the streams wait unread for a minute
+                               "TODOPY_PING_INTERVAL": "600", "TODOPY_HOUSEKEEPING_INTERVAL": str(HOUSEKEEPING),
+                               "TODOPY_RECONCILE_INTERVAL": str(RECONCILE)},
                           database=dsn)
     started = time.monotonic()                  # the worker started a little before: its first run is due
 
@@ -58,19 +60,22 @@ def test_an_expired_session_is_refused_and_its_streams_closed_with_1008(start_se
         assert [m["type"] for m in resumed] == ["change", "change"], "nothing pruned yet: a resume"
 
         expire_session(dsn, expiring.token)
+        expired = time.monotonic()
+        assert doomed.recv(RECONCILE + MARGIN) is None, "the expired session's stream must close"
+        closed_after = time.monotonic() - expired
+        assert doomed.close_code == 1008
+        # Within the reconcile interval (plus a turn of the dispatcher): not the token cache's TTL.
+        assert closed_after <= RECONCILE + 1.0
         wait_for(lambda: expiring.get(LIST).status_code == 401, timeout=TOKEN_CACHE_TTL + 2)
         assert refused(server, LIST, expiring.token) == 401
         assert staying.get(LIST).status_code == 200, "the user's other session lives on"
-
-        assert doomed.recv(HOUSEKEEPING + MARGIN) is None, "the expired session's stream must close"
-        closed_after = time.monotonic() - started
-        assert doomed.close_code == 1008
-        assert closed_after <= HOUSEKEEPING + MARGIN
         third = staying.create_todo("third")
         read_until(kept, lambda m: m["type"] == "change" and m["todo"]["id"] == third["id"])
     finally:
         doomed.close(), kept.close()
-    # The same run pruned the change log (retention 1 s): the old position is now answered by a snapshot.
-    assert [m["type"] for m in resume_messages(server, staying, 0)] == ["snapshot"]
-    print(f"\nsession expiry: stream closed with 1008 {closed_after:.1f}s after the server started")
+    # Housekeeping runs by itself and prunes the change log (retention 1 s): the old position is
+    # then answered by a snapshot.
+    wait_for(lambda: [m["type"] for m in resume_messages(server, staying, 0)] == ["snapshot"],
+             timeout=max(0.0, started + 2 * HOUSEKEEPING + MARGIN - time.monotonic()), interval=0.5)
+    print(f"\nsession expiry: stream closed with 1008 {closed_after:.1f}s after the session expired")
     assert register(server.base_url).get(LIST).status_code == 200

@@ -134,7 +134,7 @@ class TodoApp:
         self.services.dispatcher.start()
         self.services.ringer.start()
         self.services.streams.start()
-        gevent.spawn(maintenance.run_forever, self.services.pool, self.settings)
+        gevent.spawn(maintenance.run_forever, self.services.pool, self.settings, self.settings.housekeeping_interval)
 
     def shutdown(self, code: int) -> None:
         """Close every stream with `code` (1001 on graceful stop) and stop listening."""

@@ -68,6 +68,7 @@ class Settings:
     ping_interval: float = 25.0              # TODOPY_PING_INTERVAL seconds between websocket pings
     stream_queue_size: int = 1000            # TODOPY_STREAM_QUEUE: changes buffered per stream before 4008
     changelog_retention_s: int = 7 * 24 * 3600   # TODOPY_CHANGELOG_RETENTION: seconds of change log kept
+    housekeeping_interval: float = 60.0      # TODOPY_HOUSEKEEPING_INTERVAL: seconds between prunes of the log and sessions
     reconcile_interval: float = 5.0          # TODOPY_RECONCILE_INTERVAL: seconds between head-rev checks of followed lists
     idle_in_transaction_timeout_ms: int = 10_000  # TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS for the server's connections
     read_timeout: float = 30.0               # TODOPY_READ_TIMEOUT: seconds for request headers and bodies
@@ -102,6 +103,7 @@ class Settings:
             ping_interval=_float(env, "TODOPY_PING_INTERVAL", 25.0),
             stream_queue_size=_int(env, "TODOPY_STREAM_QUEUE", 1000, minimum=1),
             changelog_retention_s=_int(env, "TODOPY_CHANGELOG_RETENTION", 7 * 24 * 3600, minimum=1),
+            housekeeping_interval=_float(env, "TODOPY_HOUSEKEEPING_INTERVAL", 60.0),
             reconcile_interval=_float(env, "TODOPY_RECONCILE_INTERVAL", 5.0),
             idle_in_transaction_timeout_ms=_int(env, "TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10_000, minimum=1),
             read_timeout=_float(env, "TODOPY_READ_TIMEOUT", 30.0),
