@@ -55,9 +55,18 @@ class Tab:
         return response
 
     def sign_in(self, username: str, password: str = PASSWORD, button: str = "signin") -> None:
+        """Fill the form and press `button` (signin, or signup: switching the form to sign-up first)."""
+        switch = self.page.locator("button[name=to-signup]" if button == "signup" else "button[name=to-signin]")
+        if switch.count():
+            switch.click()
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", password)
         self.page.click(f"button[name={button}]")
+
+    def saved(self, timeout: float = 10_000) -> None:
+        """Wait until every write the page made has been answered by the server (none pending)."""
+        expect(self.page.locator(".session-bar .unsent")).to_have_count(0, timeout=timeout)
+        expect(self.page.locator(".todo-list li.pending")).to_have_count(0, timeout=timeout)
 
     # -- locators ------------------------------------------------------------------
 
