@@ -9,47 +9,18 @@ import re
 import statistics
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 from urllib.parse import urlsplit
 
-import pytest
 import requests
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.browser import (COMPLETED_LABEL, HAS_LABEL, NO_LABEL, PASSWORD, SESSION_COOKIE, WATCH_MIN_ITEMS, Tab,
-                           launch, wait_painted)
+from tests.browser import (COMPLETED_LABEL, HAS_LABEL, NO_LABEL, PASSWORD, SESSION_COOKIE, WATCH_MIN_ITEMS,  # noqa: F401
+                           browser, tabs, wait_painted)
 from tests.support import Api, ServerProcess, new_username, register
 
 LIST = "/api/todos/"
 ONE_YEAR_IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def tabs(browser: Browser) -> Iterator[Callable[..., Tab]]:
-    """`tabs(server_or_url, api=None)`: a new context (signed in as `api` by its session cookie)."""
-    opened: list[Tab] = []
-
-    def open_tab(where: ServerProcess | str, api: Api | None = None) -> Tab:
-        base_url = where if isinstance(where, str) else where.base_url
-        tab = Tab(browser, base_url, api.token if api else None)
-        opened.append(tab)
-        return tab
-
-    yield open_tab
-    for tab in opened:
-        tab.close()
-    # Whatever a test expected, the app must never throw or break its own CSP.
-    for tab in opened:
-        assert tab.page_errors == [], tab.page_errors
-        assert not [text for _, text in tab.console if "Content Security Policy" in text], tab.console
 
 
 def titles(api: Api) -> list[str]:

@@ -7,7 +7,7 @@
 // not re-render its row (1,000 rows stay cheap).
 import { memo, useEffect, useRef, useState } from 'react';
 
-function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle, editBase }) {
+function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle, editBase, onLostDraft }) {
   // null, or { text, base } while editing. The stream may update `todo`
   // meanwhile; the draft deliberately keeps the user's text.
   const [draft, setDraft] = useState(null);
@@ -18,6 +18,15 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
   const finished = useRef(false);
   const refocus = useRef(false);
   const editing = draft !== null;
+  const row = useRef(null);
+
+  // Removed while editing (deleted elsewhere, access lost): hand the text over
+  // rather than lose it silently. Enter/Escape/blur mark the edit finished first.
+  const liveDraft = useRef(null);
+  liveDraft.current = draft && !finished.current ? draft.text : null;
+  useEffect(() => () => {
+    if (liveDraft.current !== null) onLostDraft?.(todo.id, liveDraft.current);
+  }, []); // eslint-disable-line react-hooks/exhaustive-deps
 
   useEffect(() => {
     if (editing) {
@@ -65,8 +74,17 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
       event.preventDefault();
       startEditing();
     } else if (event.key === 'Delete' && !readOnly) {
-      onDestroy(todo.id);
+      destroy();
     }
+  }
+
+  // Keyboard users keep their place: focus moves to a neighbour, or the input.
+  function destroy() {
+    const li = row.current;
+    const next = li?.nextElementSibling ?? li?.previousElementSibling;
+    const target = next?.querySelector('.toggle:not([disabled])') ?? document.querySelector('.new-todo');
+    if (li?.contains(document.activeElement)) target?.focus();
+    onDestroy(todo.id);
   }
 
   const className = [todo.completed && 'completed', editing && 'editing', todo.pending && 'pending']
@@ -74,7 +92,7 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
     .join(' ');
 
   return (
-    <li className={className || undefined} data-id={todo.id} data-pending={todo.pending ? 'true' : undefined}>
+    <li ref={row} className={className || undefined} data-id={todo.id} data-pending={todo.pending ? 'true' : undefined}>
       <div className="view">
         <input
           className="toggle"
@@ -95,7 +113,7 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
         </label>
         {!readOnly && (
           <button type="button" className="destroy" aria-label={`Delete: ${todo.title}`}
-            onClick={() => onDestroy(todo.id)} />
+            onClick={destroy} />
         )}
       </div>
       {editing && (
@@ -124,7 +142,8 @@ function sameRow(a, b) {
     a.onToggle === b.onToggle &&
     a.onDestroy === b.onDestroy &&
     a.onSaveTitle === b.onSaveTitle &&
-    a.editBase === b.editBase
+    a.editBase === b.editBase &&
+    a.onLostDraft === b.onLostDraft
   );
 }
 

@@ -141,6 +141,19 @@ export function TodoList({
     else write({ kind: 'update', id, fields: { title }, base: guard });
   }, [write]);
 
+  // A row removed from under its editor (deleted elsewhere): keep the text.
+  const lostDraft = useCallback((id, text) => {
+    // Decide once this render has settled (the row's unmount runs before it).
+    setTimeout(() => {
+      if (shown.current.some((t) => t.id === id) || !text.trim()) return;
+      setNotice({
+      kind: 'error',
+      text: `The todo you were editing was deleted elsewhere. Your text was ${quote(text)}.`,
+        actions: [{ label: 'Add it again', run: () => write({ kind: 'create', todo: freshTodo(text.trim()) }) }],
+      });
+    }, 50);
+  }, [shown, setNotice, write]);
+
   const remaining = activeCount(todos);
   const toggleAll = () => write({ kind: 'toggleAll', completed: remaining > 0 });
   const clearCompleted = () => write({ kind: 'clearCompleted' });
@@ -199,6 +212,7 @@ export function TodoList({
                     onDestroy={destroyTodo}
                     onSaveTitle={saveTitle}
                     editBase={editBase}
+                    onLostDraft={lostDraft}
                   />
                 ))}
               </ul>

@@ -160,7 +160,26 @@ export function mergeFetchedTodo(state, todo) {
 
 /** Several todos read over REST (e.g. a toggle-all reply), folded in at once. */
 export function mergeFetchedTodos(state, todos) {
-  return todos.reduce(mergeFetchedTodo, state);
+  if (todos.length < 8) return todos.reduce(mergeFetchedTodo, state);
+  // A toggle-all reply can carry 1,000 todos: one copy and one index, not one per todo.
+  const next = state.todos.slice();
+  const index = new Map(next.map((t, i) => [t.id, i]));
+  let inserted = false;
+  let changed = false;
+  for (const todo of todos) {
+    if (todo.id in state.gone) continue;
+    const at = index.get(todo.id);
+    if (at === undefined) {
+      index.set(todo.id, next.length);
+      next.push(todo);
+      inserted = changed = true;
+    } else if (next[at].rev < todo.rev) {
+      next[at] = { ...next[at], ...todo };
+      changed = true;
+    }
+  }
+  if (!changed) return state;
+  return { ...state, todos: inserted ? sortTodos(next) : next };
 }
 
 function upsertTodo(todos, todo) {
@@ -280,7 +299,9 @@ function applyOp(rows, op) {
     case 'delete':
       return rows.filter((t) => t.id !== op.id);
     case 'toggleAll':
-      return rows.map((t) => (t.completed === op.completed ? t : { ...t, completed: op.completed, pending: true }));
+      // Rows are not marked pending here: with 1,000 rows that mark would cost
+      // a second full re-render when the reply lands (the status bar counts it).
+      return rows.map((t) => (t.completed === op.completed ? t : { ...t, completed: op.completed }));
     case 'clearCompleted':
       return rows.filter((t) => !t.completed);
     default:
