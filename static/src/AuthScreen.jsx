@@ -3,7 +3,7 @@
 // Validation is left to the server so its messages are the ones shown.
 import { useState } from 'react';
 import { useAutoFocus } from './hooks.js';
-import { signIn, signUp } from './api.js';
+import { describeAuthError, signIn, signUp } from './api.js';
 
 export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
   const [mode, setMode] = useState('signin'); // 'signin' | 'signup'
@@ -87,17 +87,4 @@ export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
       </section>
     </main>
   );
-}
-
-/**
- * The server's own message, plus the wait for a throttled (429) sign-in, said
- * once: the server's message may already name it ("try again in 60 s").
- */
-export function describeAuthError(error) {
-  if (error.status === 429 && error.retryAfter != null) {
-    const sentence = error.message.replace(/[.!]?\s*$/, '.');
-    if (/try again/i.test(sentence)) return sentence;
-    return `${sentence} Try again in ${error.retryAfter} s.`;
-  }
-  return error.message;
 }

@@ -117,3 +117,17 @@ export const deleteList = (listId) => request('DELETE', listPath(listId));
 export const getMembers = (listId) => request('GET', `${listPath(listId)}members/`);
 export const putMember = (listId, username, role) => request('PUT', memberPath(listId, username), { body: { role } });
 export const removeMember = (listId, username) => request('DELETE', memberPath(listId, username));
+
+/**
+ * The text for a failed sign-in or sign-up: the server's own message, plus the
+ * wait for a throttled (429) one, said once (the server's message may already
+ * name it: "try again in 60 s").
+ */
+export function describeAuthError(error) {
+  if (error.status === 429 && error.retryAfter != null) {
+    const sentence = error.message.replace(/[.!]?\s*$/, '.');
+    if (/try again/i.test(sentence)) return sentence;
+    return `${sentence} Try again in ${error.retryAfter} s.`;
+  }
+  return error.message;
+}
