@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import requests
 import websocket
 
@@ -195,6 +196,17 @@ class Stream:
 
 
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:
+    """A new cluster, with two-phase commit enabled: PREPARE TRANSACTION refuses a
+    transaction that sent a NOTIFY, which lets a test prove that writers send none."""
     cluster = EmbeddedPostgres(data_dir)
+    cluster.start()
+    conn = psycopg2.connect(cluster.dsn())
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("ALTER SYSTEM SET max_prepared_transactions = 4")
+    finally:
+        conn.close()
+    cluster.stop()
     cluster.start()
     return cluster

@@ -508,7 +508,7 @@ def test_server_restart_reconnects_and_catches_up_without_emptying(start_server,
     expect(tab.items).to_have_count(3)
 
     owner = user.user["id"]
-    sql("INSERT INTO todos (owner, title) VALUES (%s, %s)", (owner, "added while down"))
+    sql("INSERT INTO todos (list_id, title) VALUES (personal_list(%s), %s)", (owner, "added while down"))
     sql("UPDATE todos SET title = %s, completed = true WHERE id = %s", ("renamed, done", renamed["id"]))
     sql("DELETE FROM todos WHERE id = %s", (doomed["id"],))
 

@@ -1,19 +1,152 @@
-"""The triggers log and announce every change, whoever writes (psql included)."""
+"""The triggers log every change per list, whoever writes (psql included), without NOTIFY or a global lock."""
 from __future__ import annotations
 
 import json
 import select
+import threading
 import time
 
 import psycopg2
+import pytest
 
 
-def listen(dsn: str):
+def new_user(sql, name: str) -> tuple[str, str]:
+    """A user made with plain SQL, and the personal list the trigger gave them."""
+    user_id = sql("INSERT INTO users (username, password_hash) VALUES (%s, 'x') RETURNING id", (name,))[0][0]
+    return user_id, sql("SELECT personal_list(%s)", (user_id,))[0][0]
+
+
+def list_rev(sql, list_id: str) -> int:
+    return sql("SELECT rev FROM lists WHERE id = %s", (list_id,))[0][0]
+
+
+def test_plain_sql_writes_take_their_lists_next_revs_and_are_logged(sql):
+    _, list_id = new_user(sql, "psql_user")
+    start = list_rev(sql, list_id)
+    todo_id, rev = sql("INSERT INTO todos (list_id, title) VALUES (%s, 'from psql') RETURNING id, rev", (list_id,))[0]
+    assert rev == start + 1 == list_rev(sql, list_id)
+    assert sql("SELECT kind, op, todo_id, title, completed FROM changes WHERE list_id = %s AND rev = %s",
+               (list_id, rev)) == [("todo", "insert", todo_id, "from psql", False)]
+
+    new_rev = sql("UPDATE todos SET completed = true WHERE id = %s RETURNING rev", (todo_id,))[0][0]
+    assert new_rev == rev + 1
+    assert sql("SELECT op, completed, was_completed FROM changes WHERE list_id = %s AND rev = %s",
+               (list_id, new_rev)) == [("update", True, False)]
+
+    sql("DELETE FROM todos WHERE id = %s", (todo_id,))
+    assert list_rev(sql, list_id) == new_rev + 1
+    assert sql("SELECT op, todo_id, title FROM changes WHERE list_id = %s AND rev = %s",
+               (list_id, new_rev + 1)) == [("delete", todo_id, "from psql")]
+
+    sql("UPDATE lists SET title = 'Renamed' WHERE id = %s", (list_id,))
+    assert sql("SELECT kind, op, title FROM changes WHERE list_id = %s AND rev = %s",
+               (list_id, new_rev + 2)) == [("list", "update", "Renamed")]
+
+
+def test_a_bulk_statement_takes_consecutive_revs_of_its_list(sql):
+    _, list_id = new_user(sql, "bulk_user")
+    start = list_rev(sql, list_id)
+    revs = sorted(row[0] for row in sql(
+        "INSERT INTO todos (list_id, title) SELECT %s, 't' || n FROM generate_series(1, 50) n RETURNING rev",
+        (list_id,)))
+    assert revs == list(range(start + 1, start + 51))
+    assert sql("SELECT count(*) FROM changes WHERE list_id = %s AND rev > %s", (list_id, start))[0][0] == 50
+
+
+def test_revs_of_different_lists_are_independent(sql):
+    _, first = new_user(sql, "first_user")
+    _, second = new_user(sql, "second_user")
+    before = list_rev(sql, second)
+    sql("INSERT INTO todos (list_id, title) SELECT %s, 't' FROM generate_series(1, 5)", (first,))
+    assert list_rev(sql, second) == before
+
+
+def test_rolled_back_writes_leave_no_change(dsn, sql):
+    _, list_id = new_user(sql, "rollback_user")
+    before = list_rev(sql, list_id)
     conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("LISTEN todo_changes")
-    return conn
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'never') RETURNING rev", (list_id,))
+        conn.rollback()
+    finally:
+        conn.close()
+    assert list_rev(sql, list_id) == before
+    assert sql("SELECT count(*) FROM changes WHERE list_id = %s AND rev > %s", (list_id, before))[0][0] == 0
+
+
+def test_a_writing_transaction_sends_no_notify(dsn, sql):
+    """PREPARE TRANSACTION refuses any transaction that executed NOTIFY: every kind of
+    write (todos, a new title, memberships, a new list, a deleted one) must prepare."""
+    owner, list_id = new_user(sql, "prepare_user")
+    other, _ = new_user(sql, "prepare_other")
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'a') RETURNING id", (list_id,))
+            todo_id = cur.fetchone()[0]
+            cur.execute("UPDATE todos SET completed = true WHERE id = %s", (todo_id,))
+            cur.execute("DELETE FROM todos WHERE id = %s", (todo_id,))
+            cur.execute("UPDATE lists SET title = 'new title' WHERE id = %s", (list_id,))
+            cur.execute("INSERT INTO memberships (list_id, user_id, role) VALUES (%s, %s, 'viewer')", (list_id, other))
+            cur.execute("INSERT INTO lists (owner, title) VALUES (%s, 'shared') RETURNING id", (owner,))
+            cur.execute("DELETE FROM lists WHERE id = %s", (cur.fetchone()[0],))
+            cur.execute("PREPARE TRANSACTION 'todopy_no_notify'")
+        conn.rollback()        # the prepared transaction is no longer this session's
+        sql("ROLLBACK PREPARED 'todopy_no_notify'")
+    finally:
+        conn.close()
+
+
+def test_writers_of_different_lists_do_not_wait_for_each_other(dsn, sql):
+    _, held = new_user(sql, "held_user")
+    _, free = new_user(sql, "free_user")
+    holder = psycopg2.connect(dsn)
+    writer = psycopg2.connect(dsn, options="-c statement_timeout=2000")
+    try:
+        with holder.cursor() as cur:
+            cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'held open')", (held,))
+        # The held transaction keeps its list's row locked; another list's writer commits at once.
+        with writer.cursor() as cur:
+            cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'not waiting')", (free,))
+        writer.commit()
+    finally:
+        holder.rollback()
+        holder.close()
+        writer.close()
+
+
+def test_writers_of_one_list_take_revs_in_commit_order(dsn, sql):
+    _, list_id = new_user(sql, "order_user")
+    first = psycopg2.connect(dsn)
+    second = psycopg2.connect(dsn)
+    result: dict[str, int] = {}
+    try:
+        with first.cursor() as cur:
+            cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'first') RETURNING rev", (list_id,))
+            result["first"] = cur.fetchone()[0]
+
+        def write_second() -> None:
+            with second.cursor() as cur:
+                cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'second') RETURNING rev", (list_id,))
+                result["second"] = cur.fetchone()[0]
+            second.commit()
+
+        thread = threading.Thread(target=write_second)
+        thread.start()
+        # The second writer waits on the list's row until the first commits.
+        deadline = time.monotonic() + 10
+        while not sql("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+                      ("%'second'%",)):
+            assert time.monotonic() < deadline, "the second writer never waited for the list"
+            time.sleep(0.02)
+        assert "second" not in result
+        first.commit()
+        thread.join(10)
+        assert result["second"] == result["first"] + 1
+    finally:
+        first.close()
+        second.close()
 
 
 def next_notification(conn, timeout: float = 5.0):
@@ -26,63 +159,29 @@ def next_notification(conn, timeout: float = 5.0):
     raise AssertionError("no notification")
 
 
-def test_plain_sql_writes_are_logged_and_notified(dsn, sql):
-    user_id = sql("INSERT INTO users (username, password_hash) VALUES ('psql_user', 'x') RETURNING id")[0][0]
-    listener = listen(dsn)
+def wait_for_ring(listener, list_id: str, head: int) -> tuple[bool, list | None]:
+    """Read rings until one names `list_id` at `head`; its (meta, users)."""
+    while True:
+        for moved_list, rev, meta, users in json.loads(next_notification(listener).payload):
+            assert moved_list != list_id or rev <= head, f"rung past {head}: {rev}"
+            if moved_list == list_id and rev == head:
+                return meta, users
+
+
+@pytest.mark.usefixtures("server")
+def test_the_ringer_names_each_list_that_moved_with_its_head_rev(dsn, sql):
+    _, list_id = new_user(sql, "rung_user")
+    listener = psycopg2.connect(dsn)
+    listener.autocommit = True
     try:
-        todo_id, rev = sql("INSERT INTO todos (owner, title) VALUES (%s, 'from psql') RETURNING id, rev",
-                           (user_id,))[0]
-        note = next_notification(listener)
-        payload = json.loads(note.payload)
-        assert payload == {"op": "insert", "rev": rev, "first_rev": rev, "count": 1,
-                           "id": str(todo_id), "owner": str(user_id)}
-        assert sql("SELECT op, todo_id, owner, title, completed FROM changes WHERE rev = %s", (rev,)) == [
-            ("insert", todo_id, user_id, "from psql", False)]
-
-        new_rev = sql("UPDATE todos SET completed = true WHERE id = %s RETURNING rev", (todo_id,))[0][0]
-        assert new_rev > rev
-        assert json.loads(next_notification(listener).payload)["op"] == "update"
-        assert sql("SELECT op, completed, was_completed FROM changes WHERE rev = %s", (new_rev,)) == [
-            ("update", True, False)]
-
-        sql("DELETE FROM todos WHERE id = %s", (todo_id,))
-        deleted = json.loads(next_notification(listener).payload)
-        assert deleted["op"] == "delete" and deleted["rev"] > new_rev and deleted["id"] == str(todo_id)
-        assert sql("SELECT op, title FROM changes WHERE rev = %s", (deleted["rev"],)) == [("delete", "from psql")]
-    finally:
-        listener.close()
-
-
-def test_a_bulk_statement_notifies_once_with_the_rev_range(dsn, sql):
-    user_id = sql("INSERT INTO users (username, password_hash) VALUES ('bulk_user', 'x') RETURNING id")[0][0]
-    listener = listen(dsn)
-    try:
+        with listener.cursor() as cur:
+            cur.execute("LISTEN todopy_ring")
         revs = [row[0] for row in sql(
-            "INSERT INTO todos (owner, title) SELECT %s, 't' || n FROM generate_series(1, 50) n RETURNING rev",
-            (user_id,))]
-        note = json.loads(next_notification(listener).payload)
-        assert note["count"] == 50 and note["first_rev"] == min(revs) and note["rev"] == max(revs)
-        assert note["id"] is None and note["owner"] is None   # identifiers only for single rows
-        listener.poll()
-        assert not listener.notifies, "one statement, one notification"
-        assert sql("SELECT count(*) FROM changes WHERE rev BETWEEN %s AND %s", (min(revs), max(revs)))[0][0] == 50
+            "INSERT INTO todos (list_id, title) SELECT %s, 't' || n FROM generate_series(1, 3) n RETURNING rev",
+            (list_id,))]
+        wait_for_ring(listener, str(list_id), max(revs))
+        sql("UPDATE lists SET title = 'renamed' WHERE id = %s", (list_id,))
+        meta, users = wait_for_ring(listener, str(list_id), max(revs) + 1)
+        assert meta and users is None, "a new title is a change of the list itself, of nobody's membership"
     finally:
-        listener.close()
-
-
-def test_rolled_back_writes_leave_no_change_and_no_notification(dsn, sql):
-    user_id = sql("INSERT INTO users (username, password_hash) VALUES ('rollback_user', 'x') RETURNING id")[0][0]
-    listener = listen(dsn)
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("INSERT INTO todos (owner, title) VALUES (%s, 'never') RETURNING rev", (user_id,))
-            rev = cur.fetchone()[0]
-        conn.rollback()
-        time.sleep(0.2)
-        listener.poll()
-        assert not listener.notifies
-        assert sql("SELECT count(*) FROM changes WHERE rev = %s", (rev,))[0][0] == 0
-    finally:
-        conn.close()
         listener.close()

@@ -1,4 +1,4 @@
-"""Housekeeping: the change log is pruned by age and size, old sessions and sign-in failures forgotten."""
+"""Housekeeping: the change log is pruned by age, old sessions and sign-in failures forgotten."""
 from __future__ import annotations
 
 import socket
@@ -8,11 +8,17 @@ from todopy.db import Pool
 from todopy.settings import Settings
 
 
-def test_housekeeping_prunes_by_age_and_rows_and_forgets_stale_rows(dsn, sql):
+def test_housekeeping_prunes_by_age_and_forgets_stale_rows(dsn, sql):
     user = sql("INSERT INTO users (username, password_hash) VALUES ('keeper', 'x') RETURNING id")[0][0]
-    sql("INSERT INTO todos (owner, title) SELECT %s, 't' || n FROM generate_series(1, 30) n", (user,))
-    head = sql("SELECT max(rev) FROM changes")[0][0]
-    sql("UPDATE changes SET changed_time = now() - interval '2 hours' WHERE rev <= %s - 20", (head,))
+    other = sql("INSERT INTO users (username, password_hash) VALUES ('other', 'x') RETURNING id")[0][0]
+    (list_id,) = sql("SELECT personal_list(%s)", (user,))[0]
+    (other_list,) = sql("SELECT personal_list(%s)", (other,))[0]
+    sql("INSERT INTO todos (list_id, title) SELECT %s, 't' || n FROM generate_series(1, 30) n", (list_id,))
+    sql("INSERT INTO todos (list_id, title) VALUES (%s, 'recent')", (other_list,))
+    head = sql("SELECT rev FROM lists WHERE id = %s", (list_id,))[0][0]
+    other_head = sql("SELECT rev FROM lists WHERE id = %s", (other_list,))[0][0]
+    sql("UPDATE changes SET changed_time = now() - interval '2 hours' WHERE list_id = %s AND rev <= %s - 20",
+        (list_id, head))
     sql("INSERT INTO sessions (token_hash, user_id, expires_time) VALUES ('\\x01', %s, now() - interval '1 s'),"
         " ('\\x02', %s, now() + interval '1 hour')", (user, user))
     sql("INSERT INTO login_throttle (name_key, failures, updated_time) VALUES"
@@ -20,12 +26,14 @@ def test_housekeeping_prunes_by_age_and_rows_and_forgets_stale_rows(dsn, sql):
 
     pool = Pool(dsn, 1)
     try:
-        pruned = maintenance.run_once(pool, Settings(changelog_retention_s=3600, changelog_max_rows=10_000))
-        assert pruned > 0
-        assert sql("SELECT min(rev) FROM changes")[0][0] == head - 19       # older than an hour: gone
-        assert sql("SELECT rev FROM changelog_horizon")[0][0] == head - 20  # resumes from before get snapshots
-        maintenance.run_once(pool, Settings(changelog_retention_s=3600, changelog_max_rows=5))
-        assert sql("SELECT count(*), max(rev) FROM changes")[0] == (5, head)  # the latest change is always kept
+        pruned = maintenance.run_once(pool, Settings(changelog_retention_s=3600))
+        assert pruned == head - 20
+        # Older than an hour: gone, and the list's horizon says so (resumes from before get snapshots).
+        assert sql("SELECT min(rev), max(rev) FROM changes WHERE list_id = %s", (list_id,))[0] == (head - 19, head)
+        assert sql("SELECT horizon FROM lists WHERE id = %s", (list_id,))[0][0] == head - 20
+        # Another list's recent changes and horizon are untouched.
+        assert sql("SELECT count(*) FROM changes WHERE list_id = %s", (other_list,))[0][0] == other_head
+        assert sql("SELECT horizon FROM lists WHERE id = %s", (other_list,))[0][0] == 0
     finally:
         pool.close()
     assert [bytes(row[0]) for row in sql("SELECT token_hash FROM sessions")] == [b"\x02"]

@@ -210,7 +210,7 @@ def test_a_change_made_with_plain_sql_reaches_the_streams(server, alice, sql):
     s, live = stream(server, alice), stream(server, alice, LIST + "?completed=true")
     try:
         s.sync(), live.sync()
-        (todo_id,) = sql("INSERT INTO todos (owner, title) VALUES (%s, 'from psql') RETURNING id",
+        (todo_id,) = sql("INSERT INTO todos (list_id, title) VALUES (personal_list(%s), 'from psql') RETURNING id",
                          (alice.user["id"],))[0]
         todo_id = str(todo_id)
         inserted = s.recv(10)

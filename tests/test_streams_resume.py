@@ -115,7 +115,9 @@ def test_since_older_than_the_kept_log_sends_a_snapshot(server, alice, sql):
     for i in range(3):
         alice.patch(f"/api/todos/{old['id']}/", {"title": f"edit {i}"})
     latest = alice.create_todo("latest")
-    sql("SELECT prune_changes(interval '0 seconds', 1)")
+    sql("UPDATE changes SET changed_time = now() - interval '1 hour' WHERE list_id = personal_list(%s)"
+        " AND rev < %s", (alice.user["id"], latest["rev"]))
+    sql("SELECT prune_changes(interval '1 minute')")
     s = stream(server, alice, f"{LIST}?since={old['rev']}")
     try:
         before, ready = s.sync()
@@ -178,10 +180,14 @@ SQL_WRITERS = 3
 
 
 class Storm:
-    """Writers for one user: REST threads and plain-SQL transactions, until `stop`."""
+    """Writers of one list: REST threads (as `apis`, in turn) and plain-SQL transactions, until `stop`."""
 
-    def __init__(self, api: Api, dsn: str) -> None:
+    def __init__(self, api: Api, dsn: str, *, base: str = LIST, list_id: str | None = None,
+                 apis: list[Api] | None = None) -> None:
         self.api, self.dsn = api, dsn
+        self.base = base                           # the list's todos URL
+        self.list_id = list_id                     # None: the api user's personal list
+        self.apis = apis or [api]
         self.stop = threading.Event()
         self.ids: list[str] = []
         self.lock = threading.Lock()
@@ -193,7 +199,8 @@ class Storm:
             return rng.choice(self.ids) if self.ids else None
 
     def rest_writer(self, seed: int) -> None:
-        rng, api = random.Random(seed), Api(self.api.base_url, self.api.token)
+        writer = self.apis[seed % len(self.apis)]
+        rng, api, LIST = random.Random(seed), Api(writer.base_url, writer.token), self.base
         while not self.stop.is_set():
             roll, todo_id = rng.random(), self._pick(rng)
             crowded = len(self.ids) > 120
@@ -204,13 +211,13 @@ class Storm:
                         with self.lock:
                             self.ids.append(r.json()["id"])
                 elif roll < 0.55:
-                    r = api.patch(f"/api/todos/{todo_id}/", rng.choice([
+                    r = api.patch(f"{LIST}{todo_id}/", rng.choice([
                         {"completed": rng.random() < 0.5}, {"title": f"edit {rng.random():.6f}"},
                         {"title": "both", "completed": True}]))
                 elif roll < 0.65:
-                    r = api.put(f"/api/todos/{todo_id}/", {"title": "put", "completed": rng.random() < 0.5})
+                    r = api.put(f"{LIST}{todo_id}/", {"title": "put", "completed": rng.random() < 0.5})
                 elif roll < 0.80 or crowded and roll < 0.9:
-                    r = api.delete(f"/api/todos/{todo_id}/")
+                    r = api.delete(f"{LIST}{todo_id}/")
                     with self.lock:
                         if todo_id in self.ids:
                             self.ids.remove(todo_id)
@@ -229,12 +236,17 @@ class Storm:
         """Transactions that take a rev, then dawdle before committing: the rev/commit-order trap."""
         rng = random.Random(seed)
         conn = psycopg2.connect(self.dsn)
-        owner = self.api.user["id"]
+        list_id = self.list_id
         try:
+            if list_id is None:
+                with conn, conn.cursor() as cur:
+                    cur.execute("SELECT personal_list(%s)", (self.api.user["id"],))
+                    (list_id,) = cur.fetchone()
             while not self.stop.is_set():
                 try:
                     with conn, conn.cursor() as cur:
-                        cur.execute("INSERT INTO todos (owner, title) VALUES (%s, 'from sql') RETURNING id", (owner,))
+                        cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'from sql') RETURNING id",
+                                    (list_id,))
                         (todo_id,) = cur.fetchone()
                         cur.execute("SELECT pg_sleep(%s)", (rng.random() * 0.004,))
                         cur.execute("UPDATE todos SET completed = true, title = 'from sql, done' WHERE id = %s",
@@ -257,9 +269,11 @@ class Storm:
 class Reader(threading.Thread):
     """Reads one stream into a Replica until it sees `last_title`; optionally drops and resumes once."""
 
-    def __init__(self, server, api: Api, query: str, last_title: str, *, resume_after: float | None = None) -> None:
+    def __init__(self, server, api: Api, query: str, last_title: str, *, resume_after: float | None = None,
+                 base: str = LIST) -> None:
         super().__init__(daemon=True)
         self.server, self.api, self.query, self.last_title = server, api, query, last_title
+        self.base = base
         self.resume_after = resume_after
         self.replica = Replica()
         self.error: BaseException | None = None
@@ -267,13 +281,13 @@ class Reader(threading.Thread):
 
     def run(self) -> None:
         try:
-            self._read(stream(self.server, self.api, LIST + self.query), self.resume_after)
+            self._read(stream(self.server, self.api, self.base + self.query), self.resume_after)
             if self.resume_after is not None:
                 time.sleep(0.3)
                 self.replica.reconnect()
                 sep = "&" if self.query else "?"
                 self.resumed_with = f"{self.query}{sep}since={self.replica.rev}"
-                self._read(stream(self.server, self.api, LIST + self.resumed_with), None)
+                self._read(stream(self.server, self.api, self.base + self.resumed_with), None)
         except BaseException as error:  # noqa: BLE001 - re-raised by the test
             self.error = error
 

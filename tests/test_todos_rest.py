@@ -209,7 +209,7 @@ def wait_until(condition: Callable[[], bool]) -> None:
 
 def bulk_is_atomic(alice: Api, sql, write: Callable[[], object]) -> list[tuple[int, int]]:
     """While `write` runs, every concurrent list sees all of the bulk change or none of it."""
-    sql("INSERT INTO todos (owner, title) SELECT %s, 'bulk ' || i FROM generate_series(1, 300) AS i",
+    sql("INSERT INTO todos (list_id, title) SELECT personal_list(%s), 'bulk ' || i FROM generate_series(1, 300) AS i",
         (alice.user["id"],))
     seen: list[tuple[int, int]] = []
     stop = threading.Event()

@@ -26,6 +26,7 @@ _DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
 class User:
     id: str
     username: str
+    personal_list: str          # the list behind /api/todos/, made with the account
 
     def as_json(self) -> dict[str, str]:
         return {"id": self.id, "username": self.username}
@@ -61,7 +62,8 @@ class Accounts:
             row = cur.fetchone()
             if row is None:
                 raise Conflict("username is taken", code="username_taken")
-            user = User(str(row[0]), row[1])
+            cur.execute(Q["personal_list"], {"user_id": row[0]})
+            user = User(str(row[0]), row[1], str(cur.fetchone()[0]))
             token = self._new_session(cur, user)
         return user, token
 
@@ -79,7 +81,7 @@ class Accounts:
         valid = _off_loop(check_password_hash, stored_hash, password)
         if not (found and valid):
             raise Unauthorized(WRONG_CREDENTIALS, code="bad_credentials")   # already counted
-        user = User(str(found[0]), found[1])
+        user = User(str(found[0]), found[1], str(found[3]))
         with self.pool.cursor() as cur:
             cur.execute(Q["clear_failures"], params)
             token = self._new_session(cur, user)
@@ -104,12 +106,17 @@ class Accounts:
         if row is None:
             self._cache.pop(token_hash, None)
             return None
-        user = User(str(row[0]), row[1])
+        user = User(str(row[0]), row[1], str(row[2]))
         if self.settings.token_cache_ttl > 0:
             if len(self._cache) >= self.CACHE_LIMIT:
                 self._cache.clear()
             self._cache[token_hash] = (user, now + self.settings.token_cache_ttl)
         return user
+
+    def invalid_tokens(self, token_hashes: list[bytes]) -> list[bytes]:
+        """Of these token hashes, those no longer valid (revoked or expired)."""
+        rows = self.pool.query_all(Q["invalid_tokens"], {"token_hashes": [bytes(h) for h in token_hashes]})
+        return [bytes(row[0]) for row in rows]
 
     def forget(self, token_hash: bytes) -> None:
         """Drop a revoked token from the cache (told by the change feed)."""

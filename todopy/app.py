@@ -15,20 +15,21 @@ from werkzeug.wrappers import Request, Response
 from todopy import maintenance
 from todopy.accounts import Accounts
 from todopy.db import Pool
-from todopy.errors import BadRequest, NotFound
+from todopy.errors import BadRequest, NotFound, Unauthorized
 from todopy.http import JSON_CONTENT_TYPE, dumps
 from todopy.logs import AccessLog
 from todopy.metrics import Metrics
 from todopy.middleware.access_log import ENDPOINT_KEY, AccessLogMiddleware
-from todopy.middleware.auth import AuthMiddleware
 from todopy.middleware.crosssite import CrossSiteMiddleware
 from todopy.middleware.errors import ErrorMiddleware
 from todopy.middleware.security import SecurityHeadersMiddleware
-from todopy.middleware.sessions import SessionMiddleware
-from todopy.realtime.hub import Hub
+from todopy.middleware.sessions import SessionMiddleware, current_user
+from todopy.realtime.dispatcher import Dispatcher
+from todopy.realtime.ringer import Ringer
 from todopy.realtime.streams import Streams
-from todopy.routes import RESOURCES, url_map
+from todopy.routes import PRIVATE_PREFIXES, RESOURCES, url_map
 from todopy.settings import Settings
+from todopy.views.base import SIGN_IN_FIRST
 
 
 @dataclasses.dataclass
@@ -38,7 +39,8 @@ class Services:
     settings: Settings
     pool: Pool
     accounts: Accounts
-    hub: Hub
+    dispatcher: Dispatcher
+    ringer: Ringer
     streams: Streams
     metrics: Metrics
 
@@ -58,14 +60,24 @@ class Router:
             # Upgrades are served by the same rules: resources decide (`websocket` method).
             endpoint, values = self.adapter.match(wsgi_path(environ), websocket=False)
         except RequestRedirect:
+            self._refuse_strangers(environ)
             return self._redirect(environ, start_response)
         except WerkzeugHTTPException:
+            self._refuse_strangers(environ)
             raise NotFound("no such resource") from None
         environ[ENDPOINT_KEY] = endpoint
         response = self.resources[endpoint].dispatch(Request(environ), values)
         if response is None:  # a stream ran to its end; the socket is already closed
             return []
         return response(environ, start_response)
+
+    @staticmethod
+    def _refuse_strangers(environ: dict) -> None:
+        """A path under the private prefixes that matches no route is still a 401 without a
+        signed-in user: a stranger learns nothing about which ids exist (401 comes before 404)."""
+        path = wsgi_path(environ) + "/"
+        if current_user(environ) is None and path.startswith(PRIVATE_PREFIXES):
+            raise Unauthorized(SIGN_IN_FIRST)
 
     def _redirect(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """A missing trailing slash: 308 keeps the method, body and query string.
@@ -108,27 +120,30 @@ class TodoApp:
         if self._started:
             return
         self._started = True
-        self.services.hub.start()
+        self.services.dispatcher.start()
+        self.services.ringer.start()
         self.services.streams.start()
         gevent.spawn(maintenance.run_forever, self.services.pool, self.settings)
 
     def shutdown(self, code: int) -> None:
         """Close every stream with `code` (1001 on graceful stop) and stop listening."""
-        self.services.hub.shutdown(code)
+        self.services.ringer.stop()
+        self.services.dispatcher.shutdown(code)
 
 
 def create_app(settings: Settings, dsn: str) -> TodoApp:
     """Build the app and its collaborators; nothing connects until `start()` or a request."""
     metrics = Metrics()
     pool = Pool(dsn, settings.pool_size, timeout=settings.db_timeout,
-                statement_timeout_ms=settings.statement_timeout_ms)
-    hub = Hub(dsn, metrics, on_reconnect=pool.discard_idle)
+                statement_timeout_ms=settings.statement_timeout_ms,
+                idle_in_transaction_ms=settings.idle_in_transaction_timeout_ms)
     accounts = Accounts(pool, settings)
-    hub.on_session_revoked(accounts.forget)
-    streams = Streams(hub, pool, settings, metrics)
-    services = Services(settings, pool, accounts, hub, streams, metrics)
+    dispatcher = Dispatcher(dsn, pool, accounts, metrics, on_reconnect=pool.discard_idle,
+                            reconcile_interval=settings.reconcile_interval)
+    ringer = Ringer(dsn, metrics)
+    streams = Streams(dispatcher, pool, settings, metrics)
+    services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics)
     wsgi: Callable = Router(services)
-    wsgi = AuthMiddleware(wsgi)
     wsgi = CrossSiteMiddleware(wsgi, settings.allowed_origins)
     wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl)
     wsgi = ErrorMiddleware(wsgi)

@@ -27,11 +27,16 @@ IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def connect(dsn: str, *, timeout: float = 2.0, application_name: str = "todopy",
-            statement_timeout_ms: int | None = None) -> psycopg2.extensions.connection:
+            statement_timeout_ms: int | None = None,
+            idle_in_transaction_ms: int | None = None) -> psycopg2.extensions.connection:
     """Open one connection, failing within `timeout` seconds when the database is unreachable."""
     options = "-c timezone=UTC"
     if statement_timeout_ms:
         options += f" -c statement_timeout={int(statement_timeout_ms)}"
+    if idle_in_transaction_ms:
+        # An open write transaction holds back the ringer's horizon (and its list's row
+        # lock): a connection left idle inside one is ended instead of stalling others.
+        options += f" -c idle_in_transaction_session_timeout={int(idle_in_transaction_ms)}"
     try:
         # TCP keepalives notice a silently cut network within ~10 s.
         conn = psycopg2.connect(dsn, connect_timeout=max(1, int(timeout)), application_name=application_name,
@@ -93,8 +98,9 @@ class Pool:
     """
 
     def __init__(self, dsn: str, size: int = 8, *, timeout: float = 2.0,
-                 statement_timeout_ms: int | None = 5000) -> None:
+                 statement_timeout_ms: int | None = 5000, idle_in_transaction_ms: int | None = None) -> None:
         self.dsn = dsn
+        self.idle_in_transaction_ms = idle_in_transaction_ms
         self.size = size
         self.timeout = timeout
         self.statement_timeout_ms = statement_timeout_ms
@@ -194,7 +200,8 @@ class Pool:
         if conn is not None:
             return conn
         try:
-            conn = connect(self.dsn, timeout=self.timeout, statement_timeout_ms=self.statement_timeout_ms)
+            conn = connect(self.dsn, timeout=self.timeout, statement_timeout_ms=self.statement_timeout_ms,
+                           idle_in_transaction_ms=self.idle_in_transaction_ms)
         except BaseException:
             self._items.put(None)
             raise

@@ -17,8 +17,7 @@ ACCOUNTS = queries("accounts")
 
 def run_once(pool: Pool, settings: Settings) -> int:
     """Prune what retention allows; return the number of change-log rows removed."""
-    row = pool.query_one(CHANGES["prune"], {"keep_seconds": settings.changelog_retention_s,
-                                            "keep_rows": settings.changelog_max_rows})
+    row = pool.query_one(CHANGES["prune"], {"keep_seconds": settings.changelog_retention_s})
     pool.execute(ACCOUNTS["delete_expired_sessions"])
     pool.execute(ACCOUNTS["forget_old_failures"])
     return row[0] if row else 0

@@ -42,6 +42,13 @@ class Metrics:
             "todopy_write_to_send_seconds", "From a change's commit-time stamp to its frame being written",
             buckets=LATENCY_BUCKETS, registry=r)
 
+        self.ringer_elected = Gauge("todopy_ringer_elected", "1 in the process that rings change notifications",
+                                    registry=r, multiprocess_mode="livesum")
+        self.ringer_lag_seconds = Gauge(
+            "todopy_ringer_lag_seconds",
+            "At the ringer's latest tick, how long the oldest change it rang had waited since it was written",
+            registry=r, multiprocess_mode="livemax")
+
     def render(self) -> bytes:
         if os.environ.get(MULTIPROCESS_ENV):
             registry = CollectorRegistry()

@@ -66,7 +66,10 @@ SCHEMAS: dict[str, Schema] = {
     }),
     "Session": closed_object({"user": schema("User")}),
     "Rev": {"type": "integer", "minimum": 0,
-            "description": "A position in the one global sequence of todo changes."},
+            "description": "A position in one list's own sequence of changes; revs of different lists are unrelated."},
+    "ClientId": {"type": "string", "format": "uuid",
+                 "description": "A client-chosen id: creating again with the same id is safe (200, nothing "
+                                "changes); an id taken elsewhere is a 409 `id_taken`."},
     "Title": {"type": "string", "minLength": 1, "maxLength": MAX_TITLE, "pattern": f"^[^{FORBIDDEN}{WHITE_SPACE}]"
               f"([^{FORBIDDEN}]*[^{FORBIDDEN}{WHITE_SPACE}])?$",
               "description": f"1 to {MAX_TITLE} characters (code points), no leading or trailing white space."
@@ -97,15 +100,45 @@ SCHEMAS: dict[str, Schema] = {
         }, required=[]),
         "description": "The writable fields of a todo; any other field is a 422.",
     },
-    "NewTodo": {"allOf": [schema("TodoFields"), {"required": ["title"]}]},
+    "NewTodo": closed_object({
+        "title": schema("TitleInput"),
+        "completed": {"type": "boolean"},
+        "id": schema("ClientId"),
+        "rev": {"description": "read-only: ignored"},
+        "created_time": {"description": "read-only: ignored"},
+    }, required=["title"]),
     "TodoReplacement": {"allOf": [schema("TodoFields"), {"required": ["title", "completed"]}]},
     "TodoChanges": {"allOf": [schema("TodoFields"), {"anyOf": [{"required": ["title"]}, {"required": ["completed"]}]}],
                     "description": "At least one of title and completed: a PATCH with nothing to change is a 422."},
     "ToggleAll": closed_object({"completed": {"type": "boolean"}}),
     "TodoList": closed_object({
         "todos": {"type": "array", "items": schema("Todo"), "description": "oldest first"},
-        "rev": {**schema("Rev"), "description": "The latest change in the whole database that this read reflects."},
+        "rev": {**schema("Rev"), "description": "The list's latest change that this read reflects."},
     }),
+    "List": closed_object({
+        "id": {"type": "string", "format": "uuid"},
+        "title": schema("Title"),
+        "role": schema("Role"),
+        "personal": {"type": "boolean", "description": "The user's own list behind `/api/todos/`."},
+        "created_time": {"type": "string", "format": "date-time"},
+        "rev": {**schema("Rev"), "description": "The list's latest change."},
+    }),
+    "Role": {"type": "string", "enum": ["owner", "editor", "viewer"],
+             "description": "The requesting user's role: viewers read and stream, editors also write todos and "
+                            "rename, the owner also manages members and deletes."},
+    "Lists": closed_object({"lists": {"type": "array", "items": schema("List"), "description": "oldest first"}}),
+    "NewList": closed_object({"title": schema("TitleInput"), "id": schema("ClientId")}, required=["title"]),
+    "ListChanges": {
+        **closed_object({
+            "title": schema("TitleInput"),
+            **{name: {"description": "read-only: ignored"}
+               for name in ("id", "role", "personal", "created_time", "rev")},
+        }, required=["title"]),
+        "description": "A new title; a list may be sent back whole (its read-only fields are ignored).",
+    },
+    "Member": closed_object({"user": schema("User"), "role": schema("Role")}),
+    "Members": closed_object({"members": {"type": "array", "items": schema("Member"), "description": "owner first"}}),
+    "MemberRole": closed_object({"role": {"type": "string", "enum": ["editor", "viewer"]}}),
     "Cleared": closed_object({"deleted": {"type": "integer", "minimum": 0}, "rev": schema("Rev")}),
     "Healthy": closed_object({"status": {"const": "ok"}}),
     "Unhealthy": closed_object({"status": {"const": "unavailable"}, "error": schema("ErrorBody")}),
@@ -116,20 +149,25 @@ SCHEMAS: dict[str, Schema] = {
 
 PARAMETERS: dict[str, Any] = {
     "TodoId": {"name": "todo_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"},
-               "description": "Not a UUID, someone else's or gone: 404."},
+               "description": "Not a UUID, in another list or gone: 404."},
+    "ListId": {"name": "list_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"},
+               "description": "A list the user is a member of; any other (or not a UUID): 404."},
+    "Username": {"name": "username", "in": "path", "required": True, "schema": {"type": "string"},
+                 "description": "A user's name (case-insensitive); an unknown one is a 404."},
     "CompletedFilter": {"name": "completed", "in": "query", "required": False,
                         "schema": {"type": "string", "enum": ["true", "false"]},
                         "description": "Only todos with this `completed`; any other value is a 422."},
     "ClearCompleted": {"name": "completed", "in": "query", "required": True, "schema": {"const": "true"},
                        "description": "Must be `true`: only completed todos are cleared at once."},
     "IfMatch": {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
-                "description": 'The ETag (`"<rev>"`) last seen; when the todo has changed since: 412.'},
+                "description": 'The ETag (`"<rev>"`) last seen, or a list of them; strong comparison (a `W/` tag '
+                               'never matches); when none matches the current rev: 412.'},
 }
 
 HEADERS: dict[str, Any] = {
-    "ETag": {"description": 'The todo\'s rev, quoted: `"<rev>"`.',
+    "ETag": {"description": 'The todo\'s (or list\'s) rev, quoted: `"<rev>"`.',
              "schema": {"type": "string", "pattern": '^"[0-9]+"$'}},
-    "Location": {"description": "The new todo's URL, `/api/todos/<id>/`.",
+    "Location": {"description": "The new todo's (or list's) URL, under the URL it was created at.",
                  "schema": {"type": "string", "format": "uri-reference"}},
     "SetSession": {"description": "`todopy_session=<token>; HttpOnly; SameSite=Lax; Path=/` (and `Secure` over "
                                   "https); on sign-out, the same cookie expired.",
@@ -152,12 +190,15 @@ def error_response(description: str, **headers: str) -> dict[str, Any]:
 ERRORS: dict[str, dict[str, Any]] = {
     "400": error_response("The body is not valid JSON (or nested too deeply), or not an object."),
     "401": error_response("No or bad credentials."),
-    "403": error_response("Cross-site request refused: cookie-authenticated, from a foreign Origin or Referer."),
-    "404": error_response("No such resource: the todo does not exist or belongs to someone else."),
+    "403": error_response("Cross-site request refused (`cross_site`: cookie-authenticated, from a foreign Origin or "
+                          "Referer), or the user's role in the list does not allow this (`forbidden`)."),
+    "404": error_response("No such resource: the list is not one the user is a member of, or the todo is not in it."),
     "405": error_response("Method not allowed here.", Allow="Allow"),
     "408": error_response("The request body did not arrive in time, or ended early."),
-    "409": error_response("Username taken (case-insensitively)."),
-    "412": error_response("`If-Match` did not match: the todo has changed.", ETag="ETag"),
+    "409": error_response("Username taken (`username_taken`); a client-chosen id taken elsewhere (`id_taken`); the "
+                          "owner leaving, changing their own role or deleting the personal list (`owner_stays`); "
+                          "a quota reached (`limit_reached`)."),
+    "412": error_response("`If-Match` did not match: the todo (or list) has changed.", ETag="ETag"),
     "413": error_response("Body over 64 KiB."),
     "415": error_response("Body present but not `application/json`."),
     "422": error_response("Valid JSON, invalid fields or query parameters; the message names the field."),
@@ -240,12 +281,14 @@ PATHS: dict[str, dict[str, Any]] = {
             **errors(*writes("401", "503"))}, security=SIGNED_IN, tags=["accounts"]),
     },
     "/api/todos/": {
-        "get": todos_operation("listTodos", "The signed-in user's todos, oldest first", {
+        "get": todos_operation("listTodos", "The list's todos, oldest first", {
             **success("200", "The todos and the rev the read reflects.", schema("TodoList")), **errors("422")},
             parameters=["CompletedFilter"]),
-        "post": todos_operation("createTodo", "Create a todo", {
+        "post": todos_operation("createTodo", "Create a todo (with a client-chosen id: safe to retry)", {
             **success("201", "Created.", schema("Todo"), Location="Location", ETag="ETag"),
-            **errors(*writes(*BODY_ERRORS))}, request="NewTodo"),
+            **success("200", "A todo with this id is already in this list: nothing changed.", schema("Todo"),
+                      Location="Location", ETag="ETag"),
+            **errors(*writes("409", *BODY_ERRORS))}, request="NewTodo"),
         "patch": todos_operation("toggleAll", "Set `completed` on every todo (matching the filter), atomically", {
             **success("200", "Only the todos that changed, and the rev after the change.", schema("TodoList")),
             **errors(*writes(*BODY_ERRORS))}, parameters=["CompletedFilter"], request="ToggleAll"),
@@ -297,6 +340,69 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+def list_operation(operation_id: str, summary: str, responses: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return operation(operation_id, summary, {**responses, **errors("401", "404", "503")}, security=SIGNED_IN,
+                     tags=["lists"], **options)
+
+
+PATHS.update({
+    "/api/lists/": {
+        "get": operation("listLists", "The lists the user is a member of, oldest first", {
+            **success("200", "The lists.", schema("Lists")), **errors("401", "503")}, security=SIGNED_IN,
+            tags=["lists"]),
+        "post": operation("createList", "Create a list (the creator owns it; a client-chosen id is safe to retry)", {
+            **success("201", "Created.", schema("List"), Location="Location", ETag="ETag"),
+            **success("200", "The user's list with this id already exists: nothing changed.", schema("List"),
+                      Location="Location", ETag="ETag"),
+            **errors(*writes("401", "409", "503", *BODY_ERRORS))}, security=SIGNED_IN, request="NewList",
+            tags=["lists"]),
+    },
+    "/api/lists/{list_id}/": {
+        "parameters": [ref("parameters", "ListId")],
+        "get": list_operation("getList", "One list (any member)", {
+            **success("200", "The list.", schema("List"), ETag="ETag")}),
+        "patch": list_operation("renameList", "Rename a list (owner, editor)", {
+            **success("200", "The list after the change.", schema("List"), ETag="ETag"),
+            **errors(*writes("412", *BODY_ERRORS))}, parameters=["IfMatch"], request="ListChanges"),
+        "delete": list_operation("deleteList", "Delete a list and its todos (owner; not the personal list)", {
+            **success("204", "Deleted."), **errors(*writes("409", "412"))}, parameters=["IfMatch"]),
+    },
+    "/api/lists/{list_id}/members/": {
+        "parameters": [ref("parameters", "ListId")],
+        "get": list_operation("listMembers", "The list's members, owner first (any member)", {
+            **success("200", "The members.", schema("Members"))}),
+    },
+    "/api/lists/{list_id}/members/{username}/": {
+        "parameters": [ref("parameters", "ListId"), ref("parameters", "Username")],
+        "put": list_operation("putMember", "Add a member or change their role (owner)", {
+            **success("201", "Added.", schema("Member")), **success("200", "Role set.", schema("Member")),
+            **errors(*writes("409", *BODY_ERRORS))}, request="MemberRole"),
+        "delete": list_operation("removeMember", "Remove a member (owner), or leave (the member themself)", {
+            **success("204", "Removed."), **errors(*writes("409"))}),
+    },
+})
+
+
+def _under_a_list(path_item: dict[str, Any]) -> dict[str, Any]:
+    """/api/todos/... as /api/lists/{list_id}/todos/...: the same operations, for any list."""
+    item = copy.deepcopy(path_item)
+    item["parameters"] = [ref("parameters", "ListId"), *item.get("parameters", [])]
+    for verb, op in item.items():
+        if verb == "parameters":
+            continue
+        op["operationId"] = op["operationId"].replace("Todo", "ListTodo").replace("toggleAll", "toggleAllInList") \
+            .replace("clearCompleted", "clearCompletedInList")
+        op["tags"] = ["lists"]
+        op["responses"].setdefault("404", ref("responses", "NotFound"))
+    return item
+
+
+PATHS.update({
+    "/api/lists/{list_id}/todos/": _under_a_list(PATHS["/api/todos/"]),
+    "/api/lists/{list_id}/todos/{todo_id}/": _under_a_list(PATHS["/api/todos/{todo_id}/"]),
+})
+
+
 def with_head(path_item: dict[str, Any]) -> dict[str, Any]:
     """HEAD is served wherever GET is: the same responses without a body."""
     if "get" not in path_item:
@@ -322,10 +428,11 @@ def document() -> dict[str, Any]:
                 "A realtime TodoMVC API. Every body is JSON (`application/json; charset=utf-8`). A route "
                 "listed with a trailing slash answers 308 (query string kept) without it. A method a URL does "
                 "not serve is a 405 with an `Allow` header (see `components.responses.MethodNotAllowed`). "
-                "When several errors apply, the first of 401, 404/405, 413, 415, 400, 422 wins. "
-                "`GET /api/todos/` and `GET /api/todos/{todo_id}/` with a WebSocket upgrade open a stream."),
+                "When several errors apply, the first of 401, 404/405, 403, 413, 415, 400, 422 wins. "
+                "`GET` with a WebSocket upgrade on `/api/todos/`, `/api/todos/{todo_id}/`, their "
+                "`/api/lists/{list_id}/...` forms and `/api/lists/` opens a stream."),
         },
-        "tags": [{"name": name} for name in ("accounts", "todos", "operations", "front end")],
+        "tags": [{"name": name} for name in ("accounts", "todos", "lists", "operations", "front end")],
         "paths": {path: with_head(item) for path, item in PATHS.items()},
         "components": {
             "schemas": SCHEMAS,

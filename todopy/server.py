@@ -19,7 +19,7 @@ from gunicorn.app.base import BaseApplication
 
 from todopy import request_headers
 from todopy.realtime.socket import GOING_AWAY, Socket
-from todopy.realtime.streams import ACCEPT_KEY
+from todopy.views.streaming import ACCEPT_KEY
 from todopy.settings import Settings
 
 log = logging.getLogger(__name__)

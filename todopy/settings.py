@@ -64,7 +64,8 @@ class Settings:
     ping_interval: float = 25.0              # TODOPY_PING_INTERVAL seconds between websocket pings
     stream_queue_size: int = 1000            # TODOPY_STREAM_QUEUE: changes buffered per stream before 4008
     changelog_retention_s: int = 7 * 24 * 3600   # TODOPY_CHANGELOG_RETENTION: seconds of change log kept
-    changelog_max_rows: int = 1_000_000      # TODOPY_CHANGELOG_MAX_ROWS kept at most
+    reconcile_interval: float = 5.0          # TODOPY_RECONCILE_INTERVAL: seconds between head-rev checks of followed lists
+    idle_in_transaction_timeout_ms: int = 10_000  # TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS for the server's connections
     read_timeout: float = 30.0               # TODOPY_READ_TIMEOUT: seconds for request headers and bodies
     proxy_hops: int = 0                      # TODOPY_PROXY_HOPS: trusted X-Forwarded-* proxies in front
     log_format: str = "text"                 # TODOPY_LOG_FORMAT: text | json
@@ -93,7 +94,8 @@ class Settings:
             ping_interval=_float(env, "TODOPY_PING_INTERVAL", 25.0),
             stream_queue_size=_int(env, "TODOPY_STREAM_QUEUE", 1000, minimum=1),
             changelog_retention_s=_int(env, "TODOPY_CHANGELOG_RETENTION", 7 * 24 * 3600, minimum=1),
-            changelog_max_rows=_int(env, "TODOPY_CHANGELOG_MAX_ROWS", 1_000_000, minimum=100),
+            reconcile_interval=_float(env, "TODOPY_RECONCILE_INTERVAL", 5.0),
+            idle_in_transaction_timeout_ms=_int(env, "TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10_000, minimum=1),
             read_timeout=_float(env, "TODOPY_READ_TIMEOUT", 30.0),
             proxy_hops=_int(env, "TODOPY_PROXY_HOPS", 0),
             log_format=log_format,

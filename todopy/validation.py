@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any, Callable, Mapping
 
 from todopy.errors import Unprocessable
@@ -38,6 +39,22 @@ def completed(value: Any) -> bool:
     return value
 
 
+def client_id(value: Any) -> str:
+    """A client-chosen id: a UUID, in its canonical form."""
+    if not isinstance(value, str):
+        raise Unprocessable("id must be a UUID string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise Unprocessable("id must be a UUID, like 3f2b8c1e-5d4a-4e7b-9c2d-1a2b3c4d5e6f") from None
+
+
+def member_role(value: Any) -> str:
+    if value not in ("editor", "viewer"):
+        raise Unprocessable("role must be \"editor\" or \"viewer\" (a list has one owner, its creator)")
+    return value
+
+
 def username(value: Any) -> str:
     text = _text("username", value)
     if not USERNAME.fullmatch(text):
@@ -54,6 +71,11 @@ def password(value: Any) -> str:
 
 Checker = Callable[[Any], Any]
 TODO_FIELDS: Mapping[str, Checker] = {"title": title, "completed": completed}
+NEW_TODO_FIELDS: Mapping[str, Checker] = {**TODO_FIELDS, "id": client_id}
+LIST_FIELDS: Mapping[str, Checker] = {"title": title}
+NEW_LIST_FIELDS: Mapping[str, Checker] = {**LIST_FIELDS, "id": client_id}
+READ_ONLY_LIST_FIELDS = frozenset({"id", "rev", "created_time", "role", "personal"})
+MEMBER_FIELDS: Mapping[str, Checker] = {"role": member_role}
 CREDENTIAL_FIELDS: Mapping[str, Checker] = {"username": username, "password": password}
 
 

@@ -1,21 +1,35 @@
 -- Named queries for users, sessions and sign-in throttling.
 
 -- name: create_user
-INSERT INTO users (username, password_hash) VALUES (%(username)s, %(password_hash)s)
-ON CONFLICT DO NOTHING
-RETURNING id, username
+-- A trigger gives the new user a personal list; personal_list() reads it back.
+WITH created AS (
+    INSERT INTO users (username, password_hash) VALUES (%(username)s, %(password_hash)s)
+    ON CONFLICT DO NOTHING
+    RETURNING id, username
+)
+SELECT id, username FROM created
+
+-- name: personal_list
+SELECT personal_list(%(user_id)s)
 
 -- name: user_by_name
-SELECT id, username, password_hash FROM users WHERE lower(username) = lower(%(username)s)
+SELECT u.id, u.username, u.password_hash, l.id
+  FROM users u JOIN lists l ON l.owner = u.id AND l.personal
+ WHERE lower(u.username) = lower(%(username)s)
 
 -- name: create_session
 INSERT INTO sessions (token_hash, user_id, expires_time)
 VALUES (%(token_hash)s, %(user_id)s, now() + make_interval(secs => %(ttl)s))
 
 -- name: session_user
-SELECT u.id, u.username
-  FROM sessions s JOIN users u ON u.id = s.user_id
+SELECT u.id, u.username, l.id
+  FROM sessions s JOIN users u ON u.id = s.user_id JOIN lists l ON l.owner = u.id AND l.personal
  WHERE s.token_hash = %(token_hash)s AND s.expires_time > now()
+
+-- name: invalid_tokens
+-- Of these token hashes, those whose session was revoked or expired.
+SELECT h FROM unnest(%(token_hashes)s::bytea[]) AS h
+ WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = h AND s.expires_time > now())
 
 -- name: delete_session
 DELETE FROM sessions WHERE token_hash = %(token_hash)s

@@ -1,29 +1,78 @@
--- Named queries over the change log, for the dispatcher and for streams.
--- Columns after the first ones are always those of todopy.realtime.changes.Change.
+-- Named queries over the change log, for the dispatcher, the ringer and streams.
+-- A change row's columns are always those of todopy.realtime.changes.CHANGE_COLUMNS.
 
--- name: head_rev
-SELECT coalesce(max(rev), 0) FROM changes
-
--- name: horizon
-SELECT rev FROM changelog_horizon
+-- name: heads
+-- The latest rev of each of these lists (a missing list is deleted: its last change says so).
+SELECT id::text, rev FROM lists WHERE id = ANY(%(lists)s::uuid[])
 
 -- name: after
--- The dispatcher's batch: everything committed after `rev`, in rev (= commit) order.
-SELECT rev, op, todo_id, owner, title, completed, created_time, was_completed, changed_time
-  FROM changes WHERE rev > %(rev)s ORDER BY rev LIMIT %(limit)s
+-- The dispatcher's batch: the changes after each list's cursor, in rev (= commit) order per list.
+SELECT c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.completed, c.created_time,
+       c.was_completed, c.user_id::text, c.role, c.changed_time
+  FROM unnest(%(lists)s::uuid[], %(revs)s::bigint[]) AS cursor (list_id, rev)
+  JOIN changes c ON c.list_id = cursor.list_id AND c.rev > cursor.rev
+ ORDER BY c.list_id, c.rev
+ LIMIT %(limit)s
 
 -- name: resume
--- A stream's missed changes, with the log's bounds, in one snapshot.
-WITH head AS (SELECT coalesce(max(rev), 0) AS rev FROM changes)
-SELECT head.rev, h.rev,
-       c.rev, c.op, c.todo_id, c.owner, c.title, c.completed, c.created_time, c.was_completed, c.changed_time
-  FROM head CROSS JOIN changelog_horizon h
-  LEFT JOIN changes c ON c.owner = %(owner)s AND c.rev > %(since)s
+-- A stream's missed changes, with its list's bounds, in one snapshot; at most
+-- `limit` of them (a longer gap gets a snapshot instead).
+SELECT l.rev AS head, l.horizon,
+       c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.completed, c.created_time,
+       c.was_completed, c.user_id::text, c.role, c.changed_time
+  FROM lists l
+  LEFT JOIN changes c ON c.list_id = l.id AND c.rev > %(since)s AND %(since)s >= l.horizon
+                     AND l.rev - %(since)s <= %(limit)s
+ WHERE l.id = %(list)s
  ORDER BY c.rev
 
 -- name: todo_snapshot
-SELECT (SELECT coalesce(max(rev), 0) FROM changes), id, title, completed, created_time, rev
-  FROM todos WHERE id = %(id)s AND owner = %(owner)s
+SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.rev
+  FROM lists l JOIN todos t ON t.list_id = l.id
+ WHERE l.id = %(list)s AND t.id = %(id)s
+
+-- name: ring
+-- The ringer's tick: what committed since the previous snapshot (PgQ's batches:
+-- xids newer than it, or in progress then, and visible now), per list its head
+-- rev, whether the list itself or its members changed, and whose membership did.
+-- Runs as one statement, so `pg_current_snapshot()` is the snapshot it reads with.
+WITH now_ AS (SELECT pg_current_snapshot() AS snap),
+moved AS (
+    SELECT c.list_id, max(c.rev) AS rev, bool_or(c.kind <> 'todo') AS meta,
+           array_agg(DISTINCT c.user_id) FILTER (WHERE c.kind = 'member') AS users,
+           min(c.changed_time) AS oldest
+      FROM changes c, now_
+     WHERE (c.xid >= pg_snapshot_xmax(%(previous)s::pg_snapshot)
+            OR c.xid = ANY(ARRAY(SELECT pg_snapshot_xip(%(previous)s::pg_snapshot))))
+       AND pg_visible_in_snapshot(c.xid, now_.snap)
+     GROUP BY c.list_id
+)
+SELECT (SELECT snap::text FROM now_),
+       (SELECT json_agg(json_build_array(list_id, rev, meta, users)) FROM moved)::text,
+       (SELECT extract(epoch FROM min(oldest))::float8 FROM moved)
+
+-- name: ring_recent
+-- A new ringer's first look: everything that committed in the last seconds (its
+-- predecessor may have died before ringing it); its snapshot is the next tick's start.
+WITH now_ AS (SELECT pg_current_snapshot() AS snap),
+moved AS (
+    SELECT c.list_id, max(c.rev) AS rev, bool_or(c.kind <> 'todo') AS meta,
+           array_agg(DISTINCT c.user_id) FILTER (WHERE c.kind = 'member') AS users,
+           min(c.changed_time) AS oldest
+      FROM changes c
+     WHERE c.changed_time > now() - make_interval(secs => %(seconds)s)
+     GROUP BY c.list_id
+)
+SELECT (SELECT snap::text FROM now_),
+       (SELECT json_agg(json_build_array(list_id, rev, meta, users)) FROM moved)::text,
+       (SELECT extract(epoch FROM min(oldest))::float8 FROM moved)
+
+-- name: oldest_writer
+-- The oldest transaction still open that holds the ringer's horizon back.
+SELECT pid, usename, application_name, extract(epoch FROM now() - xact_start)::float8 AS seconds
+  FROM pg_stat_activity
+ WHERE backend_xid IS NOT NULL AND state <> 'active' AND xact_start < now() - make_interval(secs => %(seconds)s)
+ ORDER BY xact_start LIMIT 1
 
 -- name: prune
-SELECT prune_changes(make_interval(secs => %(keep_seconds)s), %(keep_rows)s)
+SELECT prune_changes(make_interval(secs => %(keep_seconds)s))

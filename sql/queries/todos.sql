@@ -1,61 +1,76 @@
--- Named queries for todos. Every statement names the owner in its WHERE
--- clause; writes return the new row, so no write reads before it writes.
+-- Named queries for todos. Every statement names the list in its WHERE clause
+-- (authorization has already checked the user's role in it); writes return the
+-- new row, so no write reads before it writes.
+--
+-- Writes begin by locking their list's row: the trigger that gives each change
+-- its rev locks that row anyway, and taking it before any todo row gives every
+-- writer one lock order (list, then todos), so a toggle-all and a single-todo
+-- write of one list queue instead of deadlocking. Two statements in one message
+-- run as one implicit transaction, in one round trip.
 
 -- name: list
--- One statement, one snapshot: the rows and the latest rev they reflect.
-WITH head AS (SELECT coalesce(max(rev), 0) AS rev FROM changes)
-SELECT head.rev, t.id, t.title, t.completed, t.created_time, t.rev
-  FROM head
-  LEFT JOIN todos t ON t.owner = %(owner)s
+-- One statement, one snapshot: the rows and the list's rev they reflect.
+SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.rev
+  FROM lists l
+  LEFT JOIN todos t ON t.list_id = l.id
                    AND (%(completed)s::boolean IS NULL OR t.completed = %(completed)s::boolean)
+ WHERE l.id = %(list)s
  ORDER BY t.created_time, t.id
 
 -- name: get
 -- The id as text: Python writes it to JSON as it is (no UUID object made and unmade).
-SELECT id::text, title, completed, created_time, rev FROM todos WHERE id = %(id)s AND owner = %(owner)s
+SELECT id::text, title, completed, created_time, rev FROM todos WHERE id = %(id)s AND list_id = %(list)s
 
 -- name: current_rev
-SELECT rev FROM todos WHERE id = %(id)s AND owner = %(owner)s
+SELECT rev FROM todos WHERE id = %(id)s AND list_id = %(list)s
+
+-- name: find
+-- Where a client-chosen id already is: this list's todo (a retried create), or another list's.
+SELECT list_id = %(list)s AS here, id::text, title, completed, created_time, rev FROM todos WHERE id = %(id)s
 
 -- name: create
-INSERT INTO todos (owner, title, completed) VALUES (%(owner)s, %(title)s, %(completed)s)
+-- Nothing is written when the id is taken or the list is full (the caller finds out which).
+SELECT 1 FROM lists WHERE id = %(list)s FOR NO KEY UPDATE;
+INSERT INTO todos (id, list_id, title, completed)
+SELECT coalesce(%(id)s::uuid, gen_random_uuid()), l.id, %(title)s, %(completed)s
+  FROM lists l
+ WHERE l.id = %(list)s AND l.todo_count < %(max_todos)s
+   AND (%(id)s::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM todos WHERE id = %(id)s::uuid))
 RETURNING id::text, title, completed, created_time, rev
 
 -- name: update
 -- PUT and PATCH: absent fields (NULL) keep their value; If-Match is checked
 -- against the row being updated, so a concurrent write makes it fail.
+SELECT 1 FROM lists WHERE id = %(list)s FOR NO KEY UPDATE;
 UPDATE todos
    SET title = coalesce(%(title)s, title),
        completed = coalesce(%(completed)s::boolean, completed)
- WHERE id = %(id)s AND owner = %(owner)s
-   AND (%(if_rev)s::bigint IS NULL OR rev = %(if_rev)s::bigint)
+ WHERE id = %(id)s AND list_id = %(list)s
+   AND (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[]))
 RETURNING id::text, title, completed, created_time, rev
 
 -- name: delete
+SELECT 1 FROM lists WHERE id = %(list)s FOR NO KEY UPDATE;
 DELETE FROM todos
- WHERE id = %(id)s AND owner = %(owner)s
-   AND (%(if_rev)s::bigint IS NULL OR rev = %(if_rev)s::bigint)
+ WHERE id = %(id)s AND list_id = %(list)s
+   AND (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[]))
 RETURNING id
 
 -- name: set_all_completed
--- Toggle all: only rows whose state differs change (and get a new rev).
-WITH changed AS (
-    UPDATE todos SET completed = %(completed)s
-     WHERE owner = %(owner)s AND completed <> %(completed)s
-       AND (%(filter)s::boolean IS NULL OR completed = %(filter)s::boolean)
-    RETURNING id, title, completed, created_time, rev
-)
-SELECT (SELECT coalesce(max(rev), 0) FROM changes), c.id, c.title, c.completed, c.created_time, c.rev
-  FROM (SELECT 1) AS one LEFT JOIN changed c ON true
- ORDER BY c.created_time, c.id
+-- Toggle all: only rows whose state differs change (and get a new rev, the last
+-- of which is the list's rev after this write).
+SELECT 1 FROM lists WHERE id = %(list)s FOR NO KEY UPDATE;
+UPDATE todos SET completed = %(completed)s
+ WHERE list_id = %(list)s AND completed <> %(completed)s
+   AND (%(filter)s::boolean IS NULL OR completed = %(filter)s::boolean)
+RETURNING id::text, title, completed, created_time, rev
+
+-- name: list_rev
+SELECT rev FROM lists WHERE id = %(list)s
 
 -- name: delete_completed
--- Clear completed: (deleted, rev). Two statements in one message run as one
--- implicit transaction, so this is one round trip holding the rev lock only while
--- it runs. The rev must include the delete's own changes, which its AFTER
--- STATEMENT trigger logs when the first statement ends: the second statement
--- reads it, still under the lock (so it is exactly this delete's last rev), and
--- the count comes along in a transaction-local setting.
-WITH gone AS (DELETE FROM todos WHERE owner = %(owner)s AND completed RETURNING 1)
-SELECT set_config('todopy.deleted', count(*)::text, true) FROM gone;
-SELECT current_setting('todopy.deleted')::bigint, coalesce(max(rev), 0) FROM changes
+-- Clear completed: how many, and the list's rev after it. Under the list's lock
+-- the statement reads the rev as it was before, and each delete took the next one.
+SELECT 1 FROM lists WHERE id = %(list)s FOR NO KEY UPDATE;
+WITH gone AS (DELETE FROM todos WHERE list_id = %(list)s AND completed RETURNING 1)
+SELECT count(*) AS deleted, (SELECT rev FROM lists WHERE id = %(list)s) + count(*) AS rev FROM gone

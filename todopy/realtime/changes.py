@@ -6,26 +6,25 @@ from typing import Any
 
 from todopy.http import dumps
 from todopy.realtime.socket import text_frame
-
-# The columns of `changes` the dispatcher and resumes read, in this order.
-CHANGE_COLUMNS = "rev, op, todo_id, owner, title, completed, created_time, was_completed, changed_time"
+from todopy.representations import timestamp
 
 
 class Change:
-    __slots__ = ("rev", "op", "todo_id", "owner", "title", "completed", "created_time", "was_completed",
-                 "changed_time", "_frames")
+    """One row of `changes`: a todo's insert/update/delete, the list's new title or
+    deletion (`kind == "list"`), or a membership change (`kind == "member"`)."""
+
+    __slots__ = ("list_id", "rev", "kind", "op", "todo_id", "title", "completed", "created_time",
+                 "was_completed", "user_id", "role", "changed_time", "_frames")
 
     def __init__(self, row: tuple) -> None:
-        (self.rev, self.op, todo_id, owner, self.title, self.completed, self.created_time,
-         self.was_completed, changed_time) = row
-        self.todo_id = str(todo_id)
-        self.owner = str(owner)
+        (self.list_id, self.rev, self.kind, self.op, self.todo_id, self.title, self.completed,
+         self.created_time, self.was_completed, self.user_id, self.role, changed_time) = row
         self.changed_time: float = changed_time.timestamp() if isinstance(changed_time, datetime.datetime) else 0.0
         self._frames: dict[str, bytes] = {}
 
     def todo(self) -> dict[str, Any]:
         return {"id": self.todo_id, "title": self.title, "completed": self.completed,
-                "created_time": self.created_time.isoformat(), "rev": self.rev}
+                "created_time": timestamp(self.created_time), "rev": self.rev}
 
     def frame(self, op: str) -> bytes:
         """The `change` message as `op` (a live query may turn an update into insert/delete),
@@ -36,8 +35,13 @@ class Change:
                 dumps({"type": "change", "op": op, "todo": self.todo(), "rev": self.rev}))
         return frame
 
+    def list_frame(self, list_json: dict[str, Any]) -> bytes:
+        """The `list` message for a new title; `list_json` is the list as the subscriber sees it."""
+        return text_frame(dumps({"type": "list", "list": {**list_json, "title": self.title, "rev": self.rev},
+                                 "rev": self.rev}))
+
     def op_for(self, predicate: bool | None) -> str | None:
-        """How a live query on `completed == predicate` sees this change: its op, or None to skip."""
+        """How a live query on `completed == predicate` sees this todo change: its op, or None to skip."""
         if predicate is None:
             return self.op
         matches_after = self.op != "delete" and self.completed == predicate
@@ -52,7 +56,7 @@ class Change:
         return "delete" if matched_before else None
 
     def op_for_resume(self, predicate: bool | None) -> str:
-        """API.md's rule for missed changes: insert/update if the row now matches, else delete."""
+        """The rule for missed changes: insert/update if the row now matches, else delete."""
         if predicate is None or self.op == "delete":
             return self.op
         return self.op if self.completed == predicate else "delete"

@@ -30,6 +30,7 @@ READ = 1                         # libev's EV_READ
 
 # Close codes this server uses.
 NORMAL, GOING_AWAY, PROTOCOL_ERROR, POLICY, TOO_BIG, SERVER_ERROR, TOO_SLOW = 1000, 1001, 1002, 1008, 1009, 1011, 4008
+NOT_A_MEMBER, LIST_DELETED = 4403, 4404
 
 
 class ConnectionClosed(Exception):

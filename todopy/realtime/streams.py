@@ -1,57 +1,71 @@
-"""The WebSocket side of /api/todos/ and /api/todos/<id>/: handshake checks, sync, then live changes."""
+"""Open streams: sync (a snapshot, or the missed changes), then live changes until the stream ends.
+
+The realtime layer speaks the domain only: a view has checked the handshake and
+the user's access, accepted the WebSocket, and hands over the socket with plain
+values (a list, a predicate, a rev). Nothing here knows HTTP.
+"""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-import uuid
-from typing import Callable
+from typing import Any, Callable
 
 import gevent
-from werkzeug.wrappers import Request
 
-from todopy import validation
-from todopy.accounts import hash_token
 from todopy.db import Pool
-from todopy.errors import BadRequest, DatabaseUnavailable, HTTPError, NotFound, Unprocessable
+from todopy.errors import HTTPError
 from todopy.http import dumps
 from todopy.metrics import Metrics
-from todopy.middleware.sessions import SESSION_KEY
 from todopy.realtime.changes import Change
-from todopy.realtime.hub import Hub
-from todopy.realtime.socket import NORMAL, SERVER_ERROR, TOO_SLOW, ConnectionClosed, Socket
-from todopy.realtime.subscription import Subscription
-from todopy.representations import todo_json
+from todopy.realtime.dispatcher import Dispatcher
+from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR, TOO_SLOW, ConnectionClosed, Socket,
+                                    text_frame)
+from todopy.realtime.subscription import ListsSubscription, Subscription
+from todopy.representations import list_json, todo_json
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
 
 log = logging.getLogger("todopy.streams")
 Q = queries("changes")
 TODOS = queries("todos")
-ACCEPT_KEY = "todopy.websocket.accept"   # set by the server's handler on upgrade requests
-PEER_GONE = 0                            # close_code meaning: nothing left to send
+LISTS = queries("lists")
+PEER_GONE = 0                            # close_code meaning: the peer left, nothing more to send
 SYNC_POOL_WAIT = 30.0                    # a reconnect storm queues for the pool instead of failing
 PING_SLICES = 100                        # pings go out in this many bursts per ping interval
+CLOSE_REASONS = {
+    GOING_AWAY: "the server is shutting down; reconnect with since",
+    POLICY: "the session was signed out or expired; sign in again",
+    NOT_A_MEMBER: "no longer a member of this list",
+    LIST_DELETED: "the list was deleted",
+}
 
 
-def parse_since(args) -> int | None:
-    raw = args.get("since")
-    if raw is None:
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
-        raise Unprocessable("since must be a non-negative integer rev")
-    return int(raw)
+@dataclasses.dataclass(frozen=True)
+class Opener:
+    """Who opens a stream, and a label for the logs."""
+
+    user_id: str
+    token_hash: bytes | None
+    label: str
+
+
+class ListGone(Exception):
+    """The list was deleted while the stream synced."""
 
 
 class Stream:
     """One open stream: its socket and its subscription, as the pinger and the dispatcher see them."""
 
-    __slots__ = ("socket", "sub", "metrics", "ping_slice")
+    __slots__ = ("socket", "sub", "metrics", "ping_slice", "opened")
 
-    def __init__(self, socket: Socket, sub: Subscription, metrics: Metrics, ping_slice: int) -> None:
+    def __init__(self, socket: Socket, sub: Subscription | ListsSubscription, metrics: Metrics,
+                 ping_slice: int, opened: float) -> None:
         self.socket = socket
         self.sub = sub
         self.metrics = metrics
         self.ping_slice = ping_slice          # when in each ping interval the pinger visits it
+        self.opened = opened
 
     def send_now(self, change: Change, op: str) -> bool:
         """The dispatcher's own write, while the stream's greenlet is parked with nothing queued.
@@ -60,11 +74,12 @@ class Stream:
         cannot take it at once, or when the stream must close after it.
         """
         sub = self.sub
+        assert isinstance(sub, Subscription)
         if change.rev <= sub.sent_rev:
             return True                     # already in the snapshot or the resumed tail
         if sub.todo_id is not None and op == "delete":
             return False                    # the greenlet sends it, then closes the stream
-        if not self.socket.try_send(change.frame(op)):
+        if not self.socket.try_send(sub.frame(change, op)):
             return False
         sub.sent_rev = change.rev
         self.metrics.messages_sent.inc()
@@ -75,9 +90,9 @@ class Stream:
 
 
 class Streams:
-    def __init__(self, hub: Hub, pool: Pool, settings: Settings, metrics: Metrics,
+    def __init__(self, dispatcher: Dispatcher, pool: Pool, settings: Settings, metrics: Metrics,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.hub = hub
+        self.dispatcher = dispatcher
         self.pool = pool
         self.settings = settings
         self.metrics = metrics
@@ -88,85 +103,117 @@ class Streams:
         self._opened = 0
         self._pinger: gevent.Greenlet | None = None
 
+    @property
+    def accepting(self) -> bool:
+        """False once a graceful stop began: a stream opened now would hold the worker up."""
+        return not self.dispatcher.stopping
+
     def start(self) -> None:
         self._pinger = gevent.spawn(self._ping_forever)
 
-    # -- the two kinds of stream -------------------------------------------
+    # -- the three kinds of stream -----------------------------------------
 
-    def list_stream(self, request: Request, owner: str) -> None:
-        predicate = validation.bool_param(request.args, "completed")
-        since = parse_since(request.args)
-        socket = self._accept(request)
-        sub = Subscription(owner, predicate=predicate, token_hash=self._token_hash(request),
-                           limit=self.settings.stream_queue_size)
-
-        def sync() -> int | None:
-            return self._sync_list(socket, owner, predicate, since)
-
-        self._serve(request, socket, sub, sync)
-
-    def todo_stream(self, request: Request, owner: str, todo_id: uuid.UUID) -> None:
-        if self.pool.query_one(TODOS["current_rev"], {"id": todo_id, "owner": owner}) is None:
-            raise NotFound("no such todo")
-        socket = self._accept(request)
-        sub = Subscription(owner, todo_id=str(todo_id), token_hash=self._token_hash(request),
-                           limit=self.settings.stream_queue_size)
+    def list_stream(self, socket: Socket, opener: Opener, list_view: dict[str, Any], *,
+                    predicate: bool | None, since: int | None) -> None:
+        """A list's todos (those matching `predicate`), from a snapshot or after `since`."""
+        list_id = list_view["id"]
+        sub = Subscription(list_id, opener.user_id, predicate=predicate, token_hash=opener.token_hash,
+                           limit=self.settings.stream_queue_size, list_view=dict(list_view))
 
         def sync() -> int | None:
-            row = self.pool.query_one(Q["todo_snapshot"], {"id": todo_id, "owner": owner}, timeout=SYNC_POOL_WAIT)
+            return self._sync_list(socket, list_id, predicate, since)
+
+        self._serve(socket, opener, sub, sync)
+
+    def todo_stream(self, socket: Socket, opener: Opener, list_view: dict[str, Any], todo_id: str) -> None:
+        """One todo's changes, after a snapshot of it; ends (1000) after its delete."""
+        list_id = list_view["id"]
+        sub = Subscription(list_id, opener.user_id, todo_id=todo_id, token_hash=opener.token_hash,
+                           limit=self.settings.stream_queue_size, list_view=dict(list_view))
+
+        def sync() -> int | None:
+            row = self.pool.query_one(Q["todo_snapshot"], {"list": list_id, "id": todo_id}, timeout=SYNC_POOL_WAIT)
             if row is None:
                 return None  # deleted between the handshake and now
             socket.send_text(dumps({"type": "snapshot", "todo": todo_json(row[1:]), "rev": row[0]}))
             return self._ready(socket, row[0])
 
-        self._serve(request, socket, sub, sync)
+        self._serve(socket, opener, sub, sync)
+
+    def lists_stream(self, socket: Socket, opener: Opener) -> None:
+        """The user's lists: a snapshot, then insert/update/delete as they gain, lose or rename one."""
+        sub = ListsSubscription(opener.user_id, opener.token_hash)
+        self.dispatcher.subscribe_lists(sub)
+        stream = self._open(socket, sub, opener)
+        reason = "closed by client"
+        try:
+            socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
+            shown = self._read_lists(opener.user_id)
+            socket.send_text(dumps({"type": "snapshot", "lists": list(shown.values())}))
+            socket.send_text(dumps({"type": "ready"}))
+            self.dispatcher.watch_lists(sub, shown)
+            sub.touch()       # read once more: a change between the first read and the watch is not missed
+            reason = self._deliver_lists(stream, sub, shown)
+        except ConnectionClosed:
+            reason = "connection lost"
+        except HTTPError as error:
+            reason = f"sync failed: {error.message}"
+            socket.close(SERVER_ERROR, "temporarily unavailable; reconnect")
+        except Exception:
+            log.exception("stream failed")
+            reason = "server error"
+            socket.close(SERVER_ERROR, "server error")
+        finally:
+            self.dispatcher.unsubscribe_lists(sub)
+            self._close(stream, opener, reason)
 
     # -- shared machinery ---------------------------------------------------
 
-    def _accept(self, request: Request) -> Socket:
-        if self.hub.stopping:
-            # A graceful stop has closed every stream; one opened now (clients reconnect
-            # within 250 ms) would hold the worker until the graceful timeout. Refuse it.
-            raise HTTPError("the server is stopping; reconnect shortly", code="stopping", status=503)
-        accept = request.environ.get(ACCEPT_KEY)
-        socket = accept() if accept else None
-        if socket is None:
-            raise BadRequest("not a valid WebSocket handshake", code="bad_handshake")
-        request.environ["todopy.stream"] = True
-        return socket
-
-    @staticmethod
-    def _token_hash(request: Request) -> bytes | None:
-        token = request.environ[SESSION_KEY].token
-        return hash_token(token) if token else None
-
-    def _serve(self, request: Request, socket: Socket, sub: Subscription, sync: Callable[[], int | None]) -> None:
-        """Subscribe first, then sync, then deliver queued changes newer than the sync."""
+    def _open(self, socket: Socket, sub: Subscription | ListsSubscription, opener: Opener) -> Stream:
         self._opened += 1
-        stream = Stream(socket, sub, self.metrics, self._opened % PING_SLICES)
-        self.hub.subscribe(sub)
+        stream = Stream(socket, sub, self.metrics, self._opened % PING_SLICES, self.clock())
         self.active.add(stream)
         self._ping_slices[stream.ping_slice].add(stream)
         self.metrics.open_streams.inc()
-        user = request.environ["todopy.user"]
-        started = self.clock()
-        log.info("stream open %s user=%s", request.full_path.rstrip("?"), user.id,
-                 extra={"event": "stream_open", "path": request.path, "user_id": user.id})
+        log.info("stream open %s user=%s", opener.label, opener.user_id,
+                 extra={"event": "stream_open", "path": opener.label, "user_id": opener.user_id})
+        return stream
+
+    def _close(self, stream: Stream, opener: Opener, reason: str) -> None:
+        socket = stream.socket
+        self.active.discard(stream)
+        self._ping_slices[stream.ping_slice].discard(stream)
+        self.metrics.open_streams.dec()
+        try:
+            # Give the peer a moment to answer our close frame before the connection drops.
+            socket.wait_input_done(timeout=2)
+        finally:
+            socket.stop_reading()       # before the server closes the file descriptor
+        log.info("stream close %s user=%s after %.1fs: %s", opener.label, opener.user_id, self.clock() - stream.opened,
+                 reason, extra={"event": "stream_close", "path": opener.label, "user_id": opener.user_id,
+                                "reason": reason})
+
+    def _serve(self, socket: Socket, opener: Opener, sub: Subscription, sync: Callable[[], int | None]) -> None:
+        """Subscribe first, then sync, then deliver queued changes newer than the sync."""
+        self.dispatcher.subscribe(sub)
+        stream = self._open(socket, sub, opener)
         reason = "closed by client"
         try:
             # Client frames are read in the event loop, not by a greenlet of their own: a ping
             # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
             socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
-            if not self.hub.positioned.wait(timeout=SYNC_POOL_WAIT):
-                raise DatabaseUnavailable("the change listener has not connected yet")
             sent_rev = sync()
             if sent_rev is None:
                 socket.close(NORMAL, "todo deleted")
                 reason = "todo gone"
             else:
-                reason = self._deliver(stream, sent_rev)
+                self.dispatcher.position(sub.list_id, sent_rev)
+                reason = self._deliver(stream, sub, sent_rev)
         except ConnectionClosed:
             reason = "connection lost"
+        except ListGone:
+            reason = "list deleted"
+            socket.close(LIST_DELETED, "the list was deleted")
         except HTTPError as error:
             reason = f"sync failed: {error.message}"
             socket.close(SERVER_ERROR, "temporarily unavailable; reconnect with since")
@@ -175,21 +222,27 @@ class Streams:
             reason = "server error"
             socket.close(SERVER_ERROR, "server error")
         finally:
-            self.hub.unsubscribe(sub)
-            self.active.discard(stream)
-            self._ping_slices[stream.ping_slice].discard(stream)
-            self.metrics.open_streams.dec()
-            try:
-                # Give the peer a moment to answer our close frame before the connection drops.
-                socket.wait_input_done(timeout=2)
-            finally:
-                socket.stop_reading()       # before the server closes the file descriptor
-            log.info("stream close %s user=%s after %.1fs: %s", request.path, user.id, self.clock() - started,
-                     reason, extra={"event": "stream_close", "path": request.path, "user_id": user.id,
-                                    "reason": reason})
+            self.dispatcher.unsubscribe(sub)
+            self._close(stream, opener, reason)
 
-    def _deliver(self, stream: Stream, sent_rev: int) -> str:
-        socket, sub = stream.socket, stream.sub
+    def _end(self, socket: Socket, code: int) -> str:
+        """Close for `code`, or echo the peer's close frame when it left first."""
+        if code != PEER_GONE:
+            socket.close(code, CLOSE_REASONS.get(code, ""))
+        else:
+            socket.answer_close()
+        return f"ended with {code}"
+
+    def _control(self, socket: Socket, sub: Subscription | ListsSubscription) -> None:
+        socket.flush()              # the tail of a frame the dispatcher could not write whole
+        if socket.pong_due is not None:
+            socket.answer_ping()
+        if sub.ping_due:
+            sub.ping_due = False
+            socket.send_ping()
+
+    def _deliver(self, stream: Stream, sub: Subscription, sent_rev: int) -> str:
+        socket = stream.socket
         observe_latency = self.metrics.write_to_send_seconds.observe
         sent = self.metrics.messages_sent
         queue = sub.queue
@@ -204,21 +257,12 @@ class Streams:
             sub.wakeup.clear()
             while True:
                 if sub.close_code is not None:
-                    if sub.close_code != PEER_GONE:
-                        socket.close(sub.close_code)
-                    else:
-                        socket.answer_close()   # the peer closed: echo its close frame
-                    return f"ended with {sub.close_code}"
+                    return self._end(socket, sub.close_code)
                 if sub.overflowed:
                     socket.close(TOO_SLOW, "too far behind; reconnect with since")
                     self.metrics.slow_consumers.inc()
                     return "too slow (4008)"
-                socket.flush()              # the tail of a frame the dispatcher could not write whole
-                if socket.pong_due is not None:
-                    socket.answer_ping()
-                if sub.ping_due:
-                    sub.ping_due = False
-                    socket.send_ping()
+                self._control(socket, sub)
                 if not queue:
                     break
                 # All that is queued goes out in one write (a bulk statement's changes: one syscall).
@@ -229,7 +273,7 @@ class Streams:
                     change, op = queue.popleft()
                     if change.rev <= sub.sent_rev:
                         continue  # already in the snapshot or the resumed tail
-                    frames.append(change.frame(op))
+                    frames.append(sub.frame(change, op))
                     changed_times.append(change.changed_time)
                     sub.sent_rev = change.rev
                     deleted = one_todo and op == "delete"
@@ -243,18 +287,32 @@ class Streams:
                     socket.close(NORMAL, "todo deleted")
                     return "todo deleted"
 
-    def _sync_list(self, socket: Socket, owner: str, predicate: bool | None, since: int | None) -> int:
+    def _sync_list(self, socket: Socket, list_id: str, predicate: bool | None, since: int | None) -> int:
         if since is not None:
-            rows = self.pool.query_all(Q["resume"], {"owner": owner, "since": since}, timeout=SYNC_POOL_WAIT)
+            rows = self.pool.query_all(Q["resume"], {"list": list_id, "since": since,
+                                                     "limit": self.settings.stream_queue_size},
+                                       timeout=SYNC_POOL_WAIT)
+            if not rows:
+                raise ListGone()
             head, horizon = rows[0][0], rows[0][1]
-            if horizon <= since <= head:
+            # Resumable: not pruned, not from another database's future, and no longer than a
+            # queue's worth (a longer gap costs more than a snapshot of the list).
+            if horizon <= since <= head and head - since <= self.settings.stream_queue_size:
+                frames = []
                 for row in rows:
-                    if row[2] is not None:
-                        change = Change(row[2:])
-                        socket.send_frames(change.frame(change.op_for_resume(predicate)))
+                    if row[2] is None:
+                        continue
+                    change = Change(row[2:])
+                    if change.kind == "todo":
+                        frames.append(change.frame(change.op_for_resume(predicate)))
+                    elif change.kind == "list" and change.op == "update":
+                        frames.append(change.list_frame({"id": list_id}))
+                if frames:
+                    socket.send_frames(b"".join(frames))
                 return self._ready(socket, head)
-            # Too old (pruned) or from another database's future: start afresh.
-        rows = self.pool.query_all(TODOS["list"], {"owner": owner, "completed": predicate}, timeout=SYNC_POOL_WAIT)
+        rows = self.pool.query_all(TODOS["list"], {"list": list_id, "completed": predicate}, timeout=SYNC_POOL_WAIT)
+        if not rows:
+            raise ListGone()
         head = rows[0][0]
         todos = [todo_json(row[1:]) for row in rows if row[1] is not None]
         socket.send_text(dumps({"type": "snapshot", "todos": todos, "rev": head}))
@@ -263,6 +321,37 @@ class Streams:
     def _ready(self, socket: Socket, rev: int) -> int:
         socket.send_text(dumps({"type": "ready", "rev": rev}))
         return rev
+
+    # -- the lists stream -----------------------------------------------------
+
+    def _read_lists(self, user_id: str) -> dict[str, dict[str, Any]]:
+        rows = self.pool.query_all(LISTS["of_user"], {"user": user_id}, timeout=SYNC_POOL_WAIT)
+        return {row[0]: list_json(row) for row in rows}
+
+    def _deliver_lists(self, stream: Stream, sub: ListsSubscription, shown: dict[str, dict[str, Any]]) -> str:
+        socket = stream.socket
+        while True:
+            sub.wakeup.wait()
+            sub.wakeup.clear()
+            if sub.close_code is not None:
+                return self._end(socket, sub.close_code)
+            self._control(socket, sub)
+            if not sub.stale:
+                continue
+            sub.stale = False
+            now = self._read_lists(sub.user_id)
+            frames = [_list_change("delete", view) for list_id, view in shown.items() if list_id not in now]
+            for list_id, view in now.items():
+                before = shown.get(list_id)
+                if before is None:
+                    frames.append(_list_change("insert", view))
+                elif (before["title"], before["role"]) != (view["title"], view["role"]):
+                    frames.append(_list_change("update", view))
+            shown = now
+            self.dispatcher.watch_lists(sub, shown)
+            if frames:
+                socket.send_frames(b"".join(frames))
+                self.metrics.messages_sent.inc(len(frames))
 
     def _ping_forever(self) -> None:
         """Ping every stream once per interval, one slice of them at a time.
@@ -284,3 +373,7 @@ class Streams:
                         stream.socket.abort()
                     else:
                         stream.sub.request_ping()
+
+
+def _list_change(op: str, view: dict[str, Any]) -> bytes:
+    return text_frame(dumps({"type": "change", "op": op, "list": view}))

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import collections
-from typing import Callable
+from typing import Any, Callable
 
 import gevent.event
 
 from todopy.realtime.changes import Change
 
+LIST_MESSAGE = "list"       # a queued change sent as a `list` message (a new title)
+
 
 class Subscription:
-    """Owner, then todo id or predicate, decide which changes are queued (already as their op).
+    """One stream of one list: by list, then by todo id or predicate, the changes it is sent.
 
     The dispatcher never blocks on a subscriber: it appends to a bounded deque and
     wakes the stream's greenlet (yielding once when the queue fills past half, so a
@@ -19,20 +21,23 @@ class Subscription:
     itself, without waiting: the usual case costs no wake-up and no switch.
     """
 
-    __slots__ = ("owner", "todo_id", "predicate", "token_hash", "limit", "queue", "wakeup",
-                 "overflowed", "close_code", "ping_due", "direct", "sent_rev")
+    __slots__ = ("list_id", "user_id", "todo_id", "predicate", "token_hash", "limit", "queue", "wakeup",
+                 "overflowed", "close_code", "ping_due", "direct", "sent_rev", "list_view")
 
-    def __init__(self, owner: str, *, todo_id: str | None = None, predicate: bool | None = None,
-                 token_hash: bytes | None = None, limit: int = 1000) -> None:
-        self.owner = owner
+    def __init__(self, list_id: str, user_id: str, *, todo_id: str | None = None, predicate: bool | None = None,
+                 token_hash: bytes | None = None, limit: int = 1000,
+                 list_view: dict[str, Any] | None = None) -> None:
+        self.list_id = list_id
+        self.user_id = user_id
         self.todo_id = todo_id
         self.predicate = predicate
         self.token_hash = token_hash
         self.limit = limit
+        self.list_view = list_view or {}       # the list as this user sees it, for `list` messages
         self.queue: collections.deque[tuple[Change, str]] = collections.deque()
         self.wakeup = gevent.event.Event()
         self.overflowed = False
-        self.close_code: int | None = None     # set by the hub: shutdown, revoked session, dead peer
+        self.close_code: int | None = None     # set by the dispatcher: shutdown, revoked access, dead peer
         self.ping_due = False
         # While the stream's greenlet is parked with nothing to do, the dispatcher may write a
         # change itself: `direct(change, op)` is True when it went out. Waking the greenlet
@@ -41,14 +46,25 @@ class Subscription:
         self.sent_rev = 0                      # the latest rev this stream has sent
 
     def offer(self, change: Change) -> bool:
-        """Queue `change` if this stream wants it; True when the queue is half full or more."""
+        """Queue a todo change if this stream wants it; True when the queue is half full or more."""
         if self.todo_id is not None:
             if change.todo_id != self.todo_id:
                 return False
             op: str | None = change.op
         else:
             op = change.op_for(self.predicate)
-        if op is None or self.overflowed:
+        if op is None:
+            return False
+        return self._queue(change, op)
+
+    def offer_title(self, change: Change) -> bool:
+        """A new title of the list: list streams send it as a `list` message."""
+        if self.todo_id is not None:
+            return False
+        return self._queue(change, LIST_MESSAGE)
+
+    def _queue(self, change: Change, op: str) -> bool:
+        if self.overflowed:
             return False
         if self.direct is not None and self.direct(change, op):
             return False
@@ -59,6 +75,9 @@ class Subscription:
             self.queue.append((change, op))
         self.wake()
         return 2 * len(self.queue) >= self.limit
+
+    def frame(self, change: Change, op: str) -> bytes:
+        return change.list_frame(self.list_view) if op == LIST_MESSAGE else change.frame(op)
 
     def end(self, code: int) -> None:
         """Ask the stream to close with `code` at its next wake-up."""
@@ -73,4 +92,37 @@ class Subscription:
     def wake(self) -> None:
         """Wake the stream's greenlet (and take writing back from the dispatcher)."""
         self.direct = None
+        self.wakeup.set()
+
+
+class ListsSubscription:
+    """One stream of a user's lists: woken (`stale`) when any of them, or the user's
+    memberships, may have changed; the stream then reads the lists again and sends the difference."""
+
+    __slots__ = ("user_id", "token_hash", "watched", "stale", "wakeup", "close_code", "ping_due", "direct")
+
+    def __init__(self, user_id: str, token_hash: bytes | None = None) -> None:
+        self.user_id = user_id
+        self.token_hash = token_hash
+        self.watched: frozenset[str] = frozenset()   # the list ids it last sent
+        self.stale = False
+        self.wakeup = gevent.event.Event()
+        self.close_code: int | None = None
+        self.ping_due = False
+        self.direct = None
+
+    def touch(self) -> None:
+        self.stale = True
+        self.wakeup.set()
+
+    def end(self, code: int) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        self.wakeup.set()
+
+    def request_ping(self) -> None:
+        self.ping_due = True
+        self.wakeup.set()
+
+    def wake(self) -> None:
         self.wakeup.set()

@@ -16,6 +16,8 @@ def _credentials(request: Request) -> dict[str, str]:
 
 
 class Users(Resource):
+    public = True
+
     def post(self, request: Request) -> Reply:
         body = _credentials(request)
         user, token = self.services.accounts.register(body["username"], body["password"])
@@ -24,6 +26,8 @@ class Users(Resource):
 
 
 class Session(Resource):
+    public = True
+
     def post(self, request: Request) -> Reply:
         body = _credentials(request)
         user, token = self.services.accounts.sign_in(body["username"], body["password"])

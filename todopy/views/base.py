@@ -1,23 +1,37 @@
-"""The resource-class contract: one instance per route, one method per verb."""
+"""The resource-class contract: one instance per route, one method per verb, access checked in one place."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request
 
-from todopy.errors import MethodNotAllowed
+from todopy import access
+from todopy.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
+from todopy.middleware.sessions import current_user
 
 if TYPE_CHECKING:
     from todopy.app import Services
 
 VERBS = ("get", "post", "put", "patch", "delete")
+WEBSOCKET = "websocket"
+SIGN_IN_FIRST = "sign in first: send a session cookie or 'Authorization: Bearer <token>'"
 
 
 class Resource:
     """Serves one URL: `get/post/put/patch/delete(request, **url_values)`, and
     `websocket(request, **url_values)` for an upgrade request. HEAD is served by
-    `get`; any other verb is a 405 naming the allowed ones."""
+    `get`; any other verb is a 405 naming the allowed ones.
+
+    Secure by default: a resource needs a signed-in user unless it sets `public`.
+    A resource under a list (`in_list`) gets the user's `access` to it among its
+    values; the role each verb needs comes from `role_for`, and `dispatch` checks
+    it for every verb, REST and stream alike, before the handler runs.
+    """
+
+    public = False
+    in_list = False
+    missing = "no such resource"      # the 404's message when `exists` says no
 
     def __init__(self, services: "Services") -> None:
         self.services = services
@@ -28,11 +42,38 @@ class Resource:
             allowed.append("HEAD")
         return allowed
 
+    def role_for(self, verb: str, grant: access.ListAccess, values: dict[str, Any]) -> str:
+        """The least role `verb` needs here: reading and streaming need a member, writing an editor."""
+        return access.VIEWER if verb in ("get", WEBSOCKET) else access.EDITOR
+
+    def exists(self, verb: str, grant: access.ListAccess, values: dict[str, Any]) -> bool:
+        """Whether the thing addressed inside the list exists: a missing one is a 404 even for
+        a member whose role would not allow the verb (404 comes before 403)."""
+        return True
+
     def dispatch(self, request: Request, values: dict[str, Any]) -> Reply | None:
-        if request.environ.get("todopy.websocket.accept") and hasattr(self, "websocket"):
-            return self.websocket(request, **values)
-        verb = "get" if request.method == "HEAD" else request.method.lower()
-        handler = getattr(self, verb, None) if verb in VERBS else None
+        user = current_user(request.environ)
+        if user is None and not self.public:
+            raise Unauthorized(SIGN_IN_FIRST)
+        if request.environ.get("todopy.websocket.accept") and hasattr(self, WEBSOCKET):
+            verb = WEBSOCKET
+        else:
+            verb = "get" if request.method == "HEAD" else request.method.lower()
+        if self.in_list:
+            assert user is not None
+            values["grant"] = access.resolve(self.services.pool, user, _list_id(values))
+        handler = getattr(self, verb, None) if verb in (*VERBS, WEBSOCKET) else None
         if handler is None:
             raise MethodNotAllowed(self.allowed_methods())
+        if self.in_list:
+            grant = values["grant"]
+            if not grant.allows(self.role_for(verb, grant, values)):
+                if not self.exists(verb, grant, values):
+                    raise NotFound(self.missing)
+                raise Forbidden(f"your role in this list ({grant.role}) does not allow this")
         return handler(request, **values)
+
+
+def _list_id(values: dict[str, Any]) -> str | None:
+    list_id = values.pop("list_id", None)
+    return None if list_id is None else str(list_id)

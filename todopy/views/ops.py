@@ -10,12 +10,14 @@ from todopy.views.base import Resource
 
 
 class Health(Resource):
+    public = True
+
     def get(self, request: Request) -> Reply:
         try:
             self.services.pool.query_one("SELECT 1")
         except HTTPError as error:
             return self._unavailable("database", f"database unreachable: {error.message}")
-        if not self.services.hub.listening:
+        if not self.services.dispatcher.listening:
             return self._unavailable("listener", "change listener is not connected to the database; "
                                                  "streams are paused and will catch up when it reconnects")
         return json_response({"status": "ok"}, headers=[("Cache-Control", "no-store")])
@@ -27,11 +29,15 @@ class Health(Resource):
 
 
 class Metrics(Resource):
+    public = True
+
     def get(self, request: Request) -> Reply:
         return Response(self.services.metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8",
                         headers=[("Cache-Control", "no-store")])
 
 
 class OpenAPI(Resource):
+    public = True
+
     def get(self, request: Request) -> Reply:
         return json_response(openapi.document())

@@ -26,6 +26,8 @@ def bundle_dir():
 
 
 class Index(Resource):
+    public = True
+
     def get(self, request: Request) -> Response:
         page = bundle_dir() / "index.html"
         body = page.read_bytes() if page.is_file() else NO_BUNDLE
@@ -34,6 +36,8 @@ class Index(Resource):
 
 
 class Asset(Resource):
+    public = True
+
     def get(self, request: Request, filename: str) -> Response:
         if "/" in filename or filename.startswith(".") or filename.endswith(NOT_SERVED):
             raise NotFound("no such asset")

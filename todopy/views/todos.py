@@ -1,142 +1,181 @@
-"""/api/todos/ and /api/todos/<id>/: REST and streams on the same URLs."""
+"""A list's todos, REST and streams on the same URLs: /api/todos/... (the personal list)
+and /api/lists/<lid>/todos/... (any list the user is a member of)."""
 from __future__ import annotations
 
 import contextlib
-import re
 import uuid
 from typing import Any, Iterator, NoReturn
 
+import psycopg2.errors
 from werkzeug.wrappers import Request
 
-from todopy import validation
-from todopy.errors import HTTPError, NotFound, PreconditionFailed, Unprocessable
+from todopy import access, validation
+from todopy.access import ListAccess
+from todopy.conditional import describe, etag, if_match_revs
+from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed, Unprocessable
 from todopy.http import Reply, json_response, no_content, read_json_object
 from todopy.representations import todo_json
 from todopy.sqlfiles import queries
+from todopy.views import streaming
 from todopy.views.base import Resource
 
 Q = queries("todos")
-_ETAG = re.compile(r'\s*(?:W/)?"(\d{1,18})"\s*')
-
-
-def etag(rev: int) -> tuple[str, str]:
-    return ("ETag", f'"{rev}"')
-
-
-def if_match_rev(request: Request) -> int | None:
-    """The rev an If-Match header demands, None when absent or `*`, -1 when unmatchable."""
-    header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
-        return None
-    match = _ETAG.fullmatch(header)
-    return int(match.group(1)) if match else -1
-
-
-def owner_of(request: Request) -> str:
-    return request.environ["todopy.user"].id
+MAX_TODOS_PER_LIST = 5_000
+NO_SUCH_TODO = "no such todo"
 
 
 class TodoList(Resource):
-    """The signed-in user's todos: list, create, toggle all, clear completed, stream."""
+    """A list's todos: list, create, toggle all, clear completed, stream."""
 
-    def get(self, request: Request) -> Reply:
+    in_list = True
+
+    def get(self, request: Request, grant: ListAccess) -> Reply:
         completed = validation.bool_param(request.args, "completed")
-        rows = self.services.pool.query_all(Q["list"], {"owner": owner_of(request), "completed": completed})
+        rows = self.services.pool.query_all(Q["list"], {"list": grant.list_id, "completed": completed})
+        if not rows:
+            raise NotFound(access.NO_SUCH_LIST)     # deleted since the access check
         return json_response({"todos": [todo_json(row[1:]) for row in rows if row[1] is not None],
                               "rev": rows[0][0]})
 
-    def post(self, request: Request) -> Reply:
-        body = validation.fields(read_json_object(request), validation.TODO_FIELDS, required={"title"},
-                                 ignored=validation.READ_ONLY_TODO_FIELDS)
-        row = self.services.pool.query_one(Q["create"], {
-            "owner": owner_of(request), "title": body["title"], "completed": body.get("completed", False)})
-        todo = todo_json(row)
-        return json_response(todo, 201, [("Location", f"/api/todos/{todo['id']}/"), etag(todo["rev"])])
+    def post(self, request: Request, grant: ListAccess) -> Reply:
+        body = validation.fields(read_json_object(request), validation.NEW_TODO_FIELDS, required={"title"},
+                                 ignored=validation.READ_ONLY_TODO_FIELDS - {"id"})
+        params = {"list": grant.list_id, "id": body.get("id"), "title": body["title"],
+                  "completed": body.get("completed", False), "max_todos": MAX_TODOS_PER_LIST}
+        try:
+            row = self.services.pool.query_one(Q["create"], params)
+        except psycopg2.errors.UniqueViolation:
+            row = None      # the same id, created concurrently: answered below like a retry
+        except psycopg2.errors.ForeignKeyViolation:
+            raise NotFound(access.NO_SUCH_LIST) from None
+        if row is not None:
+            todo = todo_json(row)
+            return json_response(todo, 201, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
+        return self._not_created(request, params)
 
-    def patch(self, request: Request) -> Reply:
-        # The body first: its 413/415/400 win over a 422 for the query (API.md's precedence).
+    def _not_created(self, request: Request, params: dict[str, Any]) -> Reply:
+        """Nothing was written: a retried create (200, the todo as it is now), an id taken
+        elsewhere (409), or a full list (409)."""
+        if params["id"] is not None:
+            found = self.services.pool.query_one(Q["find"], params)
+            if found is not None:
+                if not found[0]:
+                    raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
+                todo = todo_json(found[1:])
+                return json_response(todo, 200, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
+        if self.services.pool.query_one(Q["list_rev"], params) is None:
+            raise NotFound(access.NO_SUCH_LIST)
+        raise Conflict(f"this list has the most todos a list may have ({MAX_TODOS_PER_LIST}); "
+                       "delete some first", code="limit_reached")
+
+    def patch(self, request: Request, grant: ListAccess) -> Reply:
+        # The body first: its 413/415/400 win over a 422 for the query (the contract's precedence).
         raw = read_json_object(request)
         only = validation.bool_param(request.args, "completed")
         body = validation.fields(raw, {"completed": validation.completed}, required={"completed"})
-        rows = self.services.pool.query_all(Q["set_all_completed"], {
-            "owner": owner_of(request), "completed": body["completed"], "filter": only})
-        changed = [todo_json(row[1:]) for row in rows if row[1] is not None]
-        rev = max([rows[0][0]] + [todo["rev"] for todo in changed])
+        params = {"list": grant.list_id, "completed": body["completed"], "filter": only}
+        rows = self.services.pool.query_all(Q["set_all_completed"], params)
+        # Rows come back in no particular order; each took the next rev, the last is the list's.
+        changed = sorted((todo_json(row) for row in rows), key=lambda todo: (todo["created_time"], todo["id"]))
+        if changed:
+            rev = max(todo["rev"] for todo in changed)
+        else:
+            row = self.services.pool.query_one(Q["list_rev"], params)
+            if row is None:
+                raise NotFound(access.NO_SUCH_LIST)
+            rev = row[0]
         return json_response({"todos": changed, "rev": rev})
 
-    def delete(self, request: Request) -> Reply:
+    def delete(self, request: Request, grant: ListAccess) -> Reply:
         if validation.bool_param(request.args, "completed") is not True:
             raise Unprocessable("completed must be true: only completed todos can be cleared at once",
                                 code="invalid")
-        deleted, rev = self.services.pool.query_one(Q["delete_completed"], {"owner": owner_of(request)})
-        return json_response({"deleted": deleted, "rev": rev})
+        row = self.services.pool.query_one(Q["delete_completed"], {"list": grant.list_id})
+        if row is None or row[1] is None:
+            raise NotFound(access.NO_SUCH_LIST)
+        return json_response({"deleted": row[0], "rev": row[1]})
 
-    def websocket(self, request: Request) -> None:
-        return self.services.streams.list_stream(request, owner_of(request))
+    def websocket(self, request: Request, grant: ListAccess) -> None:
+        predicate = validation.bool_param(request.args, "completed")
+        since = streaming.parse_since(request.args)
+        view = access.read_view(self.services.pool, grant)
+        socket = streaming.accept(request, self.services.streams)
+        self.services.streams.list_stream(socket, streaming.opener(request), view, predicate=predicate, since=since)
 
 
 class Todo(Resource):
-    """One todo of the signed-in user."""
+    """One todo of a list."""
 
-    def get(self, request: Request, todo_id: uuid.UUID) -> Reply:
-        row = self.services.pool.query_one(Q["get"], {"id": todo_id, "owner": owner_of(request)})
+    in_list = True
+    missing = NO_SUCH_TODO
+
+    def exists(self, verb: str, grant: ListAccess, values: dict[str, Any]) -> bool:
+        return self._current_rev(grant, values["todo_id"]) is not None
+
+    def get(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
+        row = self.services.pool.query_one(Q["get"], {"id": todo_id, "list": grant.list_id})
         if row is None:
-            raise NotFound("no such todo")
+            raise NotFound(NO_SUCH_TODO)
         return json_response(todo_json(row), headers=[etag(row[4])])
 
-    def put(self, request: Request, todo_id: uuid.UUID) -> Reply:
-        with self._unless_missing(request, todo_id):
+    def put(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
+        with self._unless_missing(grant, todo_id):
             body = validation.fields(read_json_object(request), validation.TODO_FIELDS,
                                      required={"title", "completed"}, ignored=validation.READ_ONLY_TODO_FIELDS)
-        return self._update(request, todo_id, body)
+        return self._update(request, grant, todo_id, body)
 
-    def patch(self, request: Request, todo_id: uuid.UUID) -> Reply:
-        with self._unless_missing(request, todo_id):
+    def patch(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
+        with self._unless_missing(grant, todo_id):
             body = validation.fields(read_json_object(request), validation.TODO_FIELDS,
                                      ignored=validation.READ_ONLY_TODO_FIELDS)
             if not body:
                 raise Unprocessable("nothing to change: send title and/or completed", code="empty_patch")
-        return self._update(request, todo_id, body)
+        return self._update(request, grant, todo_id, body)
 
-    def delete(self, request: Request, todo_id: uuid.UUID) -> Reply:
-        key = {"id": todo_id, "owner": owner_of(request), "if_rev": if_match_rev(request)}
+    def delete(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
+        key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
         if self.services.pool.query_one(Q["delete"], key) is None:
-            self._explain_miss(key)
+            self._explain_miss(grant, key)
         return no_content()
 
-    def websocket(self, request: Request, todo_id: uuid.UUID) -> None:
-        return self.services.streams.todo_stream(request, owner_of(request), todo_id)
+    def websocket(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> None:
+        if self._current_rev(grant, todo_id) is None:
+            raise NotFound(NO_SUCH_TODO)
+        view = access.read_view(self.services.pool, grant)
+        socket = streaming.accept(request, self.services.streams)
+        self.services.streams.todo_stream(socket, streaming.opener(request), view, str(todo_id))
 
-    def _update(self, request: Request, todo_id: uuid.UUID, body: dict[str, Any]) -> Reply:
-        key = {"id": todo_id, "owner": owner_of(request), "if_rev": if_match_rev(request)}
-        # One statement in autocommit: the rev lock its triggers take is released as it
-        # ends, not one round trip later at a separate COMMIT.
+    def _update(self, request: Request, grant: ListAccess, todo_id: uuid.UUID, body: dict[str, Any]) -> Reply:
+        key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
         row = self.services.pool.query_one(Q["update"], {**key, "title": body.get("title"),
                                                         "completed": body.get("completed")})
         if row is None:
-            self._explain_miss(key)
+            self._explain_miss(grant, key)
         return json_response(todo_json(row), headers=[etag(row[4])])
 
+    def _current_rev(self, grant: ListAccess, todo_id: uuid.UUID) -> int | None:
+        row = self.services.pool.query_one(Q["current_rev"], {"id": todo_id, "list": grant.list_id})
+        return None if row is None else row[0]
+
     @contextlib.contextmanager
-    def _unless_missing(self, request: Request, todo_id: uuid.UUID) -> Iterator[None]:
-        """Body errors (413, 415, 400, 422) lose to a 404 (API.md's precedence).
+    def _unless_missing(self, grant: ListAccess, todo_id: uuid.UUID) -> Iterator[None]:
+        """Body errors (413, 415, 400, 422) lose to a 404 (the contract's precedence).
 
         The write itself finds a missing todo; only a refused body needs this extra look-up.
         """
         try:
             yield
         except HTTPError:
-            if self.services.pool.query_one(Q["current_rev"], {"id": todo_id, "owner": owner_of(request)}) is None:
-                raise NotFound("no such todo") from None
+            if self._current_rev(grant, todo_id) is None:
+                raise NotFound(NO_SUCH_TODO) from None
             raise
 
-    def _explain_miss(self, key: dict[str, Any]) -> NoReturn:
+    def _explain_miss(self, grant: ListAccess, key: dict[str, Any]) -> NoReturn:
         """A conditional write matched no row: 404 if the todo is not there, else 412.
 
         Asked after the write, in a statement of its own: only a miss pays for it."""
-        current = self.services.pool.query_one(Q["current_rev"], key)
+        current = self._current_rev(grant, key["id"])
         if current is None:
-            raise NotFound("no such todo")
-        seen = f"since rev {key['if_rev']}" if key["if_rev"] >= 0 else "or If-Match names no rev"
-        raise PreconditionFailed(f"the todo has changed {seen}; it is now at rev {current[0]}",
-                                 headers=[etag(current[0])])
+            raise NotFound(NO_SUCH_TODO)
+        raise PreconditionFailed(f"the todo has changed {describe(key['if_revs'])}; it is now at rev {current}",
+                                 headers=[etag(current)])

@@ -1,0 +1,128 @@
+"""The ringer: one elected process per database tells every dispatcher which lists moved.
+
+Writers never NOTIFY: a NOTIFY in a writing transaction takes a cluster-wide lock
+held through the WAL flush, so notifying commits go one at a time. Instead, every
+server process runs a `Ringer`; the one holding a session advisory lock ticks. A
+tick is one statement: with the snapshot it reads by (`pg_current_snapshot()`) it
+finds the change-log rows of transactions that committed since the previous
+tick's snapshot (PgQ's batches: xid at or past the old snapshot's xmax, or in
+progress then, and visible now), and sends one NOTIFY naming each list that
+moved with its head rev. A transaction that stays open never hides the others:
+it is looked up by its xid until it ends, however long that takes.
+
+Ticks are adaptive: every `min_interval` while changes flow, doubling up to
+`max_interval` when idle. Correctness never depends on the ringer: dispatchers
+also compare head revs on a slow timer, so a lost or late ring only delays.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import gevent
+
+from todopy import db
+from todopy.errors import DatabaseUnavailable
+from todopy.metrics import Metrics
+from todopy.realtime.dispatcher import EVERYTHING, RING_CHANNEL
+from todopy.sqlfiles import queries
+
+log = logging.getLogger(__name__)
+Q = queries("changes")
+RINGER_LOCK = 7_401_330_002          # the session advisory lock that elects the ringer
+MAX_PAYLOAD = 7_000                  # NOTIFY's limit is 8,000 bytes
+# A new ringer rings whatever committed this recently: its predecessor may have died before ringing it.
+TAKEOVER_LOOKBACK_S = 10
+HELD_BACK_WARNING_S = 10             # log an open write transaction older than this
+
+
+class Ringer:
+    def __init__(self, dsn: str, metrics: Metrics, *, min_interval: float = 0.002, max_interval: float = 0.05,
+                 election_interval: float = 0.5) -> None:
+        self.dsn = dsn
+        self.metrics = metrics
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.election_interval = election_interval
+        self.elected = False
+        self._greenlet: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._run_forever)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+
+    def _run_forever(self) -> None:
+        while True:
+            conn = None
+            try:
+                conn = db.connect(self.dsn, timeout=5, application_name="todopy-ringer")
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    # A holder whose network vanished must lose the lock within seconds, not
+                    # when the kernel's default keepalive (hours) notices.
+                    cur.execute("SET tcp_keepalives_idle = 1; SET tcp_keepalives_interval = 1;"
+                                " SET tcp_keepalives_count = 2; SET statement_timeout = '5s'")
+                    while not self._elect(cur):
+                        gevent.sleep(self.election_interval)
+                    self._set_elected(True)
+                    log.info("this process rings change notifications for the database")
+                    self._ring_forever(cur)
+            except (DatabaseUnavailable, *db.CONNECTION_ERRORS) as error:
+                if self.elected:
+                    log.warning("ringer lost the database (%s); another process or this one takes over",
+                                db.first_line(error))
+            except gevent.GreenletExit:
+                raise
+            except Exception:
+                log.exception("ringer failed; restarting it")
+            finally:
+                self._set_elected(False)
+                if conn is not None:
+                    conn.close()         # ends the session: the lock goes with it
+            gevent.sleep(self.election_interval)
+
+    @staticmethod
+    def _elect(cur) -> bool:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", (RINGER_LOCK,))
+        return bool(cur.fetchone()[0])
+
+    def _ring_forever(self, cur) -> None:
+        cur.execute(Q["ring_recent"], {"seconds": TAKEOVER_LOOKBACK_S})
+        snapshot, moved, _ = cur.fetchone()
+        self._ring(cur, moved)
+        interval = self.min_interval
+        checked_held_back = time.monotonic()
+        while True:
+            gevent.sleep(interval)
+            cur.execute(Q["ring"], {"previous": snapshot})
+            snapshot, moved, oldest = cur.fetchone()
+            self._ring(cur, moved)
+            # How long the oldest change rung this tick waited since it was written.
+            self.metrics.ringer_lag_seconds.set(max(0.0, time.time() - oldest) if oldest else 0.0)
+            interval = self.min_interval if moved else min(self.max_interval, interval * 2)
+            if time.monotonic() - checked_held_back > HELD_BACK_WARNING_S:
+                checked_held_back = time.monotonic()
+                self._warn_held_back(cur)
+
+    @staticmethod
+    def _ring(cur, moved: str | None) -> None:
+        """One NOTIFY naming the lists that moved (or all of them, when too many to name)."""
+        if moved:
+            payload = moved if len(moved) <= MAX_PAYLOAD else EVERYTHING
+            cur.execute("SELECT pg_notify(%s, %s)", (RING_CHANNEL, payload))
+
+    def _warn_held_back(self, cur) -> None:
+        cur.execute(Q["oldest_writer"], {"seconds": HELD_BACK_WARNING_S})
+        row = cur.fetchone()
+        if row is not None:
+            pid, user, application, seconds = row
+            log.warning("a write transaction open for %.0f s (pid %s, user %s, application %r) holds back the "
+                        "ringer's horizon; its changes reach streams only when it commits, and each tick "
+                        "looks it up again", seconds, pid, user, application)
+
+    def _set_elected(self, elected: bool) -> None:
+        self.elected = elected
+        self.metrics.ringer_elected.set(1 if elected else 0)

@@ -1,0 +1,173 @@
+"""/api/lists/...: the user's lists, one list, its members; REST and the lists stream."""
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg2.errors
+from werkzeug.wrappers import Request
+
+from todopy import access, validation
+from todopy.access import ListAccess
+from todopy.conditional import describe, etag, if_match_revs
+from todopy.errors import Conflict, NotFound, PreconditionFailed
+from todopy.http import Reply, json_response, no_content, read_json_object
+from todopy.middleware.sessions import current_user
+from todopy.representations import list_json, member_json
+from todopy.sqlfiles import queries
+from todopy.views import streaming
+from todopy.views.base import Resource
+
+Q = queries("lists")
+# Lists a user may belong to (their own and those shared with them) and members a list
+# may have: far above what a person juggles, low enough that a lists stream's re-read
+# and a members page stay one small query each.
+MAX_LISTS_PER_USER = 100
+MAX_MEMBERS_PER_LIST = 50
+OWNER_STAYS = "the owner stays with their list: it cannot be left, nor its owner's role changed"
+
+
+class Lists(Resource):
+    """The lists the user is a member of; create one; stream them."""
+
+    def get(self, request: Request) -> Reply:
+        user = current_user(request.environ)
+        rows = self.services.pool.query_all(Q["of_user"], {"user": user.id})
+        return json_response({"lists": [list_json(row) for row in rows]})
+
+    def post(self, request: Request) -> Reply:
+        user = current_user(request.environ)
+        body = validation.fields(read_json_object(request), validation.NEW_LIST_FIELDS, required={"title"})
+        params = {"user": user.id, "id": body.get("id"), "title": body["title"], "max_lists": MAX_LISTS_PER_USER}
+        try:
+            row = self.services.pool.query_one(Q["create"], params)
+        except psycopg2.errors.UniqueViolation:
+            row = None       # the same id, created concurrently: answered below like a retry
+        if row is not None:
+            created = list_json(row)
+            return json_response(created, 201, [("Location", f"/api/lists/{created['id']}/"), etag(created["rev"])])
+        if params["id"] is not None:
+            found = self.services.pool.query_one(Q["find"], params)
+            if found is not None:
+                if not found[0]:
+                    raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
+                existing = list_json(found[1:])
+                return json_response(existing, 200, [("Location", f"/api/lists/{existing['id']}/"),
+                                                     etag(existing["rev"])])
+        raise Conflict(f"you are a member of the most lists one may have ({MAX_LISTS_PER_USER}); "
+                       "delete or leave some first", code="limit_reached")
+
+    def websocket(self, request: Request) -> None:
+        socket = streaming.accept(request, self.services.streams)
+        self.services.streams.lists_stream(socket, streaming.opener(request))
+
+
+class OneList(Resource):
+    """One list: read, rename (editors), delete (its owner)."""
+
+    in_list = True
+
+    def role_for(self, verb: str, grant: ListAccess, values: dict[str, Any]) -> str:
+        return {"get": access.VIEWER, "patch": access.EDITOR}.get(verb, access.OWNER)
+
+    def get(self, request: Request, grant: ListAccess) -> Reply:
+        view = access.read_view(self.services.pool, grant)
+        return json_response(view, headers=[etag(view["rev"])])
+
+    def patch(self, request: Request, grant: ListAccess) -> Reply:
+        body = validation.fields(read_json_object(request), validation.LIST_FIELDS, required={"title"},
+                                 ignored=validation.READ_ONLY_LIST_FIELDS)
+        key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
+        row = self.services.pool.query_one(Q["rename"], {**key, "title": body["title"], "role": grant.role})
+        if row is None:
+            self._explain_miss(key)
+        renamed = list_json(row)
+        return json_response(renamed, headers=[etag(renamed["rev"])])
+
+    def delete(self, request: Request, grant: ListAccess) -> Reply:
+        view = access.read_view(self.services.pool, grant)
+        if view["personal"]:
+            raise Conflict("a personal list cannot be deleted; " + OWNER_STAYS, code="owner_stays")
+        key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
+        if self.services.pool.query_one(Q["delete"], key) is None:
+            self._explain_miss(key)
+        return no_content()
+
+    def _explain_miss(self, key: dict[str, Any]) -> None:
+        row = self.services.pool.query_one(Q["rev"], key)
+        if row is None:
+            raise NotFound(access.NO_SUCH_LIST)
+        raise PreconditionFailed(f"the list has changed {describe(key['if_revs'])}; it is now at rev {row[0]}",
+                                 headers=[etag(row[0])])
+
+
+class Members(Resource):
+    """Who is in a list, owner first."""
+
+    in_list = True
+
+    def get(self, request: Request, grant: ListAccess) -> Reply:
+        rows = self.services.pool.query_all(Q["members"], {"list": grant.list_id})
+        return json_response({"members": [member_json(row) for row in rows]})
+
+
+class Member(Resource):
+    """One member: the owner adds people and sets their role; the owner removes them, or they leave."""
+
+    in_list = True
+    missing = "no such member"
+
+    def role_for(self, verb: str, grant: ListAccess, values: dict[str, Any]) -> str:
+        if verb == "delete" and values["username"].lower() == grant.user.username.lower():
+            return access.VIEWER            # anyone may leave
+        return access.OWNER
+
+    def exists(self, verb: str, grant: ListAccess, values: dict[str, Any]) -> bool:
+        user = self._user(values["username"])
+        if user is None:
+            return False
+        if verb == "put":
+            return True             # adding someone: the user exists, that is enough
+        return self.services.pool.query_one(Q["member_role"], {"list": grant.list_id, "user": user[0]}) is not None
+
+    def put(self, request: Request, grant: ListAccess, username: str) -> Reply:
+        user = self._existing_user(username)
+        body = validation.fields(read_json_object(request), validation.MEMBER_FIELDS, required={"role"})
+        params = {"list": grant.list_id, "user": user[0], "role": body["role"], "max_members": MAX_MEMBERS_PER_LIST}
+        current = self.services.pool.query_one(Q["member_role"], params)
+        if current is not None and current[0] == access.OWNER:
+            raise Conflict(OWNER_STAYS, code="owner_stays")
+        try:
+            row = self.services.pool.query_one(Q["put_member"], params)
+        except psycopg2.errors.ForeignKeyViolation:
+            raise NotFound(access.NO_SUCH_LIST) from None
+        if row is not None:
+            return json_response(member_json((*user, body["role"])), 201 if row[0] else 200)
+        now = self.services.pool.query_one(Q["member_role"], params)
+        if now is None:
+            raise Conflict(f"this list has the most members a list may have ({MAX_MEMBERS_PER_LIST})",
+                           code="limit_reached")
+        if now[0] == access.OWNER:
+            raise Conflict(OWNER_STAYS, code="owner_stays")
+        return json_response(member_json((*user, now[0])), 200)
+
+    def delete(self, request: Request, grant: ListAccess, username: str) -> Reply:
+        user = self._existing_user(username)
+        row = self.services.pool.query_one(Q["remove_member"], {"list": grant.list_id, "user": user[0]})
+        if row is None:
+            current = self.services.pool.query_one(Q["member_role"], {"list": grant.list_id, "user": user[0]})
+            if current is None:
+                raise NotFound(self.missing)
+            raise Conflict(OWNER_STAYS, code="owner_stays")
+        return no_content()
+
+    def _user(self, username: str) -> tuple[str, str] | None:
+        if not validation.USERNAME.fullmatch(username):
+            return None
+        row = self.services.pool.query_one(Q["user_by_name"], {"username": username})
+        return None if row is None else (row[0], row[1])
+
+    def _existing_user(self, username: str) -> tuple[str, str]:
+        user = self._user(username)
+        if user is None:
+            raise NotFound("no such user")
+        return user

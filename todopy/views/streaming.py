@@ -1,0 +1,44 @@
+"""The handshake side of streams: what a resource's `websocket` method does before the realtime layer takes over."""
+from __future__ import annotations
+
+from werkzeug.wrappers import Request
+
+from todopy.accounts import hash_token
+from todopy.errors import BadRequest, HTTPError, Unprocessable
+from todopy.middleware.sessions import SESSION_KEY, current_user
+from todopy.realtime.socket import Socket
+from todopy.realtime.streams import Opener, Streams
+
+ACCEPT_KEY = "todopy.websocket.accept"   # set by the server's handler on upgrade requests
+STREAM_KEY = "todopy.stream"             # set once upgraded: the access log tells streams apart
+
+
+def parse_since(args) -> int | None:
+    """`since=<rev>`: a non-negative integer, or a 422 before the upgrade."""
+    raw = args.get("since")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise Unprocessable("since must be a non-negative integer rev")
+    return int(raw)
+
+
+def accept(request: Request, streams: Streams) -> Socket:
+    """Upgrade now: every check that answers with plain HTTP has passed."""
+    if not streams.accepting:
+        # A graceful stop has closed every stream; one opened now (clients reconnect
+        # within 250 ms) would hold the worker until the graceful timeout. Refuse it.
+        raise HTTPError("the server is stopping; reconnect shortly", code="stopping", status=503)
+    upgrade = request.environ.get(ACCEPT_KEY)
+    socket = upgrade() if upgrade else None
+    if socket is None:
+        raise BadRequest("not a valid WebSocket handshake", code="bad_handshake")
+    request.environ[STREAM_KEY] = True
+    return socket
+
+
+def opener(request: Request) -> Opener:
+    user = current_user(request.environ)
+    assert user is not None, "streams need a signed-in user"
+    token = request.environ[SESSION_KEY].token
+    return Opener(user.id, hash_token(token) if token else None, request.full_path.rstrip("?"))
