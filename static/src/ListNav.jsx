@@ -6,7 +6,7 @@ import { routeHash } from './model.js';
 
 const newId = () => globalThis.crypto?.randomUUID?.();
 
-export function ListNav({ lists, currentId, filter, onError }) {
+export function ListNav({ lists, currentId, filter, onError, onCreated }) {
   const [title, setTitle] = useState('');
   const [busy, setBusy] = useState(false);
 
@@ -19,6 +19,7 @@ export function ListNav({ lists, currentId, filter, onError }) {
       // A client-chosen id: a retry after a lost reply cannot make a second list.
       const list = await createList(name, { id: newId() });
       setTitle('');
+      onCreated(list);
       window.location.hash = routeHash(list.id, 'all');
     } catch (error) {
       onError(error.message);

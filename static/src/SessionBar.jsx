@@ -10,7 +10,7 @@ export const STATUS_TEXT = {
 
 export function SessionBar({ username, status, unsent, onSignOut }) {
   return (
-    <div className="session-bar">
+    <header className="session-bar">
       <p className="connection" role="status">
         <span className="status" data-status={status}>
           {STATUS_TEXT[status] ?? status}
@@ -27,6 +27,6 @@ export function SessionBar({ username, status, unsent, onSignOut }) {
       <button type="button" className="signout" onClick={onSignOut}>
         Sign out
       </button>
-    </div>
+    </header>
   );
 }

@@ -163,10 +163,9 @@ export function TodoList({
 
   return (
     <>
-      {listsSupported && list && (
-        <ListBar list={list} user={user} setNotice={setNotice} />
-      )}
       <section className="todoapp" aria-label={list?.title ?? 'Todos'}>
+        {/* Inside the card: the absolutely placed "todos" heading covers the space above it. */}
+        {listsSupported && list && <ListBar list={list} user={user} setNotice={setNotice} />}
         {/* Above the header, not below: todomvc-app-css positions the
             toggle-all chevron 65px above section.main, i.e. over whatever
             sits between the input and the list. */}

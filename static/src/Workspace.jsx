@@ -98,7 +98,7 @@ export function Workspace({ user, onSignedOut, onSessionLost }) {
   const kickOutbox = useCallback(() => outboxRef.current?.kick(), []);
 
   // ---- lists ----
-  const { lists, supported } = useLists({ onSessionLost: () => sessionLost.current() });
+  const { lists, supported, known } = useLists({ onSessionLost: () => sessionLost.current() });
   const personal = lists?.find((l) => l.personal) ?? null;
   const isPersonal = route.listId == null || (personal && route.listId === personal.id);
   const listKey = isPersonal ? PERSONAL : route.listId;
@@ -116,14 +116,23 @@ export function Workspace({ user, onSignedOut, onSessionLost }) {
     if (!lists) return;
     if (!isPersonal && !lists.some((l) => l.id === route.listId)) {
       const was = shown.current?.id === route.listId ? shown.current : null;
-      leaveList(
-        was
-          ? `You no longer have access to “${was.title}”.`
-          : 'That list does not exist or is not shared with you.',
-      );
+      if (was) {
+        leaveList(`You no longer have access to “${was.title}”.`);
+      } else {
+        // Never seen here: maybe the lists stream has not told us yet. Ask.
+        const wanted = route.listId;
+        api.getList(wanted).then(
+          (list) => known(list),
+          (error) => {
+            if (error.status === 404 && window.location.hash.includes(wanted)) {
+              leaveList('That list does not exist or is not shared with you.');
+            }
+          },
+        );
+      }
     }
     shown.current = current;
-  }, [lists, isPersonal, route.listId, current, leaveList]);
+  }, [lists, isPersonal, route.listId, current, leaveList, known]);
 
   const onListGone = useCallback(
     (code) => {
@@ -160,6 +169,7 @@ export function Workspace({ user, onSignedOut, onSessionLost }) {
           currentId={current?.id ?? null}
           filter={route.filter}
           onError={(text) => setNotice({ kind: 'error', text })}
+          onCreated={known}
         />
       )}
       <main>

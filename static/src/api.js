@@ -112,6 +112,7 @@ const memberPath = (listId, username) => `${listPath(listId)}members/${encodeURI
 export const getLists = () => request('GET', '/api/lists/');
 export const createList = (title, { id } = {}) =>
   request('POST', '/api/lists/', { body: { title, ...(id ? { id } : {}) } });
+export const getList = (listId) => request('GET', listPath(listId));
 export const renameList = (listId, title) => request('PATCH', listPath(listId), { body: { title } });
 export const deleteList = (listId) => request('DELETE', listPath(listId));
 export const getMembers = (listId) => request('GET', `${listPath(listId)}members/`);

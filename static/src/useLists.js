@@ -1,7 +1,7 @@
 // The user's lists, live from the lists stream (`/api/lists/`): a list shared
 // with them appears, one they lose disappears, a rename shows at once. A
 // server without lists (404) leaves `supported` false: only the personal list.
-import { useEffect, useReducer, useState } from 'react';
+import { useCallback, useEffect, useReducer, useState } from 'react';
 import { getLists } from './api.js';
 import { openTodoStream } from './stream.js';
 import { applyListMessage } from './lists.js';
@@ -56,5 +56,7 @@ export function useLists({ onSessionLost }) {
     };
   }, [sessionLost]);
 
-  return { lists, supported };
+  // A list this page just made or just read: shown before the stream's echo.
+  const known = useCallback((list) => dispatch({ type: 'change', op: 'insert', list }), []);
+  return { lists, supported, known };
 }
