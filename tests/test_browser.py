@@ -13,6 +13,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 import requests
+from PIL import Image
 from playwright.sync_api import expect
 
 from tests.browser import (COMPLETED_LABEL, HAS_LABEL, NO_LABEL, PASSWORD, SESSION_COOKIE, WATCH_MIN_ITEMS,  # noqa: F401
@@ -625,5 +626,17 @@ def test_screenshot(server, tabs, alice, artifacts):
     page.evaluate("() => document.fonts.ready.then(() => true)")
     path: Path = artifacts / "todomvc.png"
     page.screenshot(path=str(path), full_page=True)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert path.stat().st_size > 10_000
+    # The picture shows what the DOM says: a green check drawn on the completed todo's
+    # checkbox, a grey empty circle on the open one (not just a valid PNG).
+    shot = Image.open(path).convert("RGB")
+    assert shot.width == 760 and shot.height >= page.evaluate("document.documentElement.scrollHeight")
+
+    def pixels_near(title: str, colour: tuple[int, int, int]) -> int:
+        box = tab.item(title).bounding_box()
+        region = shot.crop((int(box["x"]), int(box["y"]), int(box["x"]) + 60, int(box["y"] + box["height"])))
+        return sum(1 for pixel in region.get_flattened_data() if all(abs(a - b) <= 40 for a, b in zip(pixel, colour)))
+
+    green, grey = (0x3E, 0xA3, 0x90), (0x94, 0x94, 0x94)
+    assert pixels_near("Taste JavaScript", green) > 10
+    assert pixels_near("Buy a unicorn", green) == 0
+    assert pixels_near("Buy a unicorn", grey) > 10

@@ -97,6 +97,10 @@ def test_offline_write_is_shown_kept_and_sent_exactly_once(server, tabs, alice, 
     page = tab.open()
     expect(tab.labels).to_have_text(["from before"])
 
+    # Both checkbox images came with the page: a todo completed offline keeps its checkbox.
+    images = {urlsplit(r.url).path.split("-")[0] for r in tab.responses if r.url.endswith(".svg") and r.ok}
+    assert {"/assets/toggle", "/assets/favicon"} <= images
+    assert len([r for r in tab.responses if "/assets/toggle-" in r.url and r.ok]) == 2
     tab.context.set_offline(True)
     status = tab.status
     expect(status).to_have_attribute("data-status", "offline")

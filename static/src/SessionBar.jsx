@@ -4,7 +4,7 @@ export const STATUS_TEXT = {
   connecting: 'Connecting…',
   live: 'Live',
   reconnecting: 'Reconnecting…',
-  offline: 'Offline: your changes are kept and sent when you are back online',
+  offline: 'Offline: changes are kept and sent when you reconnect',
   unavailable: 'Live updates unavailable: refreshing every 5 s',
 };
 
