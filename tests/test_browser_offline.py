@@ -39,7 +39,17 @@ def test_writes_paint_before_a_slow_server_answers(server, tabs, alice):
     alice.create_todo("toggle me")
     tab = tabs(server, alice)
     tab.page.add_init_script(slow_fetch(400))
-    page = tab.open()
+    page = tab.page
+    held = []   # the session check, held back until the loading state has been seen
+    page.route("**/api/session/", lambda route: held.append(route))
+    with page.expect_request("**/api/session/"):
+        page.goto("/")
+    # While the session is asked for: a loading state, not a blank page.
+    expect(page.locator(".app-loading[role=status]")).to_contain_text("Loading")
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute("**/api/session/")
+    expect(tab.status).to_have_attribute("data-status", "live")
     expect(tab.labels).to_have_text(["toggle me"])
 
     delays = []
@@ -116,8 +126,13 @@ def test_offline_write_is_shown_kept_and_sent_exactly_once(server, tabs, alice, 
     assert titles(alice) == ["from before"]
     assert not by_title(alice)["from before"]["completed"]
     assert answered(tab, "POST") == []
+    # What cannot wait in the outbox fails plainly, and the notice goes by itself once back.
+    page.fill("nav.lists input[name=new-list]", "made offline")
+    page.press("nav.lists input[name=new-list]", "Enter")
+    expect(page.locator(".notice.app-error")).to_contain_text("Could not reach the server")
 
     tab.context.set_offline(False)
+    expect(page.locator(".notice")).to_have_count(0)
     tab.saved()
     expect(status).to_have_attribute("data-status", "live")
     assert titles(alice) == ["from before", "written offline"]

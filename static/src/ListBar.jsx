@@ -6,6 +6,7 @@ import { useAutoFocus } from './hooks.js';
 import { deleteList, renameList } from './api.js';
 import { canManage, canWrite } from './lists.js';
 import { ShareDialog } from './ShareDialog.jsx';
+import { errorNotice } from './Notice.jsx';
 
 export function ListBar({ list, user, setNotice }) {
   const [renaming, setRenaming] = useState(null); // null | draft title
@@ -22,7 +23,7 @@ export function ListBar({ list, user, setNotice }) {
     try {
       await renameList(list.id, title); // the lists stream brings the new title
     } catch (error) {
-      setNotice({ kind: 'error', text: error.message });
+      setNotice(errorNotice(error));
     }
   }
 
@@ -32,7 +33,7 @@ export function ListBar({ list, user, setNotice }) {
       await deleteList(list.id);
       window.location.hash = '#/';
     } catch (error) {
-      setNotice({ kind: 'error', text: error.message });
+      setNotice(errorNotice(error));
     }
   }
 

@@ -22,7 +22,7 @@ export function ListNav({ lists, currentId, filter, onError, onCreated }) {
       onCreated(list);
       window.location.hash = routeHash(list.id, 'all');
     } catch (error) {
-      onError(error.message);
+      onError(error);
     } finally {
       setBusy(false);
     }

@@ -25,3 +25,11 @@ export function Notice({ kind, text, actions = [], onDismiss }) {
     </div>
   );
 }
+
+/**
+ * The notice for a failed request. One that failed for want of a network is
+ * marked so, and goes by itself once the connection is back (Workspace).
+ */
+export function errorNotice(error) {
+  return { kind: 'error', text: error.message, cause: error.status === 0 ? 'network' : undefined };
+}

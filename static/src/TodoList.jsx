@@ -8,7 +8,7 @@ import { canManage, canWrite } from './lists.js';
 import { useTodoStream } from './useTodoStream.js';
 import { useLatest } from './hooks.js';
 import { NewTodoInput } from './NewTodoInput.jsx';
-import { Notice } from './Notice.jsx';
+import { Notice, errorNotice } from './Notice.jsx';
 import { TodoItem } from './TodoItem.jsx';
 import { TodoFooter } from './TodoFooter.jsx';
 import { ListBar } from './ListBar.jsx';
@@ -90,7 +90,7 @@ export function TodoList({
           });
         } else if (title != null) {
           // Keep the user's text: back into the edit field, with the reason.
-          setNotice({ kind: 'error', text: error.message });
+          setNotice(errorNotice(error));
           setReopen({ id: op.id, text: title, nonce: Date.now() });
         } else if (op.kind === 'create') {
           setNotice({
@@ -98,7 +98,7 @@ export function TodoList({
             text: `${error.message} Not added: ${quote(op.todo.title)}.`,
           });
         } else {
-          setNotice({ kind: 'error', text: error.message });
+          setNotice(errorNotice(error));
         }
       }),
     [onSettled, listKey, fold, setNotice, write],

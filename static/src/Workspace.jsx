@@ -10,6 +10,7 @@ import { useLists } from './useLists.js';
 import { SessionBar } from './SessionBar.jsx';
 import { ListNav } from './ListNav.jsx';
 import { TodoList } from './TodoList.jsx';
+import { errorNotice } from './Notice.jsx';
 
 export const PERSONAL = 'personal';
 
@@ -147,12 +148,17 @@ export function Workspace({ user, onSignedOut, onSessionLost }) {
       await api.signOut();
     } catch (error) {
       // 401: already signed out, which is what we wanted.
-      if (error.status !== 401) return setNotice({ kind: 'error', text: error.message });
+      if (error.status !== 401) return setNotice(errorNotice(error));
     }
     onSignedOut();
   }
 
   const status = online ? todoStatus : 'offline';
+
+  // A notice about an unreachable server goes once the connection is back.
+  useEffect(() => {
+    if (status === 'live' && notice?.cause === 'network') setNotice(null);
+  }, [status, notice]);
   const ops = outboxState.ops;
 
   return (
@@ -168,7 +174,7 @@ export function Workspace({ user, onSignedOut, onSessionLost }) {
           lists={lists}
           currentId={current?.id ?? null}
           filter={route.filter}
-          onError={(text) => setNotice({ kind: 'error', text })}
+          onError={(error) => setNotice(errorNotice(error))}
           onCreated={known}
         />
       )}
