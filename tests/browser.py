@@ -187,7 +187,10 @@ def axe_violations(page: Page, context: str = "document") -> list[dict]:
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(AXE_SCRIPT.read_text())
     return page.evaluate("""async (context) => {
-        const result = await axe.run(context === 'document' ? document : document.querySelector(context));
+        const where = context === 'document' ? document : document.querySelector(context);
+        // WCAG 2.2 AA (target size included) and axe's best practices.
+        const result = await axe.run(where, {runOnly: {type: 'tag', values:
+            ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}});
         return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
                                             nodes: v.nodes.map(n => n.target.join(' '))}));
     }""", context)

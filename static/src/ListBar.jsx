@@ -9,6 +9,17 @@ import { ShareDialog } from './ShareDialog.jsx';
 import { errorNotice } from './Notice.jsx';
 
 export function ListBar({ list, user, setNotice }) {
+  if (!list?.id) {
+    return (
+      <div className="list-bar">
+        <h2 className="list-title">{list?.title ?? ''}</h2>
+      </div>
+    );
+  }
+  return <ListActions list={list} user={user} setNotice={setNotice} />;
+}
+
+function ListActions({ list, user, setNotice }) {
   const [renaming, setRenaming] = useState(null); // null | draft title
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [sharing, setSharing] = useState(false);

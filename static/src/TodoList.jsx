@@ -165,7 +165,8 @@ export function TodoList({
     <>
       <section className="todoapp" aria-label={list?.title ?? 'Todos'}>
         {/* Inside the card: the absolutely placed "todos" heading covers the space above it. */}
-        {listsSupported && list && <ListBar list={list} user={user} setNotice={setNotice} />}
+        {/* Shown while the lists load too, at the same height: nothing below jumps. */}
+        {listsSupported !== false && <ListBar list={list} user={user} setNotice={setNotice} />}
         {/* Above the header, not below: todomvc-app-css positions the
             toggle-all chevron 65px above section.main, i.e. over whatever
             sits between the input and the list. */}

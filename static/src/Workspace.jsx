@@ -169,7 +169,7 @@ export function Workspace({ user, onSignedOut, onSessionLost }) {
         unsent={ops.length}
         onSignOut={signOut}
       />
-      {supported && (
+      {supported !== false && (
         <ListNav
           lists={lists}
           currentId={current?.id ?? null}

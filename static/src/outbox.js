@@ -75,12 +75,21 @@ export class Outbox {
     this.failures = 0;
     this.timer = null;
     this.closed = false;
+    this.loading = false;
     this.nextSeq = 1;
   }
 
   /** Read what an earlier page left unsent; it goes out first, in its order. */
   async load() {
-    const stored = await this.storage.load();
+    // Nothing is sent until the older writes are known: they go first.
+    this.loading = true;
+    let stored = [];
+    try {
+      stored = await this.storage.load();
+    } catch {
+      // No storage (private mode, quota): this page's writes still go out.
+    }
+    this.loading = false;
     const known = new Set(this.ops.map((op) => op.seq));
     const older = stored.filter((op) => !known.has(op.seq));
     this.ops = [...older, ...this.ops].sort((a, b) => a.seq - b.seq);
@@ -105,7 +114,7 @@ export class Outbox {
 
   /** Send now if anything waits (coming online, the stream back, a timer). */
   kick() {
-    if (this.closed || this.sending || this.ops.length === 0) return;
+    if (this.closed || this.sending || this.loading || this.ops.length === 0) return;
     if (!this.isOnline()) return this._wait(false);
     this.clearTimer(this.timer);
     this.timer = null;

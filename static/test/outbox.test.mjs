@@ -186,3 +186,20 @@ test('transient failures are the ones that say nothing about the write', () => {
   for (const status of [0, 408, 502, 503, 504]) assert.equal(isTransient({ status }), true, status);
   for (const status of [400, 401, 403, 404, 409, 412, 422, 500]) assert.equal(isTransient({ status }), false, status);
 });
+
+test('a write made while older ones are still being read from storage waits behind them', async () => {
+  let release;
+  const stored = [{ seq: 1, kind: 'create', todo: { id: 'older', title: 'a' } }];
+  const storage = { ...memoryStorage(), load: () => new Promise((r) => (release = () => r(stored))) };
+  const { sent, send } = scripted();
+  const outbox = new Outbox({ send, storage });
+  const loaded = outbox.load();
+  outbox.enqueue({ kind: 'create', todo: { id: 'newer', title: 'b' } });
+  await flush();
+  assert.equal(sent.length, 0, 'held until the stored writes are known');
+  release();
+  await loaded;
+  await flush();
+  await flush();
+  assert.deepEqual(sent.map((op) => op.todo.id), ['older', 'newer']);
+});
