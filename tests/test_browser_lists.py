@@ -192,3 +192,70 @@ def test_a_member_leaves_and_a_deleted_list_closes_for_its_viewers(server, tabs,
     page.goto(f"/#/lists/{doomed['id']}/")
     expect(page.locator(".notice")).to_contain_text("does not exist or is not shared with you")
     expect(page).to_have_url(re.compile(r"#/$"))
+
+
+def press_until(page, key: str, predicate: str, limit: int = 25) -> None:
+    """Press `key` until `predicate` (JS, over document.activeElement `e`) holds; fail after `limit` presses."""
+    for _ in range(limit):
+        page.keyboard.press(key)
+        if page.evaluate(f"() => {{ const e = document.activeElement; return Boolean({predicate}); }}"):
+            return
+    raise AssertionError(f"{key} never reached {predicate}")
+
+
+def test_lists_and_sharing_by_keyboard_only(server, tabs, alice, bob):
+    tab = tabs(server, alice)
+    page = tab.open()
+    expect(page.locator(".new-todo")).to_be_focused()
+    press_until(page, "Shift+Tab", "e.name === 'new-list'")
+    page.keyboard.type("Keyboard list")
+    page.keyboard.press("Enter")
+    expect(page.locator(".list-bar .list-title")).to_have_text("Keyboard list")
+    expect(tab.status).to_have_attribute("data-status", "live")
+
+    # Rename.
+    press_until(page, "Tab", "e.name === 'rename-list'")
+    page.keyboard.press("Enter")
+    expect(page.locator(".list-bar input[name=list-title]")).to_be_focused()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Renamed by keys")
+    page.keyboard.press("Enter")
+    expect(nav_links(tab)).to_have_text(["Todos", "Renamed by keys"])
+
+    # Share: the dialog takes focus, Tab moves through its fields, Escape returns to Share.
+    press_until(page, "Tab", "e.name === 'share'")
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog.share-dialog")
+    expect(dialog.get_by_label("Username")).to_be_focused()
+    page.keyboard.type(bob.user["username"])
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_label("Role")).to_be_focused()
+    page.keyboard.press("ArrowDown")   # editor → viewer
+    expect(dialog.get_by_label("Role")).to_have_value("viewer")
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Add")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(dialog.locator(f".members li[data-username='{bob.user['username']}'] .member-role")).to_have_text("viewer")
+    # The page behind the modal dialog is inert: Tab never lands on it (past the
+    # dialog's last control focus goes to the browser itself, then back in).
+    inside = 0
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        where = page.evaluate("() => document.activeElement === document.body ? 'browser'"
+                              " : document.activeElement.closest('dialog') ? 'dialog' : 'page'")
+        assert where != "page"
+        inside += where == "dialog"
+    assert inside >= 8
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(page.locator(".list-bar button[name=share]")).to_be_focused()
+
+    # Delete, confirmed by keyboard (the confirmation takes focus on Cancel, the safe choice).
+    press_until(page, "Tab", "e.name === 'delete-list'")
+    page.keyboard.press("Enter")
+    expect(page.locator("button[name=cancel-delete]")).to_be_focused()
+    page.keyboard.press("Shift+Tab")
+    expect(page.locator("button[name=confirm-delete]")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(nav_links(tab)).to_have_text(["Todos"])
+    assert list(lists_of(alice)) == ["Todos"]
