@@ -26,14 +26,14 @@ SELECT sha256(convert_to(%(secret)s || username, 'UTF8')), id, now() + interval 
   FROM users WHERE username LIKE %(prefix)s || '%%'
 """
 SEED_TODOS = """
-INSERT INTO todos (owner, title)
-SELECT u.id, 'todo ' || n FROM users u CROSS JOIN generate_series(1, %(per_user)s) AS n
+INSERT INTO todos (list_id, title)
+SELECT personal_list(u.id), 'todo ' || n FROM users u CROSS JOIN generate_series(1, %(per_user)s) AS n
  WHERE u.username LIKE %(prefix)s || '%%'
  ORDER BY u.username, n
 """
 SEEDED = """
 SELECT u.username, array_agg(t.id::text ORDER BY t.created_time)
-  FROM users u JOIN todos t ON t.owner = u.id
+  FROM users u JOIN lists l ON l.owner = u.id AND l.personal JOIN todos t ON t.list_id = l.id
  WHERE u.username LIKE %(prefix)s || '%%'
  GROUP BY u.username ORDER BY u.username
 """

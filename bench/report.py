@@ -153,7 +153,12 @@ def figures(run: Run) -> list[Figure]:
         Figure("rest_put_per_s", "REST PUT /api/todos/<id>/",
                rest_results["put"]["requests_per_s"] if rest_results else None, "req/s",
                rest_results["ceiling"]["requests_per_s"] if rest_results else None, relative=True),
-        Figure("trigger_cost", "write throughput lost to triggers", trig["cost"] if trig else None, SHARE),
+        Figure("durable_writes_16", "durable writes, triggers vs none, 16 writers",
+               trig["writers_16"]["tps_with_triggers"] if trig else None, "tps",
+               trig["writers_16"]["tps_without_triggers"] if trig else None, relative=True),
+        Figure("durable_writes_1", "durable writes, triggers vs none, 1 writer",
+               trig["writers_1"]["tps_with_triggers"] if trig else None, "tps",
+               trig["writers_1"]["tps_without_triggers"] if trig else None, relative=True),
     ]
 
 

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             for process in servers:
                 process.stop()
             if "triggers" in only:
-                run.phase("triggers", lambda: triggers.measure(database, plan.pgbench_seconds, plan.pgbench_clients))
+                run.phase("triggers", lambda: triggers.measure(database, plan.pgbench_seconds, log_dir, POOL_SIZE))
         finally:
             for process in servers:
                 process.stop()

@@ -90,8 +90,8 @@ class Server:
         self._log.close()
 
 
-def start_todopy(dsn: str, log_dir: Path, pool_size: int) -> Server:
-    server = Server("todopy", [TODOPY, "serve", "--port", "{port}"], log_dir / "todopy.log", env={
+def start_todopy(dsn: str, log_dir: Path, pool_size: int, name: str = "todopy") -> Server:
+    server = Server(name, [TODOPY, "serve", "--port", "{port}"], log_dir / f"{name}.log", env={
         "DATABASE_URL": dsn, "TODOPY_WORKERS": "1", "TODOPY_POOL_SIZE": str(pool_size)})
     server.wait_listening("/healthz")
     return server

@@ -1,9 +1,13 @@
-"""The cost of the change-log + notify triggers on write throughput, measured with pgbench.
+"""What todopy's triggers cost durable writes, measured with pgbench, with the server running.
 
-The same UPDATE workload (like the server's PUT) runs on a scratch database
-twice: with the triggers, and after `ALTER TABLE todos DISABLE TRIGGER USER`.
-Nobody listens on the scratch database; NOTIFY still queues and takes its
-commit-time lock, as it does in production.
+The same UPDATE workload (like the server's PUT) runs on a scratch database with
+`fsync` and `synchronous_commit` on, as production runs: each pgbench client
+updates the todos of its own user's list (no two writers share a list, as in
+production most don't), once with the triggers and once after `ALTER TABLE todos
+DISABLE TRIGGER USER`. A todopy server is connected to the scratch database
+throughout, so its ringer ticks over the change log as it would in production.
+Measured with 16 writers (where a design that serialises commits falls over)
+and with 1 (nothing to serialise).
 """
 from __future__ import annotations
 
@@ -16,19 +20,27 @@ from pathlib import Path
 import psycopg2
 
 from bench.database import Database
+from bench.servers import start_todopy
 from todopy.migrate import migrate
 
 SCRATCH = "bench_triggers"
-TODOS = 10_000
+WRITERS = 16
+TODOS_PER_WRITER = 500
 SEED = """
-INSERT INTO users (id, username, password_hash) VALUES ('00000000-0000-0000-0000-000000000001', 'pgbench', '!');
-INSERT INTO todos (id, owner, title)
-SELECT md5(g::text)::uuid, '00000000-0000-0000-0000-000000000001', 'todo ' || g FROM generate_series(1, %(n)s) AS g;
+INSERT INTO users (id, username, password_hash)
+SELECT ('00000000-0000-0000-0000-' || lpad(w::text, 12, '0'))::uuid, 'pgbench' || w, '!'
+  FROM generate_series(1, %(writers)s) AS w;
+INSERT INTO todos (id, list_id, title)
+SELECT md5((w * 100000 + g)::text)::uuid, personal_list(('00000000-0000-0000-0000-' || lpad(w::text, 12, '0'))::uuid),
+       'todo ' || g
+  FROM generate_series(1, %(writers)s) AS w CROSS JOIN generate_series(1, %(todos)s) AS g;
 """
-# One PUT's statement, keyed like the server's (id and owner), on a random todo.
-SCRIPT = f"""\\set n random(1, {TODOS})
+# One PUT's statement, keyed like the server's (id and list), on a random todo of this client's list.
+SCRIPT = f"""\\set n random(1, {TODOS_PER_WRITER})
+\\set w :client_id + 1
 UPDATE todos SET title = 'pgbench ' || :n, completed = NOT completed
- WHERE id = md5(:n::text)::uuid AND owner = '00000000-0000-0000-0000-000000000001'
+ WHERE id = md5((:w * 100000 + :n)::text)::uuid
+   AND list_id = personal_list(('00000000-0000-0000-0000-' || lpad(:w::text, 12, '0'))::uuid)
 RETURNING id, title, completed, created_time, rev;
 """
 TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
@@ -36,23 +48,35 @@ TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
 
 def _scratch_dsn(database: Database) -> str:
     with database.conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+        cur.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
         cur.execute(f"CREATE DATABASE {SCRATCH}")
     dsn = database.cluster.dsn(SCRATCH)
     migrate(dsn)
     conn = psycopg2.connect(dsn, application_name="bench")
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(SEED, {"n": TODOS})
+            cur.execute(SEED, {"writers": WRITERS, "todos": TODOS_PER_WRITER})
     finally:
         conn.close()
     return dsn
 
 
+def _settings(dsn: str) -> dict[str, str]:
+    conn = psycopg2.connect(dsn, application_name="bench")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit',"
+                        " 'wal_sync_method', 'full_page_writes')")
+            return dict(cur.fetchall())
+    finally:
+        conn.close()
+
+
 def _pgbench(database: Database, script: Path, seconds: int, clients: int) -> float:
     cluster = database.cluster
-    command = [str(cluster.bin_dir / "pgbench"), "-n", "-c", str(clients), "-j", "2", "-T", str(seconds),
-               "-f", str(script), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres", SCRATCH]
+    command = [str(cluster.bin_dir / "pgbench"), "-n", "-c", str(clients), "-j", str(min(clients, 2)),
+               "-T", str(seconds), "-f", str(script), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
+               SCRATCH]
     env = {**os.environ, "PGPASSWORD": cluster.password_file.read_text().strip(), "PGAPPNAME": "bench-pgbench"}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
     match = TPS.search(done.stdout)
@@ -61,23 +85,45 @@ def _pgbench(database: Database, script: Path, seconds: int, clients: int) -> fl
     return float(match.group(1))
 
 
-def measure(database: Database, seconds: int, clients: int) -> dict:
-    """tps with and without the triggers, and the share of throughput they cost."""
+def _set_triggers(dsn: str, enabled: bool) -> None:
+    conn = psycopg2.connect(dsn, application_name="bench")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f"ALTER TABLE todos {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+    finally:
+        conn.close()
+
+
+def measure(database: Database, seconds: int, log_dir: Path, pool_size: int) -> dict:
+    """tps with and without the triggers, at 16 writers and at 1, with the server running."""
     dsn = _scratch_dsn(database)
-    with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
-        script.write(SCRIPT)
-        script.flush()
-        _pgbench(database, Path(script.name), 1, clients)                # warm caches
-        with_triggers = _pgbench(database, Path(script.name), seconds, clients)
-        conn = psycopg2.connect(dsn, application_name="bench")
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute("ALTER TABLE todos DISABLE TRIGGER USER")
-        finally:
-            conn.close()
-        without_triggers = _pgbench(database, Path(script.name), seconds, clients)
+    settings = _settings(dsn)
+    if settings.get("fsync") != "on" or settings.get("synchronous_commit") != "on":
+        raise RuntimeError(f"durable writes need fsync and synchronous_commit on: {settings}")
+    server = start_todopy(dsn, log_dir, pool_size, name="todopy-triggers")
+    results: dict = {"settings": settings, "seconds": seconds}
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".sql") as script:
+            script.write(SCRIPT)
+            script.flush()
+            path = Path(script.name)
+            _pgbench(database, path, 2, WRITERS)                       # warm caches
+            for clients in (WRITERS, 1):
+                # Alternate, twice each, so that a drift of the machine hits both sides alike.
+                with_t, without_t = [], []
+                for _ in range(2):
+                    _set_triggers(dsn, True)
+                    with_t.append(_pgbench(database, path, seconds, clients))
+                    _set_triggers(dsn, False)
+                    without_t.append(_pgbench(database, path, seconds, clients))
+                _set_triggers(dsn, True)
+                with_tps, without_tps = sum(with_t) / 2, sum(without_t) / 2
+                results[f"writers_{clients}"] = {"tps_with_triggers": round(with_tps, 1),
+                                                 "tps_without_triggers": round(without_tps, 1),
+                                                 "ratio": with_tps / without_tps}
+    finally:
+        server.stop()
     with database.conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE {SCRATCH}")
-    return {"tps_with_triggers": with_triggers, "tps_without_triggers": without_triggers,
-            "cost": 1.0 - with_triggers / without_triggers, "clients": clients, "seconds": seconds}
+        cur.execute(f"DROP DATABASE {SCRATCH} WITH (FORCE)")
+    return results

@@ -58,3 +58,66 @@ def test_every_migration_runs_in_a_transaction(empty_database):
     for name, text in sqlfiles.migrations():
         upper = text.upper()
         assert "COMMIT;" not in upper and "BEGIN;" not in upper, name
+
+
+def test_the_shared_lists_migration_keeps_every_todo_and_old_resumes_are_exact_or_snapshots(
+        empty_database, start_server):
+    """A database at the single-owner schema (0007), with users, todos and change-log rows, migrated."""
+    from werkzeug.security import generate_password_hash
+
+    from tests.support import Api, Stream
+
+    before = [(name, text) for name, text in sqlfiles.migrations() if name < "0008"]
+    conn = psycopg2.connect(empty_database)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE schema_migrations (name text PRIMARY KEY,"
+                    " applied_time timestamptz NOT NULL DEFAULT now())")
+        for name, text in before:
+            cur.execute(text)
+            cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
+        password_hash = generate_password_hash("correct horse", method="scrypt")
+        users = {}
+        for name in ("ann", "ben"):
+            cur.execute("INSERT INTO users (username, password_hash) VALUES (%s, %s) RETURNING id",
+                        (name, password_hash))
+            users[name] = cur.fetchone()[0]
+        cur.execute("INSERT INTO todos (owner, title, completed) SELECT %s, 'ann ' || n, n %% 2 = 0"
+                    " FROM generate_series(1, 5) n", (users["ann"],))
+        cur.execute("INSERT INTO todos (owner, title) VALUES (%s, 'ben''s only')", (users["ben"],))
+        cur.execute("UPDATE todos SET title = title || ' (edited)' WHERE title = 'ann 1'")
+        cur.execute("SELECT id, owner, title, completed, rev, created_time FROM todos ORDER BY id")
+        old_todos = cur.fetchall()
+        cur.execute("SELECT max(rev) FROM changes")
+        (head,) = cur.fetchone()
+    conn.close()
+
+    assert migrate(empty_database) == [name for name, _ in sqlfiles.migrations() if name >= "0008"]
+
+    conn = psycopg2.connect(empty_database)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT t.id, l.owner, t.title, t.completed, t.rev, t.created_time"
+                    " FROM todos t JOIN lists l ON l.id = t.list_id AND l.personal ORDER BY t.id")
+        assert cur.fetchall() == old_todos      # every todo, in its owner's personal list, data intact
+        cur.execute("SELECT owner, rev, horizon, todo_count FROM lists ORDER BY owner")
+        counts = {users["ann"]: 5, users["ben"]: 1}
+        assert sorted(cur.fetchall()) == sorted((owner, head, head, n) for owner, n in counts.items())
+    conn.close()
+
+    server = start_server(database=empty_database)
+    token = Api(server.base_url).post("/api/session/", {"username": "ann", "password": "correct horse"}).json()["token"]
+    ann = Api(server.base_url, token)
+    assert len(ann.list_todos()["todos"]) == 5 and ann.list_todos()["rev"] == head
+    # A stream that was at the old head resumes exactly: nothing changed in its list since.
+    at_head = Stream(server.ws_url, f"/api/todos/?since={head}", token)
+    behind = Stream(server.ws_url, f"/api/todos/?since={head - 1}", token)
+    try:
+        assert at_head.sync() == ([], {"type": "ready", "rev": head})
+        (snapshot,), ready = behind.sync()            # older: behind the horizon, a snapshot
+        assert snapshot["type"] == "snapshot" and len(snapshot["todos"]) == 5 and ready["rev"] == head
+        created = ann.create_todo("after the migration")
+        assert created["rev"] > head
+        assert at_head.recv(10)["todo"] == created
+    finally:
+        at_head.close(), behind.close()

@@ -32,24 +32,29 @@ SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.re
  WHERE l.id = %(list)s AND t.id = %(id)s
 
 -- name: ring
--- The ringer's tick: what committed since the previous snapshot (PgQ's batches:
--- xids newer than it, or in progress then, and visible now), per list its head
--- rev, whether the list itself or its members changed, and whose membership did.
--- Runs as one statement, so `pg_current_snapshot()` is the snapshot it reads with.
+-- The ringer's tick, prepared once per connection (PREPARE ring(pg_snapshot) AS ...):
+-- what committed since the previous snapshot (PgQ's batches: xids at or past its
+-- xmax, or in progress then, and visible now), per list its head rev, whether the
+-- list itself or its members changed, and whose membership did; one NOTIFY naming
+-- them (or '*', "look at every list", past NOTIFY's size limit). One statement, so
+-- `pg_current_snapshot()` is the snapshot it reads with, and one round trip per tick.
 WITH now_ AS (SELECT pg_current_snapshot() AS snap),
 moved AS (
     SELECT c.list_id, max(c.rev) AS rev, bool_or(c.kind <> 'todo') AS meta,
            array_agg(DISTINCT c.user_id) FILTER (WHERE c.kind = 'member') AS users,
            min(c.changed_time) AS oldest
       FROM changes c, now_
-     WHERE (c.xid >= pg_snapshot_xmax(%(previous)s::pg_snapshot)
-            OR c.xid = ANY(ARRAY(SELECT pg_snapshot_xip(%(previous)s::pg_snapshot))))
+     WHERE (c.xid >= pg_snapshot_xmax($1) OR c.xid = ANY(ARRAY(SELECT pg_snapshot_xip($1))))
        AND pg_visible_in_snapshot(c.xid, now_.snap)
      GROUP BY c.list_id
-)
-SELECT (SELECT snap::text FROM now_),
-       (SELECT json_agg(json_build_array(list_id, rev, meta, users)) FROM moved)::text,
-       (SELECT extract(epoch FROM min(oldest))::float8 FROM moved)
+),
+payload AS (SELECT json_agg(json_build_array(list_id, rev, meta, users))::text AS lists,
+                   extract(epoch FROM min(oldest))::float8 AS oldest FROM moved)
+SELECT (SELECT snap::text FROM now_), payload.oldest,
+       CASE WHEN payload.lists IS NOT NULL
+            THEN pg_notify('todopy_ring', CASE WHEN length(payload.lists) <= 7000 THEN payload.lists ELSE '*' END)
+       END
+  FROM payload
 
 -- name: ring_recent
 -- A new ringer's first look: everything that committed in the last seconds (its
