@@ -278,10 +278,18 @@ def test_failed_save_keeps_the_text_in_the_field(server, tabs, alice):
 # -- keyboard and assistive technology ------------------------------------------------------------
 
 
-def focused(page) -> str:
-    return page.evaluate("""() => { const e = document.activeElement;
-        return e ? (e.className || e.id || e.tagName).toString() + (e.closest('li[data-id]') ?
-        ':' + e.closest('li[data-id]').querySelector('label').textContent : '') : ''; }""")
+FOCUSED = """() => { const e = document.activeElement;
+    return e ? (e.className || e.id || e.tagName).toString() + (e.closest('li[data-id]') ?
+    ':' + e.closest('li[data-id]').querySelector('label').textContent : '') : ''; }"""
+
+
+def focused(page, expected: str) -> str:
+    """Wait (briefly) until the focused element is `expected` (class or id or tag, ':' and its row's title)."""
+    try:
+        page.wait_for_function(f"expected => ({FOCUSED})() === expected", arg=expected, timeout=2000)
+    except Exception:
+        pass
+    return page.evaluate(FOCUSED)
 
 
 def test_keyboard_only_walkthrough(server, tabs, alice):
@@ -294,13 +302,13 @@ def test_keyboard_only_walkthrough(server, tabs, alice):
     expect(tab.labels).to_have_text(["alpha", "beta"])
 
     page.keyboard.press("Tab")
-    assert focused(page) == "toggle-all"
+    assert focused(page, "toggle-all") == "toggle-all"
     page.keyboard.press("Tab")
-    assert focused(page) == "toggle:alpha"
+    assert focused(page, "toggle:alpha") == "toggle:alpha"
     page.keyboard.press("Space")
     expect(tab.item("alpha")).to_have_class(re.compile(r"\bcompleted\b"))
     page.keyboard.press("Tab")
-    assert focused(page) == "LABEL:alpha"   # the label: focusable, to edit
+    assert focused(page, "LABEL:alpha") == "LABEL:alpha"   # the label: focusable, to edit
     page.keyboard.press("Enter")
     edit = page.locator(".todo-list li.editing .edit")
     expect(edit).to_be_focused()
@@ -308,18 +316,18 @@ def test_keyboard_only_walkthrough(server, tabs, alice):
     page.keyboard.type(" edited")
     page.keyboard.press("Enter")
     expect(tab.labels).to_have_text(["alpha edited", "beta"])
-    assert focused(page) == "LABEL:alpha edited"   # back where the user was
+    assert focused(page, "LABEL:alpha edited") == "LABEL:alpha edited"   # back where the user was
     page.keyboard.press("F2")
     expect(edit).to_be_focused()
     page.keyboard.type(" never")
     page.keyboard.press("Escape")
     expect(tab.labels).to_have_text(["alpha edited", "beta"])
     page.keyboard.press("Tab")
-    assert focused(page) == "destroy:alpha edited"   # shown to the keyboard, not only on hover
+    assert focused(page, "destroy:alpha edited") == "destroy:alpha edited"   # shown to the keyboard, not only on hover
     expect(tab.item("alpha edited").locator(".destroy")).to_be_visible()
     page.keyboard.press("Enter")
     expect(tab.labels).to_have_text(["beta"])
-    assert focused(page) == "toggle:beta"
+    assert focused(page, "toggle:beta") == "toggle:beta"
     tab.saved()
     assert titles(alice) == ["beta"]
 

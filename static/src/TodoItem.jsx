@@ -5,7 +5,7 @@
 //
 // Memoised on what it shows: a stream echo that only moves a todo's rev does
 // not re-render its row (1,000 rows stay cheap).
-import { memo, useEffect, useRef, useState } from 'react';
+import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react';
 
 function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle, editBase, onLostDraft }) {
   // null, or { text, base } while editing. The stream may update `todo`
@@ -28,7 +28,8 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
     if (liveDraft.current !== null) onLostDraft?.(todo.id, liveDraft.current);
   }, []); // eslint-disable-line react-hooks/exhaustive-deps
 
-  useEffect(() => {
+  // Layout effect: focus moves in the same frame the field appears or goes.
+  useLayoutEffect(() => {
     if (editing) {
       const input = editInput.current;
       input.focus();
