@@ -52,6 +52,32 @@ export function App() {
     };
   }, []);
 
+  // Started offline as the last user: their writes wait until the server says
+  // who this browser's session belongs to now (it may have changed meanwhile).
+  useEffect(() => {
+    if (!view.unconfirmed) return undefined;
+    let cancelled = false;
+    let timer = null;
+    const check = () =>
+      getSession().then(
+        ({ user }) => {
+          if (cancelled) return;
+          rememberUser(user);
+          setView({ screen: 'todos', user }); // same id: same Workspace, now confirmed
+        },
+        (error) => {
+          if (cancelled) return;
+          if (error.status === 401) setView({ screen: 'auth', notice: SESSION_ENDED });
+          else timer = setTimeout(check, 2000);
+        },
+      );
+    timer = setTimeout(check, 2000);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+  }, [view]);
+
   if (view.screen === 'checking') {
     return (
       <main className="app-loading" role="status">
@@ -76,6 +102,7 @@ export function App() {
     <Workspace
       key={view.user.id} // a different user gets fresh streams, model and outbox
       user={view.user}
+      confirmed={!view.unconfirmed}
       onSignedOut={() => {
         rememberUser(null);
         setView({ screen: 'auth' });

@@ -51,7 +51,7 @@ export async function sendOp(op) {
   }
 }
 
-export function Workspace({ user, onSignedOut, onSessionLost }) {
+export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }) {
   const route = useRoute();
   const online = useOnline();
   const sessionLost = useLatest(onSessionLost);
@@ -60,12 +60,14 @@ export function Workspace({ user, onSignedOut, onSessionLost }) {
   const [todoStatus, setTodoStatus] = useState('connecting');
   const outboxRef = useRef(null);
   const settledHandlers = useRef(new Set());
+  const isConfirmed = useLatest(confirmed);
 
   // ---- the outbox: one per signed-in user, persisted in IndexedDB ----
   useEffect(() => {
     const outbox = new Outbox({
       storage: indexedDbStorage(user.id) ?? memoryStorage(),
-      isOnline: () => navigator.onLine !== false,
+      // Unconfirmed (started offline as the last user): hold writes until the server knows us.
+      isOnline: () => navigator.onLine !== false && isConfirmed.current,
       // A 401 keeps the write (for after signing in again) and ends the session.
       keep: (error) => isTransient(error) || error?.status === 401,
       send: async (op) => {
@@ -154,6 +156,9 @@ export function Workspace({ user, onSignedOut, onSessionLost }) {
   }
 
   const status = online ? todoStatus : 'offline';
+  useEffect(() => {
+    if (confirmed) outboxRef.current?.kick();
+  }, [confirmed]);
 
   // A notice about an unreachable server goes once the connection is back.
   useEffect(() => {
