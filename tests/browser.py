@@ -71,7 +71,7 @@ class Tab:
 
     def saved(self, timeout: float = 10_000) -> None:
         """Wait until every write the page made has been answered by the server (none pending)."""
-        expect(self.page.locator(".session-bar .unsent")).to_have_count(0, timeout=timeout)
+        expect(self.page.locator(".session-bar")).to_have_attribute("data-unsent", "0", timeout=timeout)
         expect(self.page.locator(".todo-list li.pending")).to_have_count(0, timeout=timeout)
 
     # -- locators ------------------------------------------------------------------

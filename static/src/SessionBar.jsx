@@ -8,14 +8,17 @@ export const STATUS_TEXT = {
   unavailable: 'Live updates unavailable: refreshing every 5 s',
 };
 
-export function SessionBar({ username, status, unsent, onSignOut }) {
+// `unsent` is every write not yet answered (data-unsent, for tests and styles);
+// it is said aloud only while writes are held back (offline, server away), not
+// for each write that is merely on its way.
+export function SessionBar({ username, status, unsent, waiting, onSignOut }) {
   return (
-    <header className="session-bar">
+    <header className="session-bar" data-unsent={unsent}>
       <p className="connection" role="status">
         <span className="status" data-status={status}>
           {STATUS_TEXT[status] ?? status}
         </span>
-        {unsent > 0 && (
+        {unsent > 0 && waiting && (
           <span className="unsent">
             {unsent === 1 ? '1 change not saved yet' : `${unsent} changes not saved yet`}
           </span>

@@ -172,6 +172,7 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
         username={user.username}
         status={status}
         unsent={ops.length}
+        waiting={outboxState.waiting || status === 'offline'}
         onSignOut={signOut}
       />
       {supported !== false && (
