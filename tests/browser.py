@@ -231,7 +231,12 @@ def click_until_painted(page: Page, selector: str, predicate: str, timeout_ms: i
     """Click `selector` from inside the page and return the ms until the first animation
     frame in which `predicate` (JS, no arguments) holds: the frame that paints it. All
     timing happens in the page, so no protocol round trip is counted."""
-    return page.evaluate("""async ([selector, predicate, timeout]) => {
+    return act_until_painted(page, f"() => document.querySelector({selector!r}).click()", predicate, timeout_ms)
+
+
+def act_until_painted(page: Page, action: str, predicate: str, timeout_ms: int = 20_000) -> float:
+    """Run `action` (JS, no arguments) in the page; ms until the frame that paints `predicate`."""
+    return page.evaluate("""async ([action, predicate, timeout]) => {
         const holds = new Function('return (' + predicate + ')()');
         const started = performance.now();
         const painted = new Promise((resolve, reject) => {
@@ -242,6 +247,6 @@ def click_until_painted(page: Page, selector: str, predicate: str, timeout_ms: i
             };
             requestAnimationFrame(check);
         });
-        document.querySelector(selector).click();
+        new Function('return (' + action + ')()')();
         return painted;
-    }""", [selector, predicate, timeout_ms])
+    }""", [action, predicate, timeout_ms])
