@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, Locator, Page, Playwright, expect
+import pytest
+from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
+
+from tests.support import Api, ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
+AXE_SCRIPT = Path(__file__).resolve().parent.parent / "static" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct horse"
@@ -55,9 +61,18 @@ class Tab:
         return response
 
     def sign_in(self, username: str, password: str = PASSWORD, button: str = "signin") -> None:
+        """Fill the form and press `button` (signin, or signup: switching the form to sign-up first)."""
+        switch = self.page.locator("button[name=to-signup]" if button == "signup" else "button[name=to-signin]")
+        if switch.count():
+            switch.click()
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", password)
         self.page.click(f"button[name={button}]")
+
+    def saved(self, timeout: float = 10_000) -> None:
+        """Wait until every write the page made has been answered by the server (none pending)."""
+        expect(self.page.locator(".session-bar")).to_have_attribute("data-unsent", "0", timeout=timeout)
+        expect(self.page.locator(".todo-list li.pending")).to_have_count(0, timeout=timeout)
 
     # -- locators ------------------------------------------------------------------
 
@@ -128,3 +143,110 @@ WATCH_MIN_ITEMS = """() => {
     window.__minItems = Math.min(window.__minItems, count());
   }).observe(document.body, {childList: true, subtree: true, attributes: true, characterData: true});
 }"""
+
+
+# -- fixtures (imported by the browser test modules) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def tabs(browser: Browser) -> Iterator[Callable[..., Tab]]:
+    """`tabs(server_or_url, api=None)`: a new context (signed in as `api` by its session cookie)."""
+    opened: list[Tab] = []
+
+    def open_tab(where: ServerProcess | str, api: Api | None = None) -> Tab:
+        base_url = where if isinstance(where, str) else where.base_url
+        tab = Tab(browser, base_url, api.token if api else None)
+        opened.append(tab)
+        return tab
+
+    yield open_tab
+    for tab in opened:
+        tab.close()
+    # Whatever a test expected, the app must never throw or break its own CSP.
+    for tab in opened:
+        assert tab.page_errors == [], tab.page_errors
+        assert not [text for _, text in tab.console if "Content Security Policy" in text], tab.console
+
+
+# -- accessibility ------------------------------------------------------------------------
+
+
+def axe_violations(page: Page, context: str = "document") -> list[dict]:
+    """Run axe-core (the npm devDependency) in the page; every violation, with impact and targets.
+
+    Injected through the DevTools protocol rather than a <script> tag, which the
+    page's own CSP would rightly refuse."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_SCRIPT.read_text())
+    return page.evaluate("""async (context) => {
+        const where = context === 'document' ? document : document.querySelector(context);
+        // WCAG 2.2 AA (target size included) and axe's best practices.
+        const result = await axe.run(where, {runOnly: {type: 'tag', values:
+            ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}});
+        return result.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                            nodes: v.nodes.map(n => n.target.join(' '))}));
+    }""", context)
+
+
+def serious(violations: list[dict]) -> list[dict]:
+    return [v for v in violations if v["impact"] in ("serious", "critical")]
+
+
+# A WebSocket that never connects, as behind a proxy that drops upgrades (the
+# browser reports such a failure as a close with code 1006 and no open).
+BLOCK_WEBSOCKETS = """(() => {
+  window.WebSocket = class BlockedWebSocket extends EventTarget {
+    constructor(url) {
+      super();
+      this.url = String(url);
+      this.readyState = 0;
+      setTimeout(() => {
+        this.readyState = 3;
+        this.onerror?.(new Event('error'));
+        this.onclose?.({code: 1006, reason: '', wasClean: false});
+      }, 20);
+    }
+    send() {}
+    close() {}
+  };
+})()"""
+
+# fetch answered `ms` later than the server answers: a slow server, seen from the page.
+def slow_fetch(ms: int) -> str:
+    return f"""(() => {{
+  const real = window.fetch.bind(window);
+  window.fetch = (...args) => new Promise(resolve => setTimeout(resolve, {ms})).then(() => real(...args));
+}})()"""
+
+
+def click_until_painted(page: Page, selector: str, predicate: str, timeout_ms: int = 20_000) -> float:
+    """Click `selector` from inside the page and return the ms until the first animation
+    frame in which `predicate` (JS, no arguments) holds: the frame that paints it. All
+    timing happens in the page, so no protocol round trip is counted."""
+    return act_until_painted(page, f"() => document.querySelector({selector!r}).click()", predicate, timeout_ms)
+
+
+def act_until_painted(page: Page, action: str, predicate: str, timeout_ms: int = 20_000) -> float:
+    """Run `action` (JS, no arguments) in the page; ms until the frame that paints `predicate`."""
+    return page.evaluate("""async ([action, predicate, timeout]) => {
+        const holds = new Function('return (' + predicate + ')()');
+        const started = performance.now();
+        const painted = new Promise((resolve, reject) => {
+            const check = () => {
+                if (holds()) return resolve(performance.now() - started);
+                if (performance.now() - started > timeout) return reject(new Error('not painted: ' + predicate));
+                requestAnimationFrame(check);
+            };
+            requestAnimationFrame(check);
+        });
+        new Function('return (' + action + ')()')();
+        return painted;
+    }""", [action, predicate, timeout_ms])

@@ -1,22 +1,25 @@
-// Sign-in / sign-up form. One form, two submit buttons: the button pressed
-// picks the endpoint, and Enter in a field signs in (the first submit button).
+// Sign-in / sign-up form. Two modes, so the password field can tell password
+// managers the truth: current-password to sign in, new-password to sign up.
 // Validation is left to the server so its messages are the ones shown.
 import { useState } from 'react';
-import { signIn, signUp } from './api.js';
+import { useAutoFocus } from './hooks.js';
+import { describeAuthError, signIn, signUp } from './api.js';
 
 export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
+  const [mode, setMode] = useState('signin'); // 'signin' | 'signup'
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState(initialError);
   const [busy, setBusy] = useState(false);
+  const signingUp = mode === 'signup';
+  const usernameRef = useAutoFocus();
 
   async function handleSubmit(event) {
     event.preventDefault();
-    const register = event.nativeEvent.submitter?.name === 'signup';
     setBusy(true);
     setError(null);
     try {
-      const { user } = await (register ? signUp : signIn)(username, password);
+      const { user } = await (signingUp ? signUp : signIn)(username, password);
       onSignedIn(user);
     } catch (failure) {
       setError(describeAuthError(failure));
@@ -25,16 +28,18 @@ export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
   }
 
   return (
-    <section className="auth">
+    <main>
+      <section className="auth">
       <h1>todos</h1>
-      <form className="auth-form" onSubmit={handleSubmit} noValidate>
+      <form className="auth-form" onSubmit={handleSubmit} noValidate aria-labelledby="auth-heading">
+        <h2 id="auth-heading">{signingUp ? 'Create an account' : 'Sign in'}</h2>
         {notice && <p className="auth-notice">{notice}</p>}
         <label>
           <span>Username</span>
           <input
             name="username"
             autoComplete="username"
-            autoFocus
+            ref={usernameRef}
             value={username}
             onChange={(e) => setUsername(e.target.value)}
           />
@@ -44,34 +49,42 @@ export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
           <input
             name="password"
             type="password"
-            autoComplete="current-password"
+            autoComplete={signingUp ? 'new-password' : 'current-password'}
+            aria-describedby={signingUp ? 'password-rule' : undefined}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
           />
         </label>
+        {signingUp && (
+          <p id="password-rule" className="auth-hint">
+            At least 8 characters.
+          </p>
+        )}
         {error && (
           <p className="auth-error" role="alert">
             {error}
           </p>
         )}
         <div className="auth-actions">
-          <button type="submit" name="signin" disabled={busy}>
-            Sign in
-          </button>
-          <button type="submit" name="signup" disabled={busy}>
-            Sign up
+          <button type="submit" name={signingUp ? 'signup' : 'signin'} disabled={busy}>
+            {signingUp ? 'Sign up' : 'Sign in'}
           </button>
         </div>
+        <p className="auth-switch">
+          {signingUp ? 'Have an account? ' : 'New here? '}
+          <button
+            type="button"
+            name={signingUp ? 'to-signin' : 'to-signup'}
+            onClick={() => {
+              setMode(signingUp ? 'signin' : 'signup');
+              setError(null);
+            }}
+          >
+            {signingUp ? 'Sign in instead' : 'Create an account'}
+          </button>
+        </p>
       </form>
-    </section>
+      </section>
+    </main>
   );
-}
-
-/** The server's own message, plus the wait for a throttled (429) sign-in. */
-export function describeAuthError(error) {
-  if (error.status === 429 && error.retryAfter != null) {
-    const sentence = error.message.replace(/[.!]?\s*$/, '.');
-    return `${sentence} Try again in ${error.retryAfter} s.`;
-  }
-  return error.message;
 }

@@ -1,8 +1,10 @@
 // input.new-todo: Enter adds the trimmed title; an empty one is ignored.
 import { useState } from 'react';
+import { useAutoFocus } from './hooks.js';
 
 export function NewTodoInput({ onAdd }) {
   const [text, setText] = useState('');
+  const input = useAutoFocus();
 
   async function handleKeyDown(event) {
     // isComposing: Enter that confirms an IME candidate is not a submit.
@@ -19,7 +21,8 @@ export function NewTodoInput({ onAdd }) {
     <input
       className="new-todo"
       placeholder="What needs to be done?"
-      autoFocus
+      aria-label="New todo"
+      ref={input}
       value={text}
       onChange={(e) => setText(e.target.value)}
       onKeyDown={handleKeyDown}

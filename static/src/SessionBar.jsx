@@ -1,16 +1,35 @@
-// Who is signed in, whether the stream is live, and the way out.
-export function SessionBar({ username, status, onSignOut }) {
+// Who is signed in, the honest state of the connection (announced to screen
+// readers as it changes), how many writes wait to be sent, and the way out.
+export const STATUS_TEXT = {
+  connecting: 'Connecting…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline: changes are kept and sent when you reconnect',
+  unavailable: 'Live updates unavailable: refreshing every 5 s',
+};
+
+// `unsent` is every write not yet answered (data-unsent, for tests and styles);
+// it is said aloud only while writes are held back (offline, server away), not
+// for each write that is merely on its way.
+export function SessionBar({ username, status, unsent, waiting, onSignOut }) {
   return (
-    <div className="session-bar">
-      <span className="status" data-status={status} title="Realtime connection">
-        {status}
-      </span>
+    <header className="session-bar" data-unsent={unsent}>
+      <p className="connection" role="status">
+        <span className="status" data-status={status}>
+          {STATUS_TEXT[status] ?? status}
+        </span>
+        {unsent > 0 && waiting && (
+          <span className="unsent">
+            {unsent === 1 ? '1 change not saved yet' : `${unsent} changes not saved yet`}
+          </span>
+        )}
+      </p>
       <span className="user">
         Signed in as <strong>{username}</strong>
       </span>
       <button type="button" className="signout" onClick={onSignOut}>
         Sign out
       </button>
-    </div>
+    </header>
   );
 }

@@ -1,66 +1,151 @@
-// One li of ul.todo-list. Double-click the label to edit; Enter or blur saves,
-// Escape cancels. The rev and title at the moment editing began travel with
-// the save, so the caller can send a conditional (If-Match) write.
-import { useEffect, useRef, useState } from 'react';
+// One li of ul.todo-list. Double-click the label, or focus it and press Enter
+// or F2, to edit; Enter or blur saves, Escape cancels. What the todo was when
+// editing began travels with the save, so the write can be conditional
+// (If-Match) and a 412 can tell a real conflict from a change to another field.
+//
+// Memoised on what it shows: a stream echo that only moves a todo's rev does
+// not re-render its row (1,000 rows stay cheap).
+import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react';
 
-export function TodoItem({ todo, onToggle, onDestroy, onSaveTitle }) {
-  // null, or { text, baseRev, baseTitle } while editing. The stream may
-  // update `todo` meanwhile; the draft deliberately keeps the user's text.
+function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle, editBase, onLostDraft }) {
+  // null, or { text, base } while editing. The stream may update `todo`
+  // meanwhile; the draft deliberately keeps the user's text.
   const [draft, setDraft] = useState(null);
   const editInput = useRef(null);
+  const labelRef = useRef(null);
   // Enter/Escape end the edit and unmount the input, which can still fire a
   // blur; this makes sure one edit leads to at most one save.
   const finished = useRef(false);
+  const refocus = useRef(false);
   const editing = draft !== null;
+  const row = useRef(null);
 
-  useEffect(() => {
-    if (!editing) return;
-    const input = editInput.current;
-    input.focus();
-    input.setSelectionRange(input.value.length, input.value.length);
+  // Removed while editing (deleted elsewhere, access lost): hand the text over
+  // rather than lose it silently. Enter/Escape/blur mark the edit finished first.
+  const liveDraft = useRef(null);
+  liveDraft.current = draft && !finished.current ? draft.text : null;
+  useEffect(() => () => {
+    if (liveDraft.current !== null) onLostDraft?.(todo.id, liveDraft.current);
+  }, []); // eslint-disable-line react-hooks/exhaustive-deps
+
+  // Layout effect: focus moves in the same frame the field appears or goes.
+  useLayoutEffect(() => {
+    if (editing) {
+      const input = editInput.current;
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
+    } else if (refocus.current) {
+      refocus.current = false;
+      labelRef.current?.focus();
+    }
   }, [editing]);
 
-  function startEditing() {
+  // A save that failed comes back here with the user's text.
+  useEffect(() => {
+    if (!reopen || readOnly) return;
     finished.current = false;
-    setDraft({ text: todo.title, baseRev: todo.rev, baseTitle: todo.title });
+    setDraft({ text: reopen.text, base: editBase(todo.id) });
+  }, [reopen?.nonce]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  function startEditing() {
+    if (readOnly) return;
+    finished.current = false;
+    setDraft({ text: todo.title, base: editBase(todo.id) });
   }
 
-  function save() {
+  function end(keyboard) {
+    finished.current = true;
+    refocus.current = keyboard;
+    setDraft(null);
+  }
+
+  function save(keyboard = false) {
     if (finished.current || !draft) return;
-    finished.current = true;
-    setDraft(null);
-    onSaveTitle(todo, draft.text, { baseRev: draft.baseRev, baseTitle: draft.baseTitle });
-  }
-
-  function cancel() {
-    finished.current = true;
-    setDraft(null);
+    end(keyboard);
+    onSaveTitle(todo.id, draft.text, draft.base);
   }
 
   function handleKeyDown(event) {
-    if (event.key === 'Enter' && !event.nativeEvent.isComposing) save();
-    else if (event.key === 'Escape') cancel();
+    if (event.key === 'Enter' && !event.nativeEvent?.isComposing && !event.isComposing) save(true);
+    else if (event.key === 'Escape') end(true);
   }
 
-  const className = [todo.completed && 'completed', editing && 'editing'].filter(Boolean).join(' ');
+  function handleLabelKey(event) {
+    if (event.key === 'Enter' || event.key === 'F2') {
+      event.preventDefault();
+      startEditing();
+    } else if (event.key === 'Delete' && !readOnly) {
+      destroy();
+    }
+  }
+
+  // Keyboard users keep their place: focus moves to a neighbour, or the input.
+  function destroy() {
+    const li = row.current;
+    const next = li?.nextElementSibling ?? li?.previousElementSibling;
+    const target = next?.querySelector('.toggle:not([disabled])') ?? document.querySelector('.new-todo');
+    if (li?.contains(document.activeElement)) target?.focus();
+    onDestroy(todo.id);
+  }
+
+  const className = [todo.completed && 'completed', editing && 'editing', todo.pending && 'pending']
+    .filter(Boolean)
+    .join(' ');
 
   return (
-    <li className={className || undefined} data-id={todo.id}>
+    <li ref={row} className={className || undefined} data-id={todo.id} data-pending={todo.pending ? 'true' : undefined}>
       <div className="view">
-        <input className="toggle" type="checkbox" checked={todo.completed} onChange={() => onToggle(todo)} />
-        <label onDoubleClick={startEditing}>{todo.title}</label>
-        <button type="button" className="destroy" aria-label="Delete" onClick={() => onDestroy(todo)} />
+        <input
+          className="toggle"
+          type="checkbox"
+          checked={todo.completed}
+          disabled={readOnly}
+          aria-label={`Completed: ${todo.title}`}
+          onChange={() => onToggle(todo.id)}
+        />
+        <label
+          ref={labelRef}
+          tabIndex={readOnly ? undefined : 0}
+          title={readOnly ? undefined : 'Double-click, Enter or F2 to edit'}
+          onDoubleClick={startEditing}
+          onKeyDown={handleLabelKey}
+        >
+          {todo.title}
+        </label>
+        {!readOnly && (
+          <button type="button" className="destroy" aria-label={`Delete: ${todo.title}`}
+            onClick={destroy} />
+        )}
       </div>
       {editing && (
         <input
           ref={editInput}
           className="edit"
+          aria-label={`Edit: ${todo.title}`}
           value={draft.text}
           onChange={(e) => setDraft({ ...draft, text: e.target.value })}
           onKeyDown={handleKeyDown}
-          onBlur={save}
+          onBlur={() => save(false)}
         />
       )}
     </li>
   );
 }
+
+function sameRow(a, b) {
+  return (
+    a.todo.id === b.todo.id &&
+    a.todo.title === b.todo.title &&
+    a.todo.completed === b.todo.completed &&
+    Boolean(a.todo.pending) === Boolean(b.todo.pending) &&
+    a.readOnly === b.readOnly &&
+    a.reopen === b.reopen &&
+    a.onToggle === b.onToggle &&
+    a.onDestroy === b.onDestroy &&
+    a.onSaveTitle === b.onSaveTitle &&
+    a.editBase === b.editBase &&
+    a.onLostDraft === b.onLostDraft
+  );
+}
+
+export const TodoItem = memo(TodoItemView, sameRow);

@@ -66,7 +66,6 @@ export function parseRetryAfter(value) {
   return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
-const todoPath = (id) => `/api/todos/${encodeURIComponent(id)}/`;
 const ifMatch = (rev) => (rev == null ? {} : { 'If-Match': `"${rev}"` });
 
 // ---- accounts and sessions ----
@@ -77,18 +76,59 @@ export const signUp = (username, password) => request('POST', '/api/users/', { b
 export const signOut = () => request('DELETE', '/api/session/');
 
 // ---- todos ----
+// `base` is a list's todo collection: '/api/todos/' (the personal list) or
+// '/api/lists/<lid>/todos/'. Every route works the same under either.
 
-export const createTodo = (title) => request('POST', '/api/todos/', { body: { title } });
-export const getTodo = (id) => request('GET', todoPath(id));
+export const PERSONAL_TODOS = '/api/todos/';
+export const listTodosPath = (listId) =>
+  listId == null ? PERSONAL_TODOS : `/api/lists/${encodeURIComponent(listId)}/todos/`;
+const todoPath = (base, id) => `${base}${encodeURIComponent(id)}/`;
+
+/** POST with a client-chosen id, so that sending it again is harmless (200, same todo). */
+export const createTodo = (title, { id, completed, base = PERSONAL_TODOS } = {}) =>
+  request('POST', base, { body: { title, ...(id ? { id } : {}), ...(completed ? { completed } : {}) } });
+export const getTodo = (id, { base = PERSONAL_TODOS } = {}) => request('GET', todoPath(base, id));
+export const listTodos = ({ base = PERSONAL_TODOS } = {}) => request('GET', base);
 
 /** PATCH one todo; pass `rev` to make it conditional (412 if changed since). */
-export const updateTodo = (id, fields, { rev } = {}) =>
-  request('PATCH', todoPath(id), { body: fields, headers: ifMatch(rev) });
+export const updateTodo = (id, fields, { rev, base = PERSONAL_TODOS } = {}) =>
+  request('PATCH', todoPath(base, id), { body: fields, headers: ifMatch(rev) });
 
-export const deleteTodo = (id, { rev } = {}) => request('DELETE', todoPath(id), { headers: ifMatch(rev) });
+export const deleteTodo = (id, { rev, base = PERSONAL_TODOS } = {}) =>
+  request('DELETE', todoPath(base, id), { headers: ifMatch(rev) });
 
 /** Toggle all in one atomic request. */
-export const setAllCompleted = (completed) => request('PATCH', '/api/todos/', { body: { completed } });
+export const setAllCompleted = (completed, { base = PERSONAL_TODOS } = {}) =>
+  request('PATCH', base, { body: { completed } });
 
 /** Clear completed in one atomic request. */
-export const clearCompleted = () => request('DELETE', '/api/todos/?completed=true');
+export const clearCompleted = ({ base = PERSONAL_TODOS } = {}) => request('DELETE', `${base}?completed=true`);
+
+// ---- lists and sharing ----
+
+const listPath = (listId) => `/api/lists/${encodeURIComponent(listId)}/`;
+const memberPath = (listId, username) => `${listPath(listId)}members/${encodeURIComponent(username)}/`;
+
+export const getLists = () => request('GET', '/api/lists/');
+export const createList = (title, { id } = {}) =>
+  request('POST', '/api/lists/', { body: { title, ...(id ? { id } : {}) } });
+export const getList = (listId) => request('GET', listPath(listId));
+export const renameList = (listId, title) => request('PATCH', listPath(listId), { body: { title } });
+export const deleteList = (listId) => request('DELETE', listPath(listId));
+export const getMembers = (listId) => request('GET', `${listPath(listId)}members/`);
+export const putMember = (listId, username, role) => request('PUT', memberPath(listId, username), { body: { role } });
+export const removeMember = (listId, username) => request('DELETE', memberPath(listId, username));
+
+/**
+ * The text for a failed sign-in or sign-up: the server's own message, plus the
+ * wait for a throttled (429) one, said once (the server's message may already
+ * name it: "try again in 60 s").
+ */
+export function describeAuthError(error) {
+  if (error.status === 429 && error.retryAfter != null) {
+    const sentence = error.message.replace(/[.!]?\s*$/, '.');
+    if (/try again/i.test(sentence)) return sentence;
+    return `${sentence} Try again in ${error.retryAfter} s.`;
+  }
+  return error.message;
+}

@@ -1,5 +1,6 @@
-// The WebSocket client for the list stream, `ws(s)://<host>/api/todos/`.
-// It only moves messages: parsing them into a todo list is model.js's job.
+// The WebSocket client for a list stream (`/api/todos/`, `/api/lists/<lid>/todos/`)
+// and for the lists stream (`/api/lists/`). It only moves messages: parsing
+// them into state is model.js's job.
 //
 // Lifecycle (API.md, "Streams"):
 //   first connect        no query       → snapshot, ready, then changes
@@ -14,8 +15,21 @@ export const MAX_RETRY_MS = 5000;
 // A handshake refused before `open` can be a server restart or a revoked
 // session; after this many in a row, ask /api/session/ which one it is.
 export const FAILED_HANDSHAKES_BEFORE_SESSION_CHECK = 2;
+// ... and after this many, with the session fine, the stream counts as unavailable.
+export const FAILED_HANDSHAKES_BEFORE_UNAVAILABLE = 3;
 
-/** @typedef {'connecting' | 'live' | 'reconnecting'} StreamStatus */
+/**
+ * connecting: never synced yet; live: synced and streaming; reconnecting: lost,
+ * trying again with `since`; unavailable: handshakes keep failing although
+ * the session is fine (a proxy that drops upgrades, say): the caller should
+ * poll over REST meanwhile; we keep trying the socket.
+ * @typedef {'connecting' | 'live' | 'reconnecting' | 'unavailable'} StreamStatus
+ */
+
+// Close codes that end a stream for good (API.md, "Streams").
+export const CLOSE_SIGNED_OUT = 1008;
+export const CLOSE_NOT_MEMBER = 4403;
+export const CLOSE_LIST_DELETED = 4404;
 
 /**
  * Open the stream and keep it open until `close()`.
@@ -24,6 +38,8 @@ export const FAILED_HANDSHAKES_BEFORE_SESSION_CHECK = 2;
  * @param {(message: object) => void} options.onMessage  every parsed server message
  * @param {(status: StreamStatus) => void} [options.onStatus]
  * @param {() => void} [options.onSessionLost]  the session is gone; the stream has stopped
+ * @param {(code: number) => void} [options.onGone]  the list is gone for us (4403/4404); stopped
+ * @param {string} [options.path]  the stream's URL path
  * @param {() => Promise<unknown>} [options.checkSession]  rejects with `.status === 401` when signed out
  * @param {string} [options.baseUrl]  page URL the stream URL is derived from
  * @param {typeof WebSocket} [options.WebSocket]
@@ -32,6 +48,8 @@ export function openTodoStream({
   onMessage,
   onStatus = () => {},
   onSessionLost = () => {},
+  onGone = () => {},
+  path = '/api/todos/',
   checkSession = getSession,
   baseUrl = globalThis.location?.href,
   WebSocket: Socket = globalThis.WebSocket,
@@ -50,7 +68,7 @@ export function openTodoStream({
 
   function connect() {
     retryTimer = null;
-    const ws = new Socket(streamUrl(baseUrl, resumeRev));
+    const ws = new Socket(streamUrl(baseUrl, resumeRev, path));
     socket = ws;
     let opened = false;
 
@@ -72,10 +90,21 @@ export function openTodoStream({
       }
     };
     // Every failure ends in `close` (after `error`, if any), so handle it once there.
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (ws !== socket || stopped) return;
       socket = null;
-      setStatus(resumeRev === null ? 'connecting' : 'reconnecting');
+      const code = event?.code;
+      if (code === CLOSE_NOT_MEMBER || code === CLOSE_LIST_DELETED) {
+        stop();
+        onGone(code);
+        return;
+      }
+      if (code === CLOSE_SIGNED_OUT) {
+        stop();
+        onSessionLost();
+        return;
+      }
+      if (status !== 'unavailable') setStatus(resumeRev === null ? 'connecting' : 'reconnecting');
       if (!opened) failedHandshakes += 1;
       if (failedHandshakes >= FAILED_HANDSHAKES_BEFORE_SESSION_CHECK) verifySessionThenRetry();
       else scheduleRetry();
@@ -108,7 +137,13 @@ export function openTodoStream({
         return;
       }
       // Anything else (server down, 503) is not proof the session is gone.
+      setStatus(resumeRev === null ? 'connecting' : 'reconnecting');
+      scheduleRetry();
+      return;
     }
+    // Signed in and the server answers REST, yet the socket keeps failing: the
+    // stream is blocked or refused (a 404 too: the caller's poll tells).
+    if (!stopped && failedHandshakes >= FAILED_HANDSHAKES_BEFORE_UNAVAILABLE) setStatus('unavailable');
     scheduleRetry();
   }
 
@@ -142,9 +177,9 @@ export function openTodoStream({
   };
 }
 
-/** ws(s)://<host>/api/todos/[?since=N] on the page's own origin. */
-export function streamUrl(baseUrl, sinceRev = null) {
-  const url = new URL('/api/todos/', baseUrl);
+/** ws(s)://<host><path>[?since=N] on the page's own origin. */
+export function streamUrl(baseUrl, sinceRev = null, path = '/api/todos/') {
+  const url = new URL(path, baseUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   if (sinceRev !== null) url.searchParams.set('since', String(sinceRev));
   return url.href;

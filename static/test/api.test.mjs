@@ -1,6 +1,15 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import * as api from '../src/api.js';
+
+// The server's real replies, recorded by tests/test_frontend_fixtures.py
+// (which fails when the server stops answering like this).
+const SERVER = JSON.parse(readFileSync(new URL('./fixtures/server-replies.json', import.meta.url), 'utf8'));
+const replay = (name) => {
+  const { status, body, headers = {} } = SERVER[name];
+  return answer(status, body, headers);
+};
 
 const realFetch = globalThis.fetch;
 afterEach(() => {
@@ -60,20 +69,65 @@ test('204 resolves with null', async () => {
 });
 
 test('errors carry status, code and the server message', async () => {
-  answer(409, { error: { code: 'username_taken', message: 'That username is taken.' } });
+  replay('sign_up_taken');
   await assert.rejects(api.signUp('ann', 'password1'), (error) => {
     assert.ok(error instanceof api.ApiError);
     assert.equal(error.status, 409);
     assert.equal(error.code, 'username_taken');
-    assert.equal(error.message, 'That username is taken.');
+    assert.equal(error.message, SERVER.sign_up_taken.body.error.message);
     assert.equal(error.retryAfter, null);
     return true;
   });
 });
 
-test('429 exposes Retry-After in seconds', async () => {
-  answer(429, { error: { code: 'too_many_attempts', message: 'Too many failed sign-ins.' } }, { 'Retry-After': '30' });
-  await assert.rejects(api.signIn('ann', 'wrong-pass'), (error) => error.status === 429 && error.retryAfter === 30);
+test('429 exposes Retry-After in seconds, and the wait is said once', async () => {
+  replay('sign_in_throttled');
+  const wait = Number(SERVER.sign_in_throttled.headers['Retry-After']);
+  await assert.rejects(api.signIn('ann', 'wrong-pass'), (error) => {
+    assert.equal(error.status, 429);
+    assert.equal(error.code, 'too_many_requests');
+    assert.equal(error.retryAfter, wait);
+    const text = api.describeAuthError(error);
+    assert.equal(text.match(/try again/gi).length, 1, text);
+    assert.match(text, new RegExp(`try again in ${wait} s\\.$`, 'i'));
+    return true;
+  });
+});
+
+test('a 429 whose message does not name the wait gets it appended', () => {
+  const error = new api.ApiError(429, 'too_many_requests', 'slow down', 12);
+  assert.equal(api.describeAuthError(error), 'slow down. Try again in 12 s.');
+});
+
+test('the other recorded failures map to ApiErrors with the server\'s codes', async () => {
+  const cases = {
+    sign_in_wrong_password: () => api.signIn('ann', 'wrong-pass'),
+    session_missing: () => api.getSession(),
+    update_precondition_failed: () => api.updateTodo('t', { title: 'x' }, { rev: 1 }),
+    update_title_too_long: () => api.updateTodo('t', { title: 'x'.repeat(513) }),
+    todo_missing: () => api.getTodo('t'),
+    create_id_taken: () => api.createTodo('x', { id: 't' }),
+    viewer_writes: () => api.createTodo('x', { base: '/api/lists/l/todos/' }),
+    member_unknown: () => api.putMember('l', 'nobody', 'editor'),
+    owner_leaves: () => api.removeMember('l', 'me'),
+  };
+  for (const [name, call] of Object.entries(cases)) {
+    replay(name);
+    const { status, body } = SERVER[name];
+    await assert.rejects(call(), (error) => {
+      assert.equal(error.status, status, name);
+      assert.equal(error.code, body.error.code, name);
+      assert.equal(error.message, body.error.message, name);
+      return true;
+    });
+  }
+});
+
+test('a repeated create with the same client id is a 200 with the todo, not an error', async () => {
+  const calls = replay('create_id_repeated');
+  const todo = await api.createTodo('again', { id: SERVER.create_id_repeated.body.id });
+  assert.equal(todo.id, SERVER.create_id_repeated.body.id);
+  assert.deepEqual(JSON.parse(calls[0].init.body), { title: 'again', id: todo.id });
 });
 
 test('Retry-After as an HTTP date becomes seconds from now', () => {

@@ -199,3 +199,59 @@ test('frames that are not JSON objects are ignored', () => {
   latest().onmessage({ data: '42' });
   assert.equal(seen.messages.length, 0);
 });
+
+test('handshakes that keep failing while the session is fine: "unavailable", and still retrying', async () => {
+  const { seen } = open();
+  for (let i = 0; i < 3; i += 1) {
+    const count = FakeSocket.opened.length;
+    latest().serverCloses(1006); // never opened: a proxy dropping the upgrade
+    await flushPromises();
+    while (FakeSocket.opened.length === count) mock.timers.tick(50);
+  }
+  assert.equal(seen.statuses.at(-1), 'unavailable');
+  assert.equal(seen.statuses.filter((s) => s === 'unavailable').length, 1);
+  // Once the socket gets through, it is live again.
+  syncFirst();
+  assert.equal(seen.statuses.at(-1), 'live');
+});
+
+test('failed handshakes while the server is down are "reconnecting", never "unavailable"', async () => {
+  const { seen } = open({
+    checkSession: async () => {
+      throw Object.assign(new Error('unreachable'), { status: 0 });
+    },
+  });
+  syncFirst();
+  for (let i = 0; i < 4; i += 1) {
+    const count = FakeSocket.opened.length;
+    latest().serverCloses(1006);
+    await flushPromises();
+    while (FakeSocket.opened.length === count) mock.timers.tick(50);
+  }
+  assert.ok(!seen.statuses.includes('unavailable'), seen.statuses.join());
+  assert.equal(seen.statuses.at(-1), 'reconnecting');
+});
+
+for (const code of [4403, 4404]) {
+  test(`close ${code}: the list is gone for us; told once, no reconnect`, () => {
+    const gone = [];
+    open({ onGone: (c) => gone.push(c), path: '/api/lists/l1/todos/' });
+    assert.equal(latest().url, 'ws://todo.example:8000/api/lists/l1/todos/');
+    syncFirst();
+    const count = FakeSocket.opened.length;
+    latest().serverCloses(code);
+    mock.timers.tick(MAX_RETRY_MS * 4);
+    assert.deepEqual(gone, [code]);
+    assert.equal(FakeSocket.opened.length, count);
+  });
+}
+
+test('close 1008 (signed out): session lost at once, no reconnect', () => {
+  const { seen } = open();
+  syncFirst();
+  const count = FakeSocket.opened.length;
+  latest().serverCloses(1008);
+  mock.timers.tick(MAX_RETRY_MS * 4);
+  assert.equal(seen.sessionLost, 1);
+  assert.equal(FakeSocket.opened.length, count);
+});

@@ -12,6 +12,13 @@ from todopy.views.base import Resource
 NO_BUNDLE = (b"<!doctype html><meta charset=utf-8><title>todopy</title>"
              b"<p>The front end is not built. Run <code>make</code> in the repository.</p>")
 
+# The build writes each asset three times: as is, .br and .gz (static/build.mjs).
+# Best first; a client's q-values only rule out (q=0), they do not reorder.
+ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
+# Only the files the page names are served: never the precompressed twins by
+# their own names, never source maps (they stay out of dist/ anyway).
+NOT_SERVED = (".br", ".gz", ".map")
+
 
 def bundle_dir():
     """Built files, installed as package data at todopy/assets (from static/dist)."""
@@ -32,9 +39,10 @@ class Asset(Resource):
     public = True
 
     def get(self, request: Request, filename: str) -> Response:
-        if "/" in filename or filename.startswith("."):
+        if "/" in filename or filename.startswith(".") or filename.endswith(NOT_SERVED):
             raise NotFound("no such asset")
-        asset = bundle_dir() / "assets" / filename
+        folder = bundle_dir() / "assets"
+        asset = folder / filename
         try:
             found = asset.is_file()
         except (OSError, ValueError):
@@ -44,5 +52,11 @@ class Asset(Resource):
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         if content_type.startswith("text/") or content_type.endswith("javascript"):
             content_type += "; charset=utf-8"
-        return Response(asset.read_bytes(), content_type=content_type,
-                        headers=[("Cache-Control", "public, max-age=31536000, immutable")])
+        headers = [("Cache-Control", "public, max-age=31536000, immutable"), ("Vary", "Accept-Encoding")]
+        accepted = request.accept_encodings
+        for coding, suffix in ENCODINGS:
+            variant = folder / (filename + suffix)
+            if accepted.quality(coding) > 0 and variant.is_file():
+                headers.append(("Content-Encoding", coding))
+                return Response(variant.read_bytes(), content_type=content_type, headers=headers)
+        return Response(asset.read_bytes(), content_type=content_type, headers=headers)

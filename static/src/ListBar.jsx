@@ -1,0 +1,125 @@
+// The current list's title and what the user may do with it: rename (owner,
+// editor), share (everyone sees the members; the owner manages them), delete
+// (owner; not the personal list), and the user's role when it is not owner.
+import { useRef, useState } from 'react';
+import { useAutoFocus } from './hooks.js';
+import { deleteList, renameList } from './api.js';
+import { canManage, canWrite } from './lists.js';
+import { ShareDialog } from './ShareDialog.jsx';
+import { errorNotice } from './Notice.jsx';
+
+export function ListBar({ list, user, setNotice }) {
+  if (!list?.id) {
+    return (
+      <div className="list-bar">
+        <h2 className="list-title">{list?.title ?? ''}</h2>
+      </div>
+    );
+  }
+  return <ListActions list={list} user={user} setNotice={setNotice} />;
+}
+
+function ListActions({ list, user, setNotice }) {
+  const [renaming, setRenaming] = useState(null); // null | draft title
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [sharing, setSharing] = useState(false);
+  const shareButton = useRef(null);
+  const renameButton = useRef(null);
+
+  async function saveRename(event) {
+    event.preventDefault();
+    const title = renaming.trim();
+    setRenaming(null);
+    if (!title || title === list.title) return;
+    try {
+      await renameList(list.id, title); // the lists stream brings the new title
+    } catch (error) {
+      setNotice(errorNotice(error));
+    }
+  }
+
+  async function remove() {
+    setConfirmDelete(false);
+    try {
+      await deleteList(list.id);
+      window.location.hash = '#/';
+    } catch (error) {
+      setNotice(errorNotice(error));
+    }
+  }
+
+  return (
+    <div className="list-bar">
+      {renaming !== null ? (
+        <form className="rename-list" onSubmit={saveRename}>
+          <label>
+            <span className="visually-hidden">List title</span>
+            <AutoFocusInput
+              name="list-title"
+              value={renaming}
+              onChange={(e) => setRenaming(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Escape') {
+                  setRenaming(null);
+                  renameButton.current?.focus();
+                }
+              }}
+            />
+          </label>
+          <button type="submit">Save</button>
+        </form>
+      ) : (
+        <h2 className="list-title">{list.title}</h2>
+      )}
+      {list.role !== 'owner' && <span className="list-role">{list.role === 'viewer' ? 'Viewer' : 'Editor'}</span>}
+      <div className="list-actions">
+        {canWrite(list.role) && renaming === null && (
+          <button type="button" name="rename-list" ref={renameButton} onClick={() => setRenaming(list.title)}>
+            Rename
+          </button>
+        )}
+        <button type="button" name="share" ref={shareButton} onClick={() => setSharing(true)}>
+          {canManage(list.role) ? 'Share' : 'Members'}
+        </button>
+        {canManage(list.role) && !list.personal && (
+          <button type="button" name="delete-list" onClick={() => setConfirmDelete(true)}>
+            Delete list
+          </button>
+        )}
+      </div>
+      {confirmDelete && (
+        <div className="confirm-delete" role="alertdialog" aria-labelledby="confirm-delete-text">
+          <p id="confirm-delete-text">Delete “{list.title}” and all its todos for everyone?</p>
+          <button type="button" name="confirm-delete" onClick={remove}>
+            Delete
+          </button>
+          <AutoFocusButton type="button" name="cancel-delete" onClick={() => setConfirmDelete(false)}>
+            Cancel
+          </AutoFocusButton>
+        </div>
+      )}
+      {sharing && (
+        <ShareDialog
+          list={list}
+          user={user}
+          onClose={() => {
+            setSharing(false);
+            shareButton.current?.focus();
+          }}
+          onLeft={() => {
+            setSharing(false);
+            window.location.hash = '#/';
+          }}
+        />
+      )}
+    </div>
+  );
+}
+
+function AutoFocusInput(props) {
+  return <input ref={useAutoFocus()} {...props} />;
+}
+
+function AutoFocusButton(props) {
+  return <button ref={useAutoFocus()} {...props} />;
+}

@@ -1,0 +1,121 @@
+// The Share dialog: a modal <dialog> (focus stays inside, Escape closes, focus
+// returns to the Share button) listing the members with their roles. The owner
+// adds people by username with a role and removes them; a member can leave.
+import { useEffect, useRef, useState } from 'react';
+import { getMembers, putMember, removeMember } from './api.js';
+import { canManage } from './lists.js';
+
+export function ShareDialog({ list, user, onClose, onLeft }) {
+  const dialog = useRef(null);
+  const [members, setMembers] = useState(null);
+  const [username, setUsername] = useState('');
+  const [role, setRole] = useState('editor');
+  const [error, setError] = useState(null);
+  const [message, setMessage] = useState('');
+  const owner = canManage(list.role);
+
+  useEffect(() => {
+    const element = dialog.current;
+    if (element && !element.open) element.showModal?.();
+    return () => element?.open && element.close();
+  }, []);
+
+  async function load() {
+    try {
+      const reply = await getMembers(list.id);
+      setMembers(reply.members);
+    } catch (failure) {
+      setError(failure.message);
+    }
+  }
+  useEffect(() => {
+    load();
+  }, [list.id]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  async function add(event) {
+    event.preventDefault();
+    const name = username.trim();
+    if (!name) return;
+    setError(null);
+    try {
+      const reply = await putMember(list.id, name, role);
+      setUsername('');
+      setMessage(`${reply.user.username} is now ${reply.role === 'viewer' ? 'a viewer' : 'an editor'}.`);
+      await load();
+    } catch (failure) {
+      setError(failure.status === 404 ? `No user is called “${name}”.` : failure.message);
+    }
+  }
+
+  async function remove(member) {
+    setError(null);
+    const leaving = member.user.id === user.id;
+    try {
+      await removeMember(list.id, member.user.username);
+      if (leaving) return onLeft();
+      setMessage(`${member.user.username} was removed.`);
+      await load();
+    } catch (failure) {
+      setError(failure.message);
+    }
+  }
+
+  return (
+    <dialog ref={dialog} className="share-dialog" aria-labelledby="share-title" onClose={onClose}
+      onCancel={(e) => {
+        e.preventDefault();
+        onClose();
+      }}>
+      <h2 id="share-title">{owner ? `Share “${list.title}”` : `Members of “${list.title}”`}</h2>
+      {owner && (
+        <form className="share-form" onSubmit={add}>
+          <label>
+            <span>Username</span>
+            <input name="share-username" autoFocus autoComplete="off" value={username}
+              onChange={(e) => setUsername(e.target.value)} />
+          </label>
+          <label>
+            <span>Role</span>
+            <select name="share-role" value={role} onChange={(e) => setRole(e.target.value)}>
+              <option value="editor">Editor: can change todos</option>
+              <option value="viewer">Viewer: can only look</option>
+            </select>
+          </label>
+          <button type="submit" name="share-add">Add</button>
+        </form>
+      )}
+      {error && <p className="share-error" role="alert">{error}</p>}
+      <p className="share-message" role="status">{message}</p>
+      <h3 id="members-title">Members</h3>
+      {members === null ? (
+        <p className="members-loading">Loading members…</p>
+      ) : (
+        <ul className="members" aria-labelledby="members-title">
+          {members.map((member) => {
+            const me = member.user.id === user.id;
+            return (
+              <li key={member.user.id} data-username={member.user.username}>
+                <span className="member-name">{member.user.username}{me ? ' (you)' : ''}</span>
+                <span className="member-role">{member.role}</span>
+                {owner && !me && (
+                  <button type="button" className="member-remove" aria-label={`Remove ${member.user.username}`}
+                    onClick={() => remove(member)}>
+                    Remove
+                  </button>
+                )}
+                {!owner && me && (
+                  <button type="button" className="member-leave" onClick={() => remove(member)}>
+                    Leave list
+                  </button>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      <button type="button" name="share-close" className="share-close" onClick={onClose}>
+        Close
+      </button>
+    </dialog>
+  );
+}

@@ -1,0 +1,205 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Outbox, memoryStorage, resolvePrecondition, isTransient } from '../src/outbox.js';
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+const offline = Object.assign(new Error('offline'), { status: 0 });
+const refused = (status, code = 'x') => Object.assign(new Error(code), { status, code });
+
+// A send that answers from a script of outcomes, recording what was sent.
+function scripted(...outcomes) {
+  const sent = [];
+  const send = async (op) => {
+    sent.push(op);
+    const next = outcomes.length ? outcomes.shift() : { reply: { id: op.id } };
+    if (next instanceof Error) throw next;
+    return typeof next === 'function' ? next(op) : next;
+  };
+  return { sent, send };
+}
+
+function manualTimers() {
+  const pending = new Set();
+  return {
+    setTimer: (fn) => {
+      const t = { fn };
+      pending.add(t);
+      return t;
+    },
+    clearTimer: (t) => pending.delete(t),
+    fire() {
+      const all = [...pending];
+      pending.clear();
+      all.forEach((t) => t.fn());
+    },
+    get count() {
+      return pending.size;
+    },
+  };
+}
+
+test('writes are sent one at a time, in the order they were made', async () => {
+  let release;
+  const order = [];
+  const outbox = new Outbox({
+    send: async (op) => {
+      order.push(`start ${op.id}`);
+      if (op.id === 'a') await new Promise((r) => (release = r));
+      order.push(`end ${op.id}`);
+      return { reply: null };
+    },
+  });
+  outbox.enqueue({ kind: 'update', id: 'a', fields: { completed: true } });
+  outbox.enqueue({ kind: 'update', id: 'b', fields: { completed: true } });
+  await flush();
+  assert.deepEqual(order, ['start a'], 'b waits for a');
+  release();
+  await flush();
+  assert.deepEqual(order, ['start a', 'end a', 'start b', 'end b']);
+  assert.equal(outbox.ops.length, 0);
+});
+
+test('a write stays pending while offline and goes out once when back online', async () => {
+  let online = false;
+  const { sent, send } = scripted();
+  const storage = memoryStorage();
+  const outbox = new Outbox({ send, storage, isOnline: () => online });
+  outbox.enqueue({ kind: 'create', todo: { id: 't1', title: 'milk' } });
+  await flush();
+  assert.equal(sent.length, 0, 'nothing is tried while the browser says offline');
+  assert.equal(outbox.waiting, true);
+  assert.equal(storage.rows.size, 1, 'kept in storage');
+  online = true;
+  outbox.kick();
+  outbox.kick(); // a second trigger (stream live + online event) must not send twice
+  await flush();
+  assert.equal(sent.length, 1);
+  assert.equal(outbox.ops.length, 0);
+  assert.equal(storage.rows.size, 0, 'forgotten once answered');
+});
+
+test('a write the server did not answer is retried after a delay, not dropped', async () => {
+  const timers = manualTimers();
+  const { sent, send } = scripted(offline, refused(503), { reply: { id: 't1' } });
+  const settled = [];
+  const outbox = new Outbox({ send, ...timers, onSettled: (op, outcome) => settled.push(outcome) });
+  outbox.enqueue({ kind: 'create', todo: { id: 't1', title: 'milk' } });
+  await flush();
+  assert.equal(sent.length, 1);
+  assert.equal(outbox.waiting, true);
+  assert.equal(timers.count, 1);
+  timers.fire();
+  await flush();
+  assert.equal(sent.length, 2);
+  timers.fire();
+  await flush();
+  assert.equal(sent.length, 3);
+  assert.deepEqual(settled, [{ reply: { id: 't1' } }]);
+  assert.equal(outbox.waiting, false);
+});
+
+test('a refused write is dropped and reported; the next one still goes', async () => {
+  const { sent, send } = scripted(refused(422, 'invalid'), { reply: { id: 'b' } });
+  const settled = [];
+  const outbox = new Outbox({ send, onSettled: (op, outcome) => settled.push([op.id, outcome.error?.status ?? 'ok']) });
+  outbox.enqueue({ kind: 'update', id: 'a', fields: { title: 'x'.repeat(600) } });
+  outbox.enqueue({ kind: 'update', id: 'b', fields: { completed: true } });
+  await flush();
+  await flush();
+  assert.deepEqual(settled, [['a', 422], ['b', 'ok']]);
+  assert.equal(sent.length, 2);
+});
+
+test('ops left by an earlier page are loaded and replayed first, in their order', async () => {
+  const storage = memoryStorage([
+    { seq: 2, kind: 'update', id: 'second', fields: { completed: true } },
+    { seq: 1, kind: 'create', todo: { id: 'first', title: 'a' } },
+  ]);
+  const { sent, send } = scripted();
+  const outbox = new Outbox({ send, storage });
+  await outbox.load();
+  outbox.enqueue({ kind: 'delete', id: 'third' });
+  await flush();
+  await flush();
+  assert.deepEqual(sent.map((op) => op.id ?? op.todo.id), ['first', 'second', 'third']);
+  assert.ok(sent[2].seq > sent[1].seq);
+});
+
+test('a silent 412 retry replaces the op and is sent against the new base', async () => {
+  const { sent, send } = scripted(
+    (op) => ({ retry: { ...op, base: { title: 'old', completed: true, rev: 9 } } }),
+    (op) => ({ reply: { id: op.id, title: 'new', rev: 10 } }),
+  );
+  const settled = [];
+  const outbox = new Outbox({ send, onSettled: (op, outcome) => settled.push(outcome) });
+  outbox.enqueue({ kind: 'update', id: 't', fields: { title: 'new' }, base: { title: 'old', completed: false, rev: 5 } });
+  await flush();
+  assert.deepEqual(sent.map((op) => op.base.rev), [5, 9]);
+  assert.equal(settled[0].reply.title, 'new');
+});
+
+test('412 retries are bounded: a todo that keeps changing ends as a conflict', async () => {
+  const again = (op) => ({ retry: { ...op } });
+  const { sent, send } = scripted(again, again, again, again, again);
+  const settled = [];
+  const outbox = new Outbox({ send, onSettled: (op, outcome) => settled.push(outcome) });
+  outbox.enqueue({ kind: 'update', id: 't', fields: { title: 'x' }, base: { title: 'o', rev: 1 } });
+  await flush();
+  assert.equal(sent.length, 4);
+  assert.deepEqual(settled, [{ conflict: true }]);
+});
+
+test('a later guarded edit of the same todo is rebased onto our own earlier write', async () => {
+  const { sent, send } = scripted({ reply: { id: 't', title: 'B', completed: false, rev: 8 } });
+  const outbox = new Outbox({ send });
+  // Edit A→B, then (before the first answer) B→C: the second saw "B" at rev 7.
+  outbox.enqueue({ kind: 'update', id: 't', fields: { title: 'B' }, base: { title: 'A', completed: false, rev: 7 } });
+  outbox.enqueue({ kind: 'update', id: 't', fields: { title: 'C' }, base: { title: 'B', completed: false, rev: 7 } });
+  await flush();
+  await flush();
+  assert.equal(sent[1].base.rev, 8, 'If-Match the rev our first write made, not a false conflict');
+});
+
+test('resolvePrecondition: a toggle elsewhere does not block a title edit', () => {
+  const op = { kind: 'update', id: 't', fields: { title: 'mine' }, base: { title: 'old', completed: false, rev: 3 } };
+  const decision = resolvePrecondition(op, { id: 't', title: 'old', completed: true, rev: 4 });
+  assert.deepEqual(decision, { retry: { ...op, base: { title: 'old', completed: true, rev: 4 } } });
+});
+
+test('resolvePrecondition: a rename elsewhere is a real conflict', () => {
+  const op = { kind: 'update', id: 't', fields: { title: 'mine' }, base: { title: 'old', completed: false, rev: 3 } };
+  assert.deepEqual(resolvePrecondition(op, { id: 't', title: 'theirs', completed: false, rev: 4 }), { conflict: true });
+});
+
+test('resolvePrecondition: the same change made elsewhere is simply done', () => {
+  const op = { kind: 'update', id: 't', fields: { title: 'same' }, base: { title: 'old', completed: false, rev: 3 } };
+  assert.deepEqual(resolvePrecondition(op, { id: 't', title: 'same', completed: true, rev: 4 }), { done: true });
+});
+
+test('resolvePrecondition: a guarded delete (emptied title) survives a toggle, not a rename', () => {
+  const op = { kind: 'delete', id: 't', base: { title: 'old', completed: false, rev: 3 } };
+  assert.ok(resolvePrecondition(op, { id: 't', title: 'old', completed: true, rev: 4 }).retry);
+  assert.deepEqual(resolvePrecondition(op, { id: 't', title: 'new', completed: false, rev: 4 }), { conflict: true });
+});
+
+test('transient failures are the ones that say nothing about the write', () => {
+  for (const status of [0, 408, 502, 503, 504]) assert.equal(isTransient({ status }), true, status);
+  for (const status of [400, 401, 403, 404, 409, 412, 422, 500]) assert.equal(isTransient({ status }), false, status);
+});
+
+test('a write made while older ones are still being read from storage waits behind them', async () => {
+  let release;
+  const stored = [{ seq: 1, kind: 'create', todo: { id: 'older', title: 'a' } }];
+  const storage = { ...memoryStorage(), load: () => new Promise((r) => (release = () => r(stored))) };
+  const { sent, send } = scripted();
+  const outbox = new Outbox({ send, storage });
+  const loaded = outbox.load();
+  outbox.enqueue({ kind: 'create', todo: { id: 'newer', title: 'b' } });
+  await flush();
+  assert.equal(sent.length, 0, 'held until the stored writes are known');
+  release();
+  await loaded;
+  await flush();
+  await flush();
+  assert.deepEqual(sent.map((op) => op.todo.id), ['older', 'newer']);
+});
