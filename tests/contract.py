@@ -1,4 +1,4 @@
-"""Checks shared by the REST contract tests (API.md): the error shape, cookie sessions, raw bodies."""
+"""Checks shared by the REST contract tests (docs/api.md): the error shape, cookie sessions, raw bodies."""
 from __future__ import annotations
 
 import datetime
@@ -17,7 +17,7 @@ PASSWORD = "correct horse"
 
 def assert_error(response: requests.Response, status: int, *, code: str | None = None,
                  names: str | None = None) -> dict[str, str]:
-    """`response` is API.md's error JSON with `status`; `names` must appear in the message."""
+    """`response` is docs/api.md's error JSON with `status`; `names` must appear in the message."""
     assert response.status_code == status, f"expected {status}, got {response.status_code}: {response.text[:300]}"
     assert response.headers.get("Content-Type") == JSON_TYPE
     body = response.json()
@@ -57,7 +57,7 @@ def random_todo_path() -> str:
 
 
 def todo_keys(todo: dict[str, Any]) -> None:
-    """A todo has exactly API.md's fields and types."""
+    """A todo has exactly docs/api.md's fields and types."""
     assert set(todo) == {"id", "title", "completed", "created_time", "rev"}, todo
     uuid.UUID(todo["id"])
     assert isinstance(todo["title"], str) and isinstance(todo["completed"], bool)

@@ -1,4 +1,4 @@
-"""API.md "Accounts and sessions": sign-up, sign-in, sessions by token and cookie, throttling."""
+"""docs/api.md "Accounts and sessions": sign-up, sign-in, sessions by token and cookie, throttling."""
 from __future__ import annotations
 
 import concurrent.futures

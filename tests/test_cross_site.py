@@ -1,4 +1,4 @@
-"""API.md cross-site rule: cookie-authenticated unsafe requests (and handshakes) only from our own origin."""
+"""docs/api.md cross-site rule: cookie-authenticated unsafe requests (and handshakes) only from our own origin."""
 from __future__ import annotations
 
 import json

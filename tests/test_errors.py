@@ -1,4 +1,4 @@
-"""API.md "Errors": the JSON shape on every route, each status, redirects, and which error wins."""
+"""docs/api.md "Errors": the JSON shape on every route, each status, redirects, and which error wins."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""API.md "Operations" (/healthz) and the headers every response carries."""
+"""docs/api.md "Operations" (/healthz) and the headers every response carries."""
 from __future__ import annotations
 
 import pytest

@@ -1,7 +1,7 @@
-"""Streams (API.md "Streams"): the contract of one stream, black-box, against the shared server.
+"""Streams (docs/api.md "Streams"): the contract of one stream, black-box, against the shared server.
 
 Also the small toolkit the other stream tests share: a client-side replica that
-applies a stream the way API.md tells clients to, and checks its ordering
+applies a stream the way docs/api.md tells clients to, and checks its ordering
 promises while it does.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ LIST = "/api/todos/"
 class Replica:
     """A client's copy of one (filtered) list, built from a stream's messages.
 
-    Checks, as it applies, what API.md promises: a snapshot or resumed changes,
+    Checks, as it applies, what docs/api.md promises: a snapshot or resumed changes,
     then one ready, then only changes; every change rev after the position the
     client already had, strictly increasing (so exactly once).
     """

@@ -1,6 +1,6 @@
 """Streams: resume with `since`, race-free start and exactly-once delivery under concurrent writers.
 
-The storm test is the proof DESIGN.md asks for ("rev order is not commit
+The storm test is the proof docs/design.md asks for ("rev order is not commit
 order"): many writers at once, through REST and through plain SQL transactions
 that hold their rev for a while before committing, while streams connect,
 disconnect and resume; every stream must end up equal to the REST view.

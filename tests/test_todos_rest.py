@@ -1,4 +1,4 @@
-"""API.md "Todos": the REST routes, against the real server, each test with fresh users."""
+"""docs/api.md "Todos": the REST routes, against the real server, each test with fresh users."""
 from __future__ import annotations
 
 import threading

@@ -134,7 +134,8 @@ class Accounts:
             if row is None:
                 raise Conflict("username is taken", code="username_taken")
             cur.execute(Q["personal_list"], {"user_id": row[0]})
-            user = User(str(row[0]), row[1], str(cur.fetchone()[0]))
+            (personal_list,) = cur.fetchone() or (None,)
+            user = User(str(row[0]), row[1], str(personal_list))
             token = self._new_session(cur, user)
         return user, token
 

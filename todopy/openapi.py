@@ -218,7 +218,7 @@ def errors(*statuses: str) -> dict[str, Any]:
     return {status: ref("responses", ERROR_NAMES[status]) for status in statuses}
 
 
-def success(status: str, description: str, body: Schema | None = None, **headers: str) -> dict[str, Any]:
+def success(status: str, description: str, body: Schema | None = None, /, **headers: str) -> dict[str, Any]:
     response: dict[str, Any] = {"description": description}
     if body is not None:
         response["content"] = json_content(body)
@@ -231,7 +231,7 @@ def body(name: str) -> dict[str, Any]:
     return {"required": True, "content": json_content(schema(name))}
 
 
-SIGNED_IN = [{"bearer": []}, {"cookie": []}]
+SIGNED_IN: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 ANYONE: list[dict[str, list[str]]] = [{}, {"cookie": []}]
 
 

@@ -65,8 +65,10 @@ def statement(sql: str) -> Statement | None:
 def execute(cur: psycopg2.extensions.cursor, sql: str, params: Mapping[str, Any] | None) -> None:
     """Run `sql` with `params` on an autocommit cursor, prepared when it can be."""
     conn = cur.connection
-    known = isinstance(conn, Connection)
-    st = statement(sql) if known and (params is None or isinstance(params, Mapping)) else None
+    if not isinstance(conn, Connection):
+        cur.execute(sql, params)
+        return
+    st = statement(sql) if params is None or isinstance(params, Mapping) else None
     if st is None or st.name in conn.unpreparable:
         cur.execute(sql, params)
         return
@@ -81,7 +83,8 @@ def execute(cur: psycopg2.extensions.cursor, sql: str, params: Mapping[str, Any]
         # EXECUTE's arguments are coerced only as assignments would be, and psycopg2 sends
         # a list of strings as text[]: each argument is cast to the type PREPARE inferred.
         cur.execute("SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", (st.name,))
-        types = cur.fetchone()[0] or []
+        row = cur.fetchone()
+        types = (row[0] if row else None) or []
         run = conn.prepared[st.name] = (f"EXECUTE {st.name}({', '.join(f'%s::{t}' for t in types)})"
                                         if types else f"EXECUTE {st.name}")
     cur.execute(run, [params[name] for name in st.params] if st.params and params is not None else None)

@@ -48,7 +48,7 @@ class Handler(WebSocketHandler):
     callable in the environ that performs the upgrade when the view accepts.
     """
 
-    read_timeout: float | None = 30.0     # set from settings by the worker
+    read_timeout: float = 30.0            # set from settings by the worker
     write_timeout: float | None = 30.0    # streams' write progress deadline, from settings too
     # Keep-alive connections waiting for their next request. gunicorn's graceful
     # stop waits until no connection is open, so idle ones would hold it for the
@@ -98,7 +98,8 @@ class Handler(WebSocketHandler):
         try:
             accepted = super().read_request(raw_requestline)
         finally:
-            self._head_timer.cancel()   # the application's time is not the client's
+            if self._head_timer is not None:
+                self._head_timer.cancel()   # the application's time is not the client's
         if self._close_after:
             self.close_connection = True
         return accepted

@@ -1,4 +1,4 @@
-// Thin fetch wrappers for the REST API in API.md. Every call resolves with the
+// Thin fetch wrappers for the REST API in docs/api.md. Every call resolves with the
 // parsed JSON body (or null for 204) and rejects with an ApiError.
 // Browsers authenticate with the HttpOnly session cookie, so there is no token
 // handling here; same-origin requests carry the Origin the server checks.

@@ -1,4 +1,4 @@
-// The user's lists as a pure function of the lists stream's messages (API.md,
+// The user's lists as a pure function of the lists stream's messages (docs/api.md,
 // "Lists and sharing"): a snapshot replaces them, changes upsert or remove by
 // id. Oldest first, as the server sends them; the personal list leads.
 
@@ -29,6 +29,6 @@ export function sortLists(lists) {
   });
 }
 
-/** What a role may do (API.md): viewers read, editors write todos and rename, owners manage. */
+/** What a role may do (docs/api.md): viewers read, editors write todos and rename, owners manage. */
 export const canWrite = (role) => role === 'owner' || role === 'editor';
 export const canManage = (role) => role === 'owner';

@@ -1,5 +1,5 @@
 // The client-side todo list model: a pure function of the stream messages the
-// server sends (see API.md, "Streams"). No DOM, no React, no I/O, so it can be
+// server sends (see docs/api.md, "Streams"). No DOM, no React, no I/O, so it can be
 // unit-tested with node alone and reused by any view.
 //
 // State shape: { todos: Todo[] (oldest first), rev: number, synced: boolean, gone: {id: true} }

@@ -2,7 +2,7 @@
 // and for the lists stream (`/api/lists/`). It only moves messages: parsing
 // them into state is model.js's job.
 //
-// Lifecycle (API.md, "Streams"):
+// Lifecycle (docs/api.md, "Streams"):
 //   first connect        no query       → snapshot, ready, then changes
 //   after any drop       ?since=<rev>   → only the missed changes, ready, ...
 // The caller's state is never cleared on a drop, so the list stays on screen
@@ -26,7 +26,7 @@ export const FAILED_HANDSHAKES_BEFORE_UNAVAILABLE = 3;
  * @typedef {'connecting' | 'live' | 'reconnecting' | 'unavailable'} StreamStatus
  */
 
-// Close codes that end a stream for good (API.md, "Streams").
+// Close codes that end a stream for good (docs/api.md, "Streams").
 export const CLOSE_SIGNED_OUT = 1008;
 export const CLOSE_NOT_MEMBER = 4403;
 export const CLOSE_LIST_DELETED = 4404;

@@ -1,4 +1,4 @@
-"""Raise HTTP errors anywhere; they become API.md's JSON here, and only here."""
+"""Raise HTTP errors anywhere; they become docs/api.md's JSON here, and only here."""
 from __future__ import annotations
 
 import logging

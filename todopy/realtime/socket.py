@@ -24,7 +24,7 @@ import os
 import socket
 import struct
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import gevent
 import gevent.event
@@ -45,6 +45,10 @@ CONTROL_OPCODES = frozenset({OP_CLOSE, OP_PING, OP_PONG})
 VALID_PEER_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013}) | \
     frozenset(range(3000, 5000))
 NOT_A_MEMBER, LIST_DELETED = 4403, 4404
+
+
+def _nothing() -> None:
+    """The control callback before `start_reading` gives the real one."""
 
 
 class ConnectionClosed(Exception):
@@ -219,8 +223,8 @@ class Socket:
         self.write_timeout = write_timeout
         self._reader = FrameReader()
         self._buffered = buffered               # client bytes that arrived with the handshake
-        self._watcher = None
-        self._on_control: Callable[[], None] | None = None
+        self._watcher: Any = None               # the event loop's io watcher while reading
+        self._on_control: Callable[[], None] = _nothing
         self._on_end: Callable[[], None] | None = None
         self._ended: gevent.event.Event | None = None   # made only when someone waits for the end
         self._clock = clock

@@ -20,7 +20,7 @@ class Users(Resource):
 
     def post(self, request: Request) -> Reply:
         body = _credentials(request)
-        user, token = self.services.accounts.register(body["username"], body["password"], request.remote_addr)
+        user, token = self.services.accounts.register(body["username"], body["password"], request.remote_addr or "")
         start_session(request.environ, token)
         return json_response({"user": user.as_json(), "token": token}, 201)
 
@@ -30,7 +30,7 @@ class Session(Resource):
 
     def post(self, request: Request) -> Reply:
         body = _credentials(request)
-        user, token = self.services.accounts.sign_in(body["username"], body["password"], request.remote_addr)
+        user, token = self.services.accounts.sign_in(body["username"], body["password"], request.remote_addr or "")
         start_session(request.environ, token)
         return json_response({"user": user.as_json(), "token": token})
 

@@ -8,6 +8,7 @@ from werkzeug.wrappers import Request
 from todopy import access
 from todopy.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
+from todopy.accounts import User
 from todopy.middleware.sessions import current_user
 
 if TYPE_CHECKING:
@@ -72,6 +73,14 @@ class Resource:
                     raise NotFound(self.missing)
                 raise Forbidden(f"your role in this list ({grant.role}) does not allow this")
         return handler(request, **values)
+
+
+def signed_in(request: Request) -> User:
+    """The request's user, where `dispatch` has already refused anonymous requests."""
+    user = current_user(request.environ)
+    if user is None:
+        raise Unauthorized(SIGN_IN_FIRST)
+    return user
 
 
 def _list_id(values: dict[str, Any]) -> str | None:

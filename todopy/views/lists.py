@@ -9,9 +9,9 @@ from werkzeug.wrappers import Request
 from todopy import access, validation
 from todopy.access import ListAccess
 from todopy.conditional import describe, etag, if_match_revs
-from todopy.errors import Conflict, NotFound, PreconditionFailed
+from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed
 from todopy.http import Reply, json_response, no_content, read_json_object
-from todopy.middleware.sessions import current_user
+from todopy.views.base import signed_in
 from todopy.representations import list_json, member_json
 from todopy.sqlfiles import queries
 from todopy.views import streaming
@@ -30,12 +30,12 @@ class Lists(Resource):
     """The lists the user is a member of; create one; stream them."""
 
     def get(self, request: Request) -> Reply:
-        user = current_user(request.environ)
+        user = signed_in(request)
         rows = self.services.pool.query_all(Q["of_user"], {"user": user.id})
         return json_response({"lists": [list_json(row) for row in rows]})
 
     def post(self, request: Request) -> Reply:
-        user = current_user(request.environ)
+        user = signed_in(request)
         body = validation.fields(read_json_object(request), validation.NEW_LIST_FIELDS, required={"title"})
         params = {"user": user.id, "id": body.get("id"), "title": body["title"], "max_lists": MAX_LISTS_PER_USER}
         try:
@@ -79,7 +79,7 @@ class OneList(Resource):
         key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
         row = self.services.pool.query_one(Q["rename"], {**key, "title": body["title"], "role": grant.role})
         if row is None:
-            self._explain_miss(key)
+            raise self._miss(key)
         renamed = list_json(row)
         return json_response(renamed, headers=[etag(renamed["rev"])])
 
@@ -89,14 +89,15 @@ class OneList(Resource):
             raise Conflict("a personal list cannot be deleted; " + OWNER_STAYS, code="owner_stays")
         key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
         if self.services.pool.query_one(Q["delete"], key) is None:
-            self._explain_miss(key)
+            raise self._miss(key)
         return no_content()
 
-    def _explain_miss(self, key: dict[str, Any]) -> None:
+    def _miss(self, key: dict[str, Any]) -> HTTPError:
+        """A conditional write matched no row: 404 if the list is gone, else 412."""
         row = self.services.pool.query_one(Q["rev"], key)
         if row is None:
-            raise NotFound(access.NO_SUCH_LIST)
-        raise PreconditionFailed(f"the list has changed {describe(key['if_revs'])}; it is now at rev {row[0]}",
+            return NotFound(access.NO_SUCH_LIST)
+        return PreconditionFailed(f"the list has changed {describe(key['if_revs'])}; it is now at rev {row[0]}",
                                  headers=[etag(row[0])])
 
 
