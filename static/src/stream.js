@@ -43,6 +43,7 @@ export const CLOSE_LIST_DELETED = 4404;
  * @param {() => Promise<unknown>} [options.checkSession]  rejects with `.status === 401` when signed out
  * @param {string} [options.baseUrl]  page URL the stream URL is derived from
  * @param {typeof WebSocket} [options.WebSocket]
+ * @param {() => number} [options.random]  0 <= x < 1; spreads retries (jitter)
  */
 export function openTodoStream({
   onMessage,
@@ -53,6 +54,7 @@ export function openTodoStream({
   checkSession = getSession,
   baseUrl = globalThis.location?.href,
   WebSocket: Socket = globalThis.WebSocket,
+  random = Math.random,
 }) {
   let socket = null;
   let resumeRev = null; // null until a snapshot arrives: nothing to resume yet
@@ -122,7 +124,9 @@ export function openTodoStream({
 
   function scheduleRetry() {
     if (stopped || retryTimer !== null) return;
-    retryTimer = setTimeout(connect, retryMs);
+    // Jitter (x0.5 to x1.5): after a server restart every client retries at once;
+    // random delays spread the reconnect storm instead of repeating it in step.
+    retryTimer = setTimeout(connect, Math.round(retryMs * (0.5 + random())));
     retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
   }
 

@@ -52,6 +52,7 @@ function open(overrides = {}) {
     onStatus: (s) => seen.statuses.push(s),
     onSessionLost: () => (seen.sessionLost += 1),
     checkSession: async () => ({ user: {} }),
+    random: () => 0.5, // no jitter: the delays below are exact
     ...overrides,
   });
   streams.push(stream);
@@ -254,4 +255,14 @@ test('close 1008 (signed out): session lost at once, no reconnect', () => {
   mock.timers.tick(MAX_RETRY_MS * 4);
   assert.equal(seen.sessionLost, 1);
   assert.equal(FakeSocket.opened.length, count);
+});
+
+test('retries are spread by jitter (x0.5 to x1.5 of the backoff)', () => {
+  open({ random: () => 0 });
+  syncFirst();
+  latest().serverCloses(1006);
+  mock.timers.tick(124);
+  assert.equal(FakeSocket.opened.length, 1, 'not before half the backoff');
+  mock.timers.tick(1);
+  assert.equal(FakeSocket.opened.length, 2, 'at half the backoff with the lowest draw');
 });

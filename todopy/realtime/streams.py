@@ -145,27 +145,19 @@ class Streams:
         sub = ListsSubscription(opener.user_id, opener.token_hash)
         self.dispatcher.subscribe_lists(sub)
         stream = self._open(socket, sub, opener)
-        reason = "closed by client"
-        try:
+
+        def run() -> str:
             socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
             shown = self._read_lists(opener.user_id)
             socket.send_text(dumps({"type": "snapshot", "lists": list(shown.values())}))
             socket.send_text(dumps({"type": "ready"}))
             self.dispatcher.watch_lists(sub, shown)
             sub.touch()       # read once more: a change between the first read and the watch is not missed
-            reason = self._deliver_lists(stream, sub, shown)
-        except WriteStalled:
-            reason = "too slow (stopped reading; dropped)"
-            self.metrics.slow_consumers.inc()
-        except ConnectionClosed:
-            reason = "connection lost"
-        except HTTPError as error:
-            reason = f"sync failed: {error.message}"
-            socket.close(SERVER_ERROR, "temporarily unavailable; reconnect")
-        except Exception:
-            log.exception("stream failed")
-            reason = "server error"
-            socket.close(SERVER_ERROR, "server error")
+            return self._deliver_lists(stream, sub, shown)
+
+        reason = "closed by client"
+        try:
+            reason = self._run(socket, run)
         finally:
             self.dispatcher.unsubscribe_lists(sub)
             self._close(stream, opener, reason)
@@ -200,36 +192,44 @@ class Streams:
         """Subscribe first, then sync, then deliver queued changes newer than the sync."""
         self.dispatcher.subscribe(sub)
         stream = self._open(socket, sub, opener)
-        reason = "closed by client"
-        try:
+
+        def run() -> str:
             # Client frames are read in the event loop, not by a greenlet of their own: a ping
             # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
             socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
             sent_rev = sync()
             if sent_rev is None:
                 socket.close(NORMAL, "todo deleted")
-                reason = "todo gone"
-            else:
-                self.dispatcher.position(sub.list_id, sent_rev)
-                reason = self._deliver(stream, sub, sent_rev)
-        except WriteStalled:
-            reason = "too slow (stopped reading; dropped)"
-            self.metrics.slow_consumers.inc()
-        except ConnectionClosed:
-            reason = "connection lost"
-        except ListGone:
-            reason = "list deleted"
-            socket.close(LIST_DELETED, "the list was deleted")
-        except HTTPError as error:
-            reason = f"sync failed: {error.message}"
-            socket.close(SERVER_ERROR, "temporarily unavailable; reconnect with since")
-        except Exception:
-            log.exception("stream failed")
-            reason = "server error"
-            socket.close(SERVER_ERROR, "server error")
+                return "todo gone"
+            self.dispatcher.position(sub.list_id, sent_rev)
+            return self._deliver(stream, sub, sent_rev)
+
+        reason = "closed by client"
+        try:
+            reason = self._run(socket, run)
         finally:
             self.dispatcher.unsubscribe(sub)
             self._close(stream, opener, reason)
+
+    def _run(self, socket: Socket, body: Callable[[], str]) -> str:
+        """Run a stream's body; whatever way it ends, the reason (for the log), the socket closed as it should be."""
+        try:
+            return body()
+        except WriteStalled:
+            self.metrics.slow_consumers.inc()
+            return "too slow (stopped reading; dropped)"
+        except ConnectionClosed:
+            return "connection lost"
+        except ListGone:
+            socket.close(LIST_DELETED, CLOSE_REASONS[LIST_DELETED])
+            return "list deleted"
+        except HTTPError as error:
+            socket.close(SERVER_ERROR, "temporarily unavailable; reconnect with since")
+            return f"sync failed: {error.message}"
+        except Exception:
+            log.exception("stream failed")
+            socket.close(SERVER_ERROR, "server error")
+            return "server error"
 
     def _end(self, socket: Socket, code: int) -> str:
         """Close for `code`, or echo the peer's close frame when it left first."""
