@@ -177,6 +177,25 @@ def test_writers_that_lock_rows_in_opposite_orders_do_not_deadlock_and_stream_in
         s.close(), conn.close()
 
 
+def test_a_resume_carries_only_the_users_own_changes_while_another_user_writes(server, alice, bob):
+    """Resume isolation: from the user's own recent rev, with someone else writing all along."""
+    mine = alice.create_todo("mine")
+    since = alice.list_todos()["rev"]
+    bobs = [bob.create_todo(f"bob {i}") for i in range(3)]       # interleaved with alice's writes
+    edited = alice.patch(f"/api/todos/{mine['id']}/", {"title": "mine, edited"}).json()
+    bobs.append(bob.patch(f"/api/todos/{bobs[0]['id']}/", {"completed": True}).json())
+    added = alice.create_todo("mine too")
+    s = stream(server, alice, f"{LIST}?since={since}")
+    try:
+        missed, ready = s.sync()
+        assert [m["type"] for m in missed] == ["change", "change"], "a resume, not a snapshot"
+        assert [m["todo"] for m in missed] == [edited, added]
+        assert not {m["todo"]["id"] for m in missed} & {b["id"] for b in bobs}
+        assert ready["rev"] == added["rev"]
+    finally:
+        s.close()
+
+
 # -- a write storm ---------------------------------------------------------------------
 
 STORM_SECONDS = 4.0

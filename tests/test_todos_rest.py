@@ -406,7 +406,7 @@ def test_if_match_on_someone_elses_todo_is_404_not_412(alice: Api, bob: Api):
 
 # -- revs ----------------------------------------------------------------------
 
-def test_revs_increase_on_every_change_and_a_list_rev_covers_them(alice: Api):
+def test_revs_increase_on_every_change_and_a_list_rev_covers_them(alice: Api, sql):
     seen: list[int] = []
     todo = alice.create_todo("rev")
     seen.append(todo["rev"])
@@ -416,11 +416,15 @@ def test_revs_increase_on_every_change_and_a_list_rev_covers_them(alice: Api):
     other = alice.create_todo("second")
     seen.append(other["rev"])
     assert seen == sorted(seen) and len(set(seen)) == len(seen)
+    # Nothing else writes to this list: every change took the next rev, and the list's rev is
+    # exactly the last one, the head of its change log.
+    assert seen == list(range(seen[0], seen[0] + 5))
     listing = alice.list_todos()
-    assert listing["rev"] >= seen[-1]
+    (head,) = sql("SELECT max(rev) FROM changes WHERE list_id = personal_list(%s)", (alice.user["id"],))[0]
+    assert listing["rev"] == seen[-1] == head
     assert all(listing["rev"] >= item["rev"] for item in listing["todos"])
     assert alice.delete(path_of(other)).status_code == 204
-    assert alice.list_todos()["rev"] > seen[-1], "a delete takes a rev too"
+    assert alice.list_todos()["rev"] == seen[-1] + 1, "a delete takes the next rev too"
 
 
 # -- isolation -----------------------------------------------------------------
