@@ -64,8 +64,8 @@ def test_an_expired_session_is_refused_and_its_streams_closed_with_1008(start_se
         assert doomed.recv(RECONCILE + MARGIN) is None, "the expired session's stream must close"
         closed_after = time.monotonic() - expired
         assert doomed.close_code == 1008
-        # Within the reconcile interval (plus a turn of the dispatcher): not the token cache's TTL.
-        assert closed_after <= RECONCILE + 1.0
+        # Within the reconcile interval (plus a turn of a busy dispatcher): not the token cache's TTL.
+        assert closed_after <= RECONCILE + 2.0
         wait_for(lambda: expiring.get(LIST).status_code == 401, timeout=TOKEN_CACHE_TTL + 2)
         assert refused(server, LIST, expiring.token) == 401
         assert staying.get(LIST).status_code == 200, "the user's other session lives on"

@@ -19,7 +19,7 @@ def test_an_expired_session_closes_its_streams_with_1008_within_the_reconcile_in
         sql("UPDATE sessions SET expires_time = now() - interval '1 second' WHERE user_id = %s", (api.user["id"],))
         expired = time.monotonic()
         expect_close(s, 1008, timeout=5)
-        assert time.monotonic() - expired < 1 + 1.0      # the interval, plus a turn of the dispatcher
+        assert time.monotonic() - expired < 1 + 2.0      # the interval, plus a turn of a busy dispatcher
     finally:
         s.close()
 
