@@ -9,13 +9,12 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
-from tests.support import Api, ServerProcess
+from tests.support import PASSWORD, Api, ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
 AXE_SCRIPT = Path(__file__).resolve().parent.parent / "static" / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PASSWORD = "correct horse"
 SESSION_COOKIE = "todopy_session"
 # Chromium logs every non-2xx fetch as a console error; these are the ones a test expects.
 RESOURCE_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of (\d{3})\b")

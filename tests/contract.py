@@ -8,11 +8,10 @@ from typing import Any
 
 import requests
 
-from tests.support import Api, new_username
+from tests.support import PASSWORD, Api, new_username
 
 ERROR_CODE = re.compile(r"[a-z][a-z0-9_]*")
 JSON_TYPE = "application/json; charset=utf-8"
-PASSWORD = "correct horse"
 
 
 def assert_error(response: requests.Response, status: int, *, code: str | None = None,

@@ -18,6 +18,7 @@ import websocket
 from todopy.embedded import EmbeddedPostgres, free_port
 
 TODOPY = str(Path(sys.executable).with_name("todopy"))
+PASSWORD = "correct horse"           # every test user's password
 
 
 class ServerProcess:
@@ -138,7 +139,7 @@ def new_username(prefix: str = "u") -> str:
     return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
-def register(base_url: str, username: str | None = None, password: str = "correct horse") -> Api:
+def register(base_url: str, username: str | None = None, password: str = PASSWORD) -> Api:
     """A new user with a bearer token."""
     username = username or new_username()
     response = requests.post(base_url + "/api/users/", json={"username": username, "password": password},

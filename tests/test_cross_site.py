@@ -7,7 +7,7 @@ import pytest
 import websocket
 
 from tests.contract import assert_error, sign_up_with_cookie
-from tests.support import Api, ServerProcess
+from tests.support import PASSWORD, Api, ServerProcess
 
 FOREIGN = "http://evil.example"
 
@@ -84,7 +84,7 @@ def test_bearer_requests_are_not_subject_to_the_origin_check(alice: Api):
 
 def test_signing_up_or_in_without_a_cookie_is_not_a_cross_site_write(server):
     anonymous = Api(server.base_url)
-    credentials = {"username": "crossing_user", "password": "correct horse"}
+    credentials = {"username": "crossing_user", "password": PASSWORD}
     assert anonymous.post("/api/users/", credentials, headers={"Origin": FOREIGN}).status_code == 201
     assert Api(server.base_url).post("/api/session/", credentials, headers={"Origin": FOREIGN}).status_code == 200
 

@@ -5,7 +5,7 @@ import json
 import re
 
 from tests.contract import assert_error, send_raw, sign_up_with_cookie
-from tests.support import Api, new_username
+from tests.support import PASSWORD, Api, new_username
 
 SQL_INJECTIONS = [
     "'; DROP TABLE todos; --", "' OR '1'='1", "\" OR \"\"=\"", "1; SELECT pg_sleep(10)", "$$; SELECT 1; $$",
@@ -34,7 +34,7 @@ def test_sql_injection_titles_round_trip_exactly(alice: Api, bob: Api):
 def test_sql_injection_credentials_are_refused_or_round_trip(server, anonymous: Api):
     for name in SQL_INJECTIONS + ["x' OR 1=1 --", "a b c", "a;b"]:
         for path in ("/api/users/", "/api/session/"):
-            response = anonymous.post(path, {"username": name, "password": "correct horse"})
+            response = anonymous.post(path, {"username": name, "password": PASSWORD})
             if re.fullmatch(r"[A-Za-z0-9_.-]{3,64}", name):     # "NULL" is a fine name
                 assert response.status_code in (200, 201) and response.json()["user"]["username"] == name
             else:
@@ -73,7 +73,7 @@ def test_nul_characters_are_422(alice: Api, anonymous: Api):
     for body in (b'{"title": "a\\u0000b"}', b'{"title": "\\u0000"}'):
         assert_error(send_raw(alice, "POST", "/api/todos/", body), 422, names="title")
         assert_error(send_raw(alice, "PATCH", f"/api/todos/{todo['id']}/", body), 422, names="title")
-    for field, credentials in (("username", {"username": "ab\x00cd", "password": "correct horse"}),
+    for field, credentials in (("username", {"username": "ab\x00cd", "password": PASSWORD}),
                                ("password", {"username": "nul_user", "password": "correct\x00horse"})):
         for path in ("/api/users/", "/api/session/"):
             assert_error(anonymous.post(path, credentials), 422, names=field)
@@ -130,7 +130,7 @@ def test_wrong_json_types_instead_of_objects_and_fields(alice: Api, anonymous: A
     not_text = [[], ["x"], 1, 1.5, 0, True, False, None, {"nested": "object"}]
     for value in not_text:
         assert_error(alice.post("/api/todos/", {"title": value}), 422, names="title")
-        assert_error(anonymous.post("/api/users/", {"username": value, "password": "correct horse"}), 422,
+        assert_error(anonymous.post("/api/users/", {"username": value, "password": PASSWORD}), 422,
                      names="username")
         assert_error(anonymous.post("/api/session/", {"username": "someone", "password": value}), 422,
                      names="password")

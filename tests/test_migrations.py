@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from tests.support import TODOPY
+from tests.support import PASSWORD, TODOPY
 from todopy import sqlfiles
 from todopy.migrate import migrate
 
@@ -114,7 +114,7 @@ def test_the_shared_lists_migration_keeps_every_todo_and_old_resumes_are_exact_o
         for name, text in before:
             cur.execute(text)
             cur.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (name,))
-        password_hash = generate_password_hash("correct horse", method="scrypt")
+        password_hash = generate_password_hash(PASSWORD, method="scrypt")
         users = {}
         for name in ("ann", "ben"):
             cur.execute("INSERT INTO users (username, password_hash) VALUES (%s, %s) RETURNING id",
@@ -144,7 +144,7 @@ def test_the_shared_lists_migration_keeps_every_todo_and_old_resumes_are_exact_o
     conn.close()
 
     server = start_server(database=empty_database)
-    token = Api(server.base_url).post("/api/session/", {"username": "ann", "password": "correct horse"}).json()["token"]
+    token = Api(server.base_url).post("/api/session/", {"username": "ann", "password": PASSWORD}).json()["token"]
     ann = Api(server.base_url, token)
     assert len(ann.list_todos()["todos"]) == 5 and ann.list_todos()["rev"] == head
     # A stream that was at the old head resumes exactly: nothing changed in its list since.

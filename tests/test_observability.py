@@ -7,7 +7,7 @@ import time
 
 import requests
 
-from tests.support import Stream, register
+from tests.support import PASSWORD, Stream, register
 
 
 def metric(text: str, name: str, labels: str = "") -> float:
@@ -54,14 +54,14 @@ def test_json_logs_name_the_user_never_the_token(start_server):
     stream.sync()
     stream.close()
     signed_in = requests.post(server.base_url + "/api/session/", timeout=10,
-                              json={"username": user.user["username"], "password": "correct horse"}).json()
+                              json={"username": user.user["username"], "password": PASSWORD}).json()
     for _ in range(40):         # a busy log: the early lines are far from its end
         assert user.get("/api/todos/").status_code == 200
     time.sleep(0.5)
     log = server.full_log()     # all of it: a token logged at sign-up would be far from the tail
     assert len(log) > 2 * len(server.log())
     assert user.token not in log and signed_in["token"] not in log
-    assert "correct horse" not in log
+    assert PASSWORD not in log
     entries = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     requests_logged = [e for e in entries if e.get("logger") == "todopy.access"]
     created = [e for e in requests_logged if e["method"] == "POST" and e["path"] == "/api/todos/"]
@@ -76,12 +76,12 @@ def test_tokens_are_stored_only_as_hashes(server, alice, sql):
     assert stored and all(len(bytes(row[0])) == 32 for row in stored)
     assert all(alice.token.encode() not in bytes(row[0]) for row in stored)
     passwords = sql("SELECT password_hash FROM users")
-    assert all(row[0].startswith("scrypt:") and "correct horse" not in row[0] for row in passwords)
+    assert all(row[0].startswith("scrypt:") and PASSWORD not in row[0] for row in passwords)
 
 
 def test_signing_out_closes_that_sessions_open_streams(server, alice):
     other_session = requests.post(server.base_url + "/api/session/", timeout=10,
-                                  json={"username": alice.user["username"], "password": "correct horse"}).json()
+                                  json={"username": alice.user["username"], "password": PASSWORD}).json()
     revoked = Stream(server.ws_url, "/api/todos/", alice.token)
     kept = Stream(server.ws_url, "/api/todos/", other_session["token"])
     try:

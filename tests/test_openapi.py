@@ -14,7 +14,7 @@ import requests
 from openapi_spec_validator import validate
 
 from tests.contract import send_raw
-from tests.support import Api, new_username
+from tests.support import PASSWORD, Api, new_username
 from todopy.routes import RESOURCES, url_map
 from todopy.views.base import VERBS
 
@@ -189,7 +189,7 @@ def test_real_responses_match_the_documented_schemas_and_headers(spec, server, s
         return response
 
     username = new_username()
-    credentials = {"username": username, "password": "correct horse"}
+    credentials = {"username": username, "password": PASSWORD}
     signed_up = call("POST", "/api/users/", anonymous, json_body=credentials).json()
     call("POST", "/api/users/", Api(base), json_body=credentials)                        # 409
     call("POST", "/api/users/", Api(base), json_body={"username": "x"})                  # 422

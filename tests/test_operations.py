@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import TODOPY, ServerProcess, register, start_postgres, wait_for
+from tests.support import PASSWORD, TODOPY, ServerProcess, register, start_postgres, wait_for
 from todopy.migrate import migrate
 
 
@@ -94,7 +94,7 @@ def test_embedded_mode_serves_and_leaves_no_postgres_behind(tmp_path, artifacts,
     try:
         again.wait_healthy(timeout=60)
         signed_in = requests.post(again.base_url + "/api/session/", timeout=10,
-                                  json={"username": user.user["username"], "password": "correct horse"})
+                                  json={"username": user.user["username"], "password": PASSWORD})
         assert signed_in.status_code == 200
         token = signed_in.json()["token"]
         todos = requests.get(again.base_url + "/api/todos/", headers={"Authorization": f"Bearer {token}"},

@@ -5,7 +5,7 @@ import pytest
 import requests
 
 from tests.contract import JSON_TYPE, random_todo_path, send_raw
-from tests.support import Api, new_username, register
+from tests.support import PASSWORD, Api, new_username, register
 
 
 def test_healthz_is_200_ok_without_auth(server):
@@ -26,8 +26,8 @@ def sample(server) -> dict[str, requests.Response]:
     username = new_username()
     todo = alice.create_todo("headers")
     return {
-        "sign up": anonymous.post("/api/users/", {"username": username, "password": "correct horse"}),
-        "sign in": anonymous.post("/api/session/", {"username": username, "password": "correct horse"}),
+        "sign up": anonymous.post("/api/users/", {"username": username, "password": PASSWORD}),
+        "sign in": anonymous.post("/api/session/", {"username": username, "password": PASSWORD}),
         "session": alice.get("/api/session/"),
         "list": alice.get("/api/todos/"),
         "create": alice.post("/api/todos/", {"title": "x"}),

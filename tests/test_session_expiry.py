@@ -12,7 +12,7 @@ import time
 import requests
 
 from tests.pg import expire_session, new_database
-from tests.support import Api, Stream, register, wait_for
+from tests.support import PASSWORD, Api, Stream, register, wait_for
 from tests.test_accounts import set_cookie_attributes, sign_in
 from tests.test_streams import LIST, read_until, refused
 
@@ -41,7 +41,7 @@ def test_an_expired_session_is_refused_and_its_streams_closed_with_1008(start_se
     started = time.monotonic()                  # the worker started a little before: its first run is due
 
     signed_up = requests.post(server.base_url + "/api/users/", json={"username": "expiring",
-                                                                     "password": "correct horse"}, timeout=10)
+                                                                     "password": PASSWORD}, timeout=10)
     assert signed_up.status_code == 201
     assert set_cookie_attributes(signed_up)["max-age"] == str(TTL)
     signed_in = sign_in(server.base_url, "expiring")

@@ -20,7 +20,7 @@ import websocket
 
 from tests import support
 from tests.pg import lock_sessions, waiting_for
-from tests.support import Api, ServerProcess, Stream, register, start_postgres
+from tests.support import PASSWORD, Api, ServerProcess, Stream, register, start_postgres
 from tests.test_observability import metric
 from tests.test_streams import LIST, Replica, by_id, open_streams_gauge, read_until
 from tests.test_streams_resume import Reader
@@ -336,7 +336,7 @@ def test_sigterm_closes_streams_with_1001_finishes_requests_in_flight_and_exits_
     # Two requests held in flight across the SIGTERM: their fresh tokens are not cached, so
     # resolving them waits for the sessions table, which this transaction holds.
     tokens = [requests.post(server.base_url + "/api/session/", timeout=10, json={
-        "username": api.user["username"], "password": "correct horse"}).json()["token"] for _ in range(2)]
+        "username": api.user["username"], "password": PASSWORD}).json()["token"] for _ in range(2)]
     locker = psycopg2.connect(dsn)
     results: dict = {}
 
