@@ -11,10 +11,11 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
 from todopy.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from todopy.environ import DEADLINE
 
 MAX_BODY = 64 * 1024
 # time.monotonic() by which the request's head and body must have arrived (the server sets it).
-DEADLINE_KEY = "todopy.deadline"
+DEADLINE_KEY = DEADLINE
 # An error after which the rest of the body stays unread: the server closes the connection.
 CLOSE = ("Connection", "close")
 JSON_TYPE = "application/json"

@@ -5,6 +5,7 @@ import logging
 from typing import Callable, Iterable
 
 from todopy.errors import HTTPError, status_line
+from todopy.environ import ERROR
 
 log = logging.getLogger("todopy.errors")
 
@@ -29,10 +30,10 @@ class ErrorMiddleware:
         try:
             return self.app(environ, start_response)
         except HTTPError as error:
-            environ["todopy.error"] = error.code
+            environ[ERROR] = error.code
             return error_response(error, start_response, environ.get("REQUEST_METHOD", "GET"))
         except Exception:
             log.exception("unexpected error in %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
-            environ["todopy.error"] = "internal_error"
+            environ[ERROR] = "internal_error"
             return error_response(HTTPError("internal server error; the server log has the details"),
                                   start_response, environ.get("REQUEST_METHOD", "GET"))

@@ -7,12 +7,13 @@ from typing import Any, Callable, Iterable
 from werkzeug.http import dump_cookie, parse_cookie
 
 from todopy.accounts import Accounts, User
+from todopy import environ as environ_keys
 
 COOKIE_NAME = "todopy_session"
 HANDSHAKE_POOL_WAIT = 15.0           # seconds a stream's handshake may queue for a pooled connection
-SESSION_KEY = "todopy.session"       # a Session, always set
-USER_KEY = "todopy.user"             # the User, or None
-_SET_KEY = "todopy.session.set"      # token to set as cookie, "" to clear
+SESSION_KEY = environ_keys.SESSION   # a Session, always set
+USER_KEY = environ_keys.USER         # the User, or None
+_SET_KEY = environ_keys.SET_COOKIE   # token to set as cookie, "" to clear
 
 
 @dataclasses.dataclass(frozen=True)

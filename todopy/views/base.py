@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wrappers import Request
 
 from todopy import access
+from todopy.environ import ACCEPT_WEBSOCKET
 from todopy.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
 from todopy.accounts import User
@@ -56,7 +57,7 @@ class Resource:
         user = current_user(request.environ)
         if user is None and not self.public:
             raise Unauthorized(SIGN_IN_FIRST)
-        if request.environ.get("todopy.websocket.accept") and hasattr(self, WEBSOCKET):
+        if request.environ.get(ACCEPT_WEBSOCKET) and hasattr(self, WEBSOCKET):
             verb = WEBSOCKET
         else:
             verb = "get" if request.method == "HEAD" else request.method.lower()

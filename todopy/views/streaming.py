@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request
 
+from todopy import environ as environ_keys
 from todopy.accounts import hash_token
 from todopy.errors import BadRequest, HTTPError, Unprocessable
 from todopy.middleware.sessions import SESSION_KEY, current_user
 from todopy.realtime.socket import Socket
 from todopy.realtime.streams import Opener, Streams
 
-ACCEPT_KEY = "todopy.websocket.accept"   # set by the server's handler on upgrade requests
-STREAM_KEY = "todopy.stream"             # set once upgraded: the access log tells streams apart
+ACCEPT_KEY = environ_keys.ACCEPT_WEBSOCKET   # set by the server's handler on upgrade requests
+STREAM_KEY = environ_keys.STREAM             # set once upgraded: the access log tells streams apart
 
 
 def parse_since(args) -> int | None:
