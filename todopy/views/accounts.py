@@ -25,7 +25,9 @@ class Users(Resource):
         return json_response({"user": user.as_json(), "token": token}, 201)
 
 
-class Session(Resource):
+class SessionResource(Resource):
+    """/api/session/: sign in, who am I, sign out (the session dataclass is middleware.sessions.Session)."""
+
     public = True
 
     def post(self, request: Request) -> Reply:

@@ -28,7 +28,9 @@ class Health(Resource):
                              503, [("Cache-Control", "no-store")])
 
 
-class Metrics(Resource):
+class MetricsResource(Resource):
+    """/metrics: the registry (todopy.metrics.Metrics) in Prometheus text format."""
+
     public = True
 
     def get(self, request: Request) -> Reply:
