@@ -26,8 +26,8 @@ class Resource:
     `get`; any other verb is a 405 naming the allowed ones.
 
     Secure by default: a resource needs a signed-in user unless it sets `public`.
-    A resource under a list (`in_list`) gets the user's `access` to it among its
-    values; the role each verb needs comes from `role_for`, and `dispatch` checks
+    A resource under a list (`in_list`) gets the user's access to it (`grant`) among
+    its values; the role each verb needs comes from `role_for`, and `dispatch` checks
     it for every verb, REST and stream alike, before the handler runs.
     """
 
