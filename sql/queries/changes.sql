@@ -59,20 +59,10 @@ SELECT (SELECT snap::text FROM now_), payload.oldest,
   FROM payload
 
 -- name: ring_recent
--- A new ringer's first look: everything that committed in the last seconds (its
--- predecessor may have died before ringing it); its snapshot is the next tick's start.
-WITH now_ AS (SELECT pg_current_snapshot() AS snap),
-moved AS (
-    SELECT c.list_id, max(c.rev) AS rev, bool_or(c.kind <> 'todo') AS meta,
-           array_agg(DISTINCT c.user_id) FILTER (WHERE c.kind = 'member') AS users,
-           min(c.changed_time) AS oldest
-      FROM changes c
-     WHERE c.changed_time > now() - make_interval(secs => %(seconds)s)
-     GROUP BY c.list_id
-)
-SELECT (SELECT snap::text FROM now_),
-       (SELECT json_agg(json_build_array(list_id, rev, meta, users)) FROM moved)::text,
-       (SELECT extract(epoch FROM min(oldest))::float8 FROM moved)
+-- A new ringer's first look: did anything commit in the last seconds (its predecessor
+-- may have died before ringing it)? Its snapshot is the next tick's start.
+SELECT pg_current_snapshot()::text,
+       EXISTS (SELECT 1 FROM changes WHERE changed_time > now() - make_interval(secs => %(seconds)s))
 
 -- name: oldest_writer
 -- The oldest transaction still open that holds the ringer's horizon back.

@@ -57,8 +57,7 @@ class Dispatcher:
         self._by_token: dict[bytes, set[Subscription | ListsSubscription]] = collections.defaultdict(set)
         self._due: set[str] = set()               # lists whose new changes should be read
         self._work = gevent.event.Event()
-        self._sessions_due = False                # check open streams' sessions at the next turn
-        self._reconcile_due = False               # compare head revs and horizons at the next turn
+        self._reconcile_due = False               # heads, horizons and sessions, at the next turn
         self._greenlets: list[gevent.Greenlet] = []
         self._stopping = False
 
@@ -153,9 +152,10 @@ class Dispatcher:
                     if self.on_reconnect:
                         self.on_reconnect()
                 connected_before, delay = True, 0.1
-                # Whatever was rung while we were away: read every followed list again,
-                # and check the sessions of open streams (a sign-out may have been missed).
-                self._catch_up(check_sessions=True)
+                # Whatever was rung while we were away: read every followed list again, and
+                # reconcile (pruned lists, and the sessions of open streams: a sign-out may
+                # have been missed).
+                self._catch_up(reconcile=True)
                 while not self._stopping:
                     # Notifications that arrive with a query's results wait in conn.notifies,
                     # not on the socket: blocking in select() would leave them unhandled.
@@ -182,7 +182,7 @@ class Dispatcher:
             self._revoke(bytes.fromhex(payload))
             return
         if payload == EVERYTHING:
-            self._catch_up(check_sessions=False)
+            self._catch_up(reconcile=False)
             return
         for list_id, rev, meta, users in json.loads(payload):
             cursor = self._cursor.get(list_id)
@@ -197,14 +197,12 @@ class Dispatcher:
         if self._due:
             self._work.set()
 
-    def _catch_up(self, *, check_sessions: bool) -> None:
+    def _catch_up(self, *, reconcile: bool) -> None:
         self._due.update(list_id for list_id, cursor in self._cursor.items() if cursor is not None)
-        self._reconcile_due = check_sessions      # after an outage: pruned lists too, at the next turn
+        self._reconcile_due = self._reconcile_due or reconcile
         for subs in self._lists_by_user.values():
             for sub in subs:
                 sub.touch()
-        if check_sessions:
-            self._sessions_due = True
         self._work.set()
 
     def _revoke(self, token_hash: bytes) -> None:
@@ -228,9 +226,6 @@ class Dispatcher:
                 if now - reconciled >= self.reconcile_interval or self._reconcile_due:
                     reconciled, self._reconcile_due = now, False
                     self._reconcile()
-                if self._sessions_due:
-                    self._sessions_due = False
-                    self._check_sessions()
                 self._dispatch_due()
             except HTTPError as error:
                 # The database is away: the listener's reconnect catches up later.

@@ -90,8 +90,8 @@ class Ringer:
 
     def _ring_forever(self, cur) -> None:
         cur.execute(Q["ring_recent"], {"seconds": TAKEOVER_LOOKBACK_S})
-        snapshot, moved, _ = cur.fetchone()
-        if moved:
+        snapshot, recent = cur.fetchone()
+        if recent:
             cur.execute("SELECT pg_notify(%s, %s)", (RING_CHANNEL, EVERYTHING))
         interval = self.min_interval
         checked_held_back = time.monotonic()

@@ -123,7 +123,7 @@ class Streams:
         def sync() -> int | None:
             return self._sync_list(socket, list_id, predicate, since)
 
-        self._serve(socket, opener, sub, sync)
+        self._serve_changes(socket, opener, sub, sync)
 
     def todo_stream(self, socket: Socket, opener: Opener, list_view: dict[str, Any], todo_id: str) -> None:
         """One todo's changes, after a snapshot of it; ends (1000) after its delete."""
@@ -138,15 +138,14 @@ class Streams:
             socket.send_text(dumps({"type": "snapshot", "todo": todo_json(row[1:]), "rev": row[0]}))
             return self._ready(socket, row[0])
 
-        self._serve(socket, opener, sub, sync)
+        self._serve_changes(socket, opener, sub, sync)
 
     def lists_stream(self, socket: Socket, opener: Opener) -> None:
         """The user's lists: a snapshot, then insert/update/delete as they gain, lose or rename one."""
         sub = ListsSubscription(opener.user_id, opener.token_hash)
         self.dispatcher.subscribe_lists(sub)
-        stream = self._open(socket, sub, opener)
 
-        def run() -> str:
+        def run(stream: Stream) -> str:
             socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
             shown = self._read_lists(opener.user_id)
             socket.send_text(dumps({"type": "snapshot", "lists": list(shown.values())}))
@@ -155,12 +154,7 @@ class Streams:
             sub.touch()       # read once more: a change between the first read and the watch is not missed
             return self._deliver_lists(stream, sub, shown)
 
-        reason = "closed by client"
-        try:
-            reason = self._run(socket, run)
-        finally:
-            self.dispatcher.unsubscribe_lists(sub)
-            self._close(stream, opener, reason)
+        self._serve(socket, opener, sub, run, lambda: self.dispatcher.unsubscribe_lists(sub))
 
     # -- shared machinery ---------------------------------------------------
 
@@ -188,12 +182,12 @@ class Streams:
                  reason, extra={"event": "stream_close", "path": opener.label, "user_id": opener.user_id,
                                 "reason": reason})
 
-    def _serve(self, socket: Socket, opener: Opener, sub: Subscription, sync: Callable[[], int | None]) -> None:
+    def _serve_changes(self, socket: Socket, opener: Opener, sub: Subscription,
+                       sync: Callable[[], int | None]) -> None:
         """Subscribe first, then sync, then deliver queued changes newer than the sync."""
         self.dispatcher.subscribe(sub)
-        stream = self._open(socket, sub, opener)
 
-        def run() -> str:
+        def run(stream: Stream) -> str:
             # Client frames are read in the event loop, not by a greenlet of their own: a ping
             # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
             socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
@@ -204,11 +198,17 @@ class Streams:
             self.dispatcher.position(sub.list_id, sent_rev)
             return self._deliver(stream, sub, sent_rev)
 
+        self._serve(socket, opener, sub, run, lambda: self.dispatcher.unsubscribe(sub))
+
+    def _serve(self, socket: Socket, opener: Opener, sub: Subscription | ListsSubscription,
+               run: Callable[[Stream], str], unsubscribe: Callable[[], None]) -> None:
+        """Open the stream, run it to its end, then unsubscribe and close, logging why it ended."""
+        stream = self._open(socket, sub, opener)
         reason = "closed by client"
         try:
-            reason = self._run(socket, run)
+            reason = self._run(socket, lambda: run(stream))
         finally:
-            self.dispatcher.unsubscribe(sub)
+            unsubscribe()
             self._close(stream, opener, reason)
 
     def _run(self, socket: Socket, body: Callable[[], str]) -> str:

@@ -99,7 +99,7 @@ class ListsSubscription:
     """One stream of a user's lists: woken (`stale`) when any of them, or the user's
     memberships, may have changed; the stream then reads the lists again and sends the difference."""
 
-    __slots__ = ("user_id", "token_hash", "watched", "stale", "wakeup", "close_code", "ping_due", "direct")
+    __slots__ = ("user_id", "token_hash", "watched", "stale", "wakeup", "close_code", "ping_due")
 
     def __init__(self, user_id: str, token_hash: bytes | None = None) -> None:
         self.user_id = user_id
@@ -109,7 +109,6 @@ class ListsSubscription:
         self.wakeup = gevent.event.Event()
         self.close_code: int | None = None
         self.ping_due = False
-        self.direct = None
 
     def touch(self) -> None:
         self.stale = True
