@@ -110,34 +110,38 @@ def test_a_header_block_over_32_kib_is_431_json_and_one_under_it_is_served(serve
     assert responses(data)[0][0] == 200
 
 
+def trickle(raw: Raw, byte: bytes, started: float, what: str) -> tuple[bytes, bool, float]:
+    """Send `byte` every 0.4 s (each receive well within the read timeout) until the server
+    answers or closes: (all it answered, whether it closed, seconds since `started`)."""
+    while time.monotonic() - started < 8:
+        try:
+            raw.send(byte)
+        except OSError:                      # closed already: what did it say first?
+            answer, _ = raw.read_until_closed(2)
+            return answer, True, time.monotonic() - started
+        raw.sock.settimeout(0.4)
+        try:
+            answer = raw.sock.recv(65536)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            answer = b""
+        rest, closed = raw.read_until_closed(2) if answer else (b"", True)
+        return answer + rest, closed, time.monotonic() - started
+    raise AssertionError(f"the server still read the trickled {what} after 8 s")
+
+
 def test_headers_trickled_byte_by_byte_get_408_at_the_read_timeout_in_all(start_server):
     server = start_server(env={"TODOPY_READ_TIMEOUT": "2"})
     raw = Raw(server)
     started = time.monotonic()
     try:
         raw.send(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
-        # One byte every 0.4 s: each receive is well within the 2 s timeout.
-        while time.monotonic() - started < 8:
-            try:
-                raw.send(b"a")
-            except OSError:
-                break
-            raw.sock.settimeout(0.4)
-            try:
-                answer = raw.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except ConnectionResetError:
-                answer = b""
-            rest, _ = raw.read_until_closed(2) if answer else (b"", True)
-            break
-        else:
-            raise AssertionError("the server still read the trickled headers after 8 s")
-        elapsed = time.monotonic() - started
+        answer, _, elapsed = trickle(raw, b"a", started, "headers")
     finally:
         raw.close()
     assert elapsed < 7, elapsed   # TODOPY_READ_TIMEOUT=2 in all, with room for a busy machine
-    assert_json_error(responses(answer + rest)[0], 408, "request_timeout")
+    assert_json_error(responses(answer)[0], 408, "request_timeout")
 
 
 def test_a_body_trickled_byte_by_byte_gets_408_at_the_deadline(start_server):
@@ -146,25 +150,11 @@ def test_a_body_trickled_byte_by_byte_gets_408_at_the_deadline(start_server):
     started = time.monotonic()
     try:
         raw.send(request("/api/session/", "POST", b"Content-Type: application/json\r\nContent-Length: 1000\r\n"))
-        while time.monotonic() - started < 8:
-            try:
-                raw.send(b" ")
-            except OSError:
-                break
-            raw.sock.settimeout(0.4)
-            try:
-                answer = raw.sock.recv(65536)
-            except socket.timeout:
-                continue
-            rest, closed = raw.read_until_closed(2)
-            break
-        else:
-            raise AssertionError("the server still read the trickled body after 8 s")
-        elapsed = time.monotonic() - started
+        answer, closed, elapsed = trickle(raw, b" ", started, "body")
     finally:
         raw.close()
     assert elapsed < 7, elapsed   # TODOPY_READ_TIMEOUT=2 in all, with room for a busy machine
-    assert_json_error(responses(answer + rest)[0], 408, "request_timeout")
+    assert_json_error(responses(answer)[0], 408, "request_timeout")
     assert closed
 
 
