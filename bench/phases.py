@@ -82,7 +82,8 @@ def streams_phase(run: Run, server: Server, database: Database, users: list[Benc
     time.sleep(SETTLE_SECONDS)
     rss_idle = server.rss()
     stages: list[dict[str, Any]] = []
-    spec = {"scenario": "ramp", **stream_target(server), "users": [[u.token, u.todo_ids[0]] for u in users],
+    spec = {"scenario": "ramp", **stream_target(server), "dsn": database.dsn,
+            "users": [[u.token, u.todo_ids[0]] for u in users],
             "stages": list(plan.stages), "probe_rate": plan.probe_rate, "probe_seconds": plan.probe_seconds,
             "connect_concurrency": plan.connect_concurrency, "deadline": 1800}
     with ConnectionSampler(database) as sampler:
@@ -95,15 +96,17 @@ def streams_phase(run: Run, server: Server, database: Database, users: list[Benc
                 client.go()
                 probe = client.next("latency", timeout=plan.probe_seconds + 120)
                 latencies = probe.pop("latencies_ms")
+                write_latencies = probe.pop("write_latencies_ms")
+                commits = probe.pop("commit_ms")
                 stage = {"open": opened["ready"], "target": target, "failed": opened["failed"],
                          "open_seconds": opened["seconds"], "rss_bytes": rss,
-                         "latency_ms": {f"p{p}": percentile(latencies, p) for p in (50, 90, 99)}
-                         | {"max": max(latencies, default=None)},
-                         "probe": probe}
+                         "latency_ms": _spread(latencies), "write_latency_ms": _spread(write_latencies),
+                         "commit_ms": _spread(commits), "probe": probe}
                 stages.append(stage)
-                print(f"[bench]   {stage['open']:>6} streams: RSS {rss / 2**20:.1f} MiB, latency p50 "
+                print(f"[bench]   {stage['open']:>6} streams: RSS {rss / 2**20:.1f} MiB, commit-to-client p50 "
                       f"{stage['latency_ms']['p50']} ms p99 {stage['latency_ms']['p99']} ms "
-                      f"({probe['received']}/{probe['sent']} frames)", flush=True)
+                      f"({probe['received']}/{probe['sent']} frames; the commits themselves p50 "
+                      f"{stage['commit_ms']['p50']} ms p99 {stage['commit_ms']['p99']} ms)", flush=True)
                 run.check(opened["failed"] == 0, f"{opened['failed']} streams failed to open at stage {target}: "
                           f"{opened['errors']}")
                 run.check(probe["lost"] == 0 and not probe["errors"],
@@ -115,6 +118,10 @@ def streams_phase(run: Run, server: Server, database: Database, users: list[Benc
     return {"rss_idle_bytes": rss_idle, "stages": stages, "alive_at_end": done["alive"],
             "pg_connections_peak": sampler.peak, "pg_connection_samples": sampler.samples,
             "rss_per_stream_bytes": (last["rss_bytes"] - rss_idle) / max(1, last["open"])}
+
+
+def _spread(values: list[float]) -> dict[str, float | None]:
+    return {f"p{p}": percentile(values, p) for p in (50, 90, 99)} | {"max": max(values, default=None)}
 
 
 def fanout_spec(streams: list[list], writes: list[list], plan: Plan) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import dataclasses
 class Plan:
     stages: tuple[int, ...]          # open list streams (one user each) at which RSS and latency are sampled
     latency_stage: int               # the stage whose latency is the headline figure (1,000 users)
-    probe_rate: float                # PUTs per second while probing latency
+    probe_rate: float                # SQL writes (durable commits) per second while probing latency
     probe_seconds: float             # per stage
     fanout_streams: int              # streams of one user
     fanout_writes: int               # PUTs back to back (below the stream queue size: no 4008)

@@ -109,7 +109,7 @@ def plot(path: Path, stages: list[dict[str, Any]], title: str) -> None:
     for name, style in (("p50", "o-"), ("p90", "s--"), ("p99", "^-.")):
         values = [stage["latency_ms"].get(name) for stage in stages]
         latency_axis.plot(opened, [math.nan if value is None else value for value in values], style, label=name)
-    latency_axis.set_ylabel("write-to-client latency (ms)")
+    latency_axis.set_ylabel("commit-to-client latency (ms)")
     latency_axis.set_ylim(bottom=0)
     latency_axis.legend()
     latency_axis.grid(True, which="both", alpha=0.3)
@@ -138,10 +138,10 @@ def figures(run: Run) -> list[Figure]:
                "conns"),
         Figure("rss_per_stream_kib", "RSS per idle stream",
                streams["rss_per_stream_bytes"] / 1024 if streams else None, "KiB"),
-        Figure("latency_p50_ms", f"write-to-client p50 ({run.plan.latency_stage:,} streams, "
+        Figure("latency_p50_ms", f"commit-to-client p50 ({run.plan.latency_stage:,} streams, "
                                  f"{run.plan.probe_rate:,.0f} writes/s)",
                latency_stage["latency_ms"]["p50"] if latency_stage else None, "ms"),
-        Figure("latency_p99_ms", f"write-to-client p99 ({run.plan.latency_stage:,} streams, "
+        Figure("latency_p99_ms", f"commit-to-client p99 ({run.plan.latency_stage:,} streams, "
                                  f"{run.plan.probe_rate:,.0f} writes/s)",
                latency_stage["latency_ms"]["p99"] if latency_stage else None, "ms"),
         Figure("fanout_messages_per_s", f"fan-out, {run.plan.fanout_streams:,} streams of one user",

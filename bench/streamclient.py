@@ -8,9 +8,14 @@ JSON lines on stdout, waits for a `go` line on stdin where the orchestrator
 measures the server (ramp stages), and exits by itself, every wait bounded.
 
 Scenarios:
-- ramp:  open list streams (one user each) up to each stage; at each stage PUT
-         random users' todos at a fixed rate and time each PUT until its change
-         frame arrives.
+- ramp:  open list streams (one user each) up to each stage; at each stage
+         update random users' todos with SQL at a fixed rate (durable commits,
+         straight to PostgreSQL like any writer) and time each write from the
+         moment its commit is acknowledged until its change frame arrives
+         (commit-to-client; also from the moment it is sent: write-to-client,
+         the durable commit included). REST PUTs are not used here: on this box one worker's
+         PUT capacity is below the probe rate, so a PUT-timed probe would
+         measure the request queue, not the wake-up path.
 - burst: open streams, send writes (back to back, `concurrency` at a time) and
          count the text frames delivered after `ready`: messages (or changes) per second.
 """
@@ -28,9 +33,15 @@ import gevent.pool
 import gevent.queue
 import gevent.select
 
+import psycopg2
+import psycogreen.gevent
+
 from bench.wsclient import Http, Stream
 
 HANDSHAKE_TIMEOUT = 60.0
+WRITER_CONNECTIONS = 16      # durable commits take ~1-5 ms each: enough of them for 1,000/s and more
+# What a PUT changes, as any SQL writer would: the triggers log it and the ringer wakes the streams.
+PROBE_WRITE = "UPDATE todos SET title = %(title)s, completed = %(completed)s WHERE id = %(id)s"
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -98,38 +109,41 @@ def ramp(spec: dict) -> None:
     host, port = spec["host"], spec["port"]
     users: list[list[str]] = spec["users"]          # [token, todo_id], one stream each
     streams = Streams(host, port, spec["connect_concurrency"])
-    sent: dict[int, float] = {}
-    latencies: list[float] = []
+    sent: dict[int, float] = {}          # probe number -> when its UPDATE was sent
+    acked: dict[int, float] = {}         # -> when its commit was acknowledged
+    arrived: dict[int, float] = {}       # -> when its change frame arrived (maybe before the ack)
 
     def on_text_for(index: int):
         def on_text(payload: bytes, now: float) -> None:
             title = json.loads(payload).get("todo", {}).get("title", "")
             if title.startswith("probe "):
-                started = sent.pop(int(title[6:]), None)
-                if started is not None:
-                    latencies.append((now - started) * 1000.0)
+                number = int(title[6:])
+                if number in sent:
+                    arrived.setdefault(number, now)
         return on_text
 
     connections: gevent.queue.Queue = gevent.queue.Queue()
-    for _ in range(8):
-        connections.put(Http(host, port))
+    for _ in range(WRITER_CONNECTIONS):
+        conn = psycopg2.connect(spec["dsn"], application_name="bench-probe")
+        conn.autocommit = True                      # each UPDATE is its own durable commit
+        connections.put(conn)
     errors: list[str] = []
     sequence = 0
 
-    def put(user: int, number: int) -> None:
+    def write(user: int, number: int) -> None:
         conn = connections.get()
-        token, todo_id = users[user]
-        body = json.dumps({"title": f"probe {number}", "completed": number % 2 == 0}).encode()
+        _, todo_id = users[user]
         try:
             sent[number] = time.perf_counter()
-            status, answer = conn.request("PUT", f"/api/todos/{todo_id}/", token, body)
-            if status != 200:
-                sent.pop(number, None)
-                errors.append(f"PUT {status}: {answer[:200]!r}")
-        except OSError as error:
+            with conn.cursor() as cur:
+                cur.execute(PROBE_WRITE, {"title": f"probe {number}", "completed": number % 2 == 0, "id": todo_id})
+                acked[number] = time.perf_counter()
+                if cur.rowcount != 1:
+                    sent.pop(number, None)
+                    errors.append(f"probe write of {todo_id} changed {cur.rowcount} rows")
+        except psycopg2.Error as error:
             sent.pop(number, None)
-            errors.append(f"PUT failed: {error}")
-            conn = Http(host, port)
+            errors.append(f"probe write failed: {error}")
         finally:
             connections.put(conn)
 
@@ -139,8 +153,9 @@ def ramp(spec: dict) -> None:
         emit("stage", target=stage, ready=len(streams.open), failed=len(streams.failures),
              alive=streams.alive(), seconds=round(seconds, 3), errors=streams.failures[:5])
         wait_for_go()
-        # Probe: PUTs at a fixed rate to random users whose stream is open.
-        latencies.clear()
+        # Probe: writes at a fixed rate to random users whose stream is open.
+        for log in (sent, acked, arrived):
+            log.clear()
         count = max(1, int(spec["probe_rate"] * spec["probe_seconds"]))
         interval = 1.0 / spec["probe_rate"]
         start = time.perf_counter()
@@ -151,14 +166,17 @@ def ramp(spec: dict) -> None:
             if delay > 0:
                 gevent.sleep(delay)
             sequence += 1
-            workers.append(gevent.spawn(put, random.randrange(opened), sequence))
+            workers.append(gevent.spawn(write, random.randrange(opened), sequence))
         gevent.joinall(workers, timeout=30)
         deadline = time.perf_counter() + 5.0
-        while sent and time.perf_counter() < deadline:
+        while len(arrived) < len(sent) and time.perf_counter() < deadline:
             gevent.sleep(0.01)
-        emit("latency", target=stage, sent=count, received=len(latencies), lost=len(sent),
-             latencies_ms=[round(value, 3) for value in latencies], alive=streams.alive(), errors=errors[:5])
-        sent.clear()
+        done = [number for number in sent if number in arrived and number in acked]
+        emit("latency", target=stage, sent=count, received=len(arrived), lost=len(sent) - len(arrived),
+             latencies_ms=[round((arrived[n] - acked[n]) * 1000.0, 3) for n in done],
+             write_latencies_ms=[round((arrived[n] - sent[n]) * 1000.0, 3) for n in done],
+             commit_ms=[round((acked[n] - sent[n]) * 1000.0, 3) for n in done],
+             alive=streams.alive(), errors=errors[:5])
         errors.clear()
     emit("done", alive=streams.alive())
     streams.close_all()
@@ -211,6 +229,7 @@ def burst(spec: dict) -> None:
 
 
 def main() -> int:
+    psycogreen.gevent.patch_psycopg()               # probe writers wait cooperatively
     with open(sys.argv[1]) as file:
         spec = json.load(file)
     runner = {"ramp": ramp, "burst": burst}[spec["scenario"]]
