@@ -179,3 +179,10 @@ def cpu_notes(run: Run) -> list[str]:
             notes.append(f"REST {name.upper()} CPU per request: todopy {mine} µs, ceiling {bare} µs "
                          f"({bare / mine:.0%} efficiency)")
     return notes
+
+
+def index_notes(run: Run) -> list[str]:
+    """What each of the change log's indexes costs durable writes (bench/triggers.py)."""
+    costs = (run.details.get("triggers") or {}).get("change_log_indexes") or {}
+    return [f"change log {name}: {cost['tps']:,.0f} tps, {cost['ratio']:.0%} of the same writes without triggers"
+            for name, cost in costs.items()]

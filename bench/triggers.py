@@ -7,7 +7,8 @@ production most don't), once with the triggers and once after `ALTER TABLE todos
 DISABLE TRIGGER USER`. A todopy server is connected to the scratch database
 throughout, so its ringer ticks over the change log as it would in production.
 Measured with 16 writers (where a design that serialises commits falls over)
-and with 1 (nothing to serialise).
+and with 1 (nothing to serialise). Then, with the server stopped, what each of
+the change log's indexes costs the same 16 writers (INDEX_VARIANTS).
 """
 from __future__ import annotations
 
@@ -43,6 +44,18 @@ UPDATE todos SET title = 'pgbench ' || :n, completed = NOT completed
    AND list_id = personal_list(('00000000-0000-0000-0000-' || lpad(:w::text, 12, '0'))::uuid)
 RETURNING id, title, completed, created_time, rev;
 """
+# The change log's indexes, each measured by what it costs the same writes (16 writers, triggers on,
+# no server: its ringer's scans would blur the writes' own cost): shipped, then one change at a time.
+INDEX_VARIANTS = {
+    "shipped (PK, btree on xid, BRIN on changed_time)": ("", ""),
+    "without the BRIN on changed_time": ("DROP INDEX changes_changed_time",
+                                         "CREATE INDEX changes_changed_time ON changes USING brin (changed_time)"),
+    "btree on changed_time instead of the BRIN": (
+        "DROP INDEX changes_changed_time; CREATE INDEX changes_time_btree ON changes (changed_time)",
+        "DROP INDEX changes_time_btree;"
+        " CREATE INDEX changes_changed_time ON changes USING brin (changed_time)"),
+    "without the btree on xid": ("DROP INDEX changes_xid", "CREATE INDEX changes_xid ON changes (xid)"),
+}
 TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
 
 
@@ -85,14 +98,39 @@ def _pgbench(database: Database, script: Path, seconds: int, clients: int) -> fl
     return float(match.group(1))
 
 
-def _set_triggers(dsn: str, enabled: bool) -> None:
+def _ddl(dsn: str, statements: str) -> None:
     conn = psycopg2.connect(dsn, application_name="bench")
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute(f"ALTER TABLE todos {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+            cur.execute(statements)
     finally:
         conn.close()
+
+
+def _set_triggers(dsn: str, enabled: bool) -> None:
+    _ddl(dsn, f"ALTER TABLE todos {'ENABLE' if enabled else 'DISABLE'} TRIGGER USER")
+
+
+def _index_costs(dsn: str, database: Database, script: Path, seconds: int) -> dict:
+    """Durable writes (16 writers) per change-log index variant, each against no triggers alternately."""
+    costs = {}
+    for name, (apply, undo) in INDEX_VARIANTS.items():
+        if apply:
+            _ddl(dsn, apply)
+        try:
+            _set_triggers(dsn, False)
+            baseline = _pgbench(database, script, seconds, WRITERS)
+            _set_triggers(dsn, True)
+            tps = _pgbench(database, script, seconds, WRITERS)
+        finally:
+            _set_triggers(dsn, True)
+            if undo:
+                _ddl(dsn, undo)
+        costs[name] = {"tps": round(tps, 1), "tps_without_triggers": round(baseline, 1),
+                       "ratio": round(tps / baseline, 3)}
+        print(f"[bench]   change log {name}: {tps:.0f} tps, {tps / baseline:.0%} of no triggers", flush=True)
+    return costs
 
 
 def measure(database: Database, seconds: int, log_dir: Path, pool_size: int) -> dict:
@@ -122,6 +160,8 @@ def measure(database: Database, seconds: int, log_dir: Path, pool_size: int) -> 
                 results[f"writers_{clients}"] = {"tps_with_triggers": round(with_tps, 1),
                                                  "tps_without_triggers": round(without_tps, 1),
                                                  "ratio": with_tps / without_tps}
+            server.stop()
+            results["change_log_indexes"] = _index_costs(dsn, database, path, seconds)
     finally:
         server.stop()
     with database.conn.cursor() as cur:
