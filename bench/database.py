@@ -59,14 +59,7 @@ class Database:
 
     def seed(self, prefix: str, count: int, todos_per_user: int) -> list[BenchUser]:
         """`count` users named prefix000001..., each with a session and `todos_per_user` todos, in order."""
-        secret = f"{self._secret}-"
-        with self.conn.cursor() as cur:
-            params = {"prefix": prefix, "count": count, "secret": secret, "per_user": todos_per_user}
-            cur.execute(SEED_USERS, params)
-            cur.execute(SEED_SESSIONS, params)
-            cur.execute(SEED_TODOS, params)
-            cur.execute(SEEDED, params)
-            return [BenchUser(secret + username, list(ids)) for username, ids in cur.fetchall()]
+        return seed_users(self.conn, prefix, count, todos_per_user, f"{self._secret}-")
 
     def todopy_connections(self) -> int:
         with self.conn.cursor() as cur:
@@ -76,6 +69,18 @@ class Database:
     def stop(self) -> None:
         self.conn.close()
         self.cluster.stop("immediate")
+
+
+def seed_users(conn: psycopg2.extensions.connection, prefix: str, count: int, todos_per_user: int,
+               secret: str) -> list[BenchUser]:
+    """Users, sessions (token = secret + username) and todos, on an autocommit connection to any database."""
+    with conn.cursor() as cur:
+        params = {"prefix": prefix, "count": count, "secret": secret, "per_user": todos_per_user}
+        cur.execute(SEED_USERS, params)
+        cur.execute(SEED_SESSIONS, params)
+        cur.execute(SEED_TODOS, params)
+        cur.execute(SEEDED, params)
+        return [BenchUser(secret + username, list(ids)) for username, ids in cur.fetchall()]
 
 
 class ConnectionSampler:

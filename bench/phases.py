@@ -1,13 +1,14 @@
 """The measurements, one function per phase, each bounded in count and time.
 
 1. streams: open list streams (one user each) in stages up to 10,000; at each
-   stage sample the worker's RSS, then time PUTs at 50/s from the request to the
-   change frame; PostgreSQL connections are sampled throughout;
+   stage sample the worker's RSS, then time SQL writes at 1,000/s from their
+   commit to their change frame; PostgreSQL connections are sampled throughout;
 2. fan-out: 1,000 streams of one user, PUTs back to back, against the bare
    gevent-websocket broadcast ceiling;
 3. change throughput: 100 users with a stream each, bulk toggles;
 4. REST: wrk GET and PUT of one todo, against the bare pywsgi ceiling.
-(5. trigger cost: bench.triggers, once the servers are stopped.)
+(5. the wake-up path's hazards, an open write transaction and the ringer's death: bench.wakeup;
+ 6. trigger cost: bench.triggers, once the servers are stopped.)
 """
 from __future__ import annotations
 

@@ -131,6 +131,8 @@ def figures(run: Run) -> list[Figure]:
     latency_stage = next((s for s in stages if s["target"] == run.plan.latency_stage), None)
     last = stages[-1] if stages else None
     fanout, throughput, rest_results, trig = d.get("fanout"), d.get("throughput"), d.get("rest"), d.get("triggers")
+    wake = d.get("wakeup") or {}
+    held_open, failover = wake.get("held_open"), wake.get("failover")
     held = min(last["open"], streams["alive_at_end"]) if last else None
     return [
         Figure("streams_held", "streams held, all ready", held, "streams"),
@@ -144,6 +146,10 @@ def figures(run: Run) -> list[Figure]:
         Figure("latency_p99_ms", f"commit-to-client p99 ({run.plan.latency_stage:,} streams, "
                                  f"{run.plan.probe_rate:,.0f} writes/s)",
                latency_stage["latency_ms"]["p99"] if latency_stage else None, "ms"),
+        Figure("held_open_p99_ms", "commit-to-client p99, other lists, one write transaction open",
+               held_open["latency_ms"]["p99"] if held_open else None, "ms"),
+        Figure("failover_s", "ringer killed (SIGKILL): longest wait of a change",
+               failover["worst_wait_s"] if failover else None, "s"),
         Figure("fanout_messages_per_s", f"fan-out, {run.plan.fanout_streams:,} streams of one user",
                fanout["todopy_messages_per_s"] if fanout else None, "msg/s",
                fanout["ceiling_messages_per_s"] if fanout else None, relative=True),

@@ -19,14 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import rest, triggers
+from bench import rest, triggers, wakeup
 from bench.database import Database
 from bench.phases import Run, fanout_phase, rest_phase, streams_phase, throughput_phase, warm_up
 from bench.plan import FULL, POOL_SIZE, QUICK
 from bench.report import cpu_notes, figures, index_notes, plot, table, write_json
 from bench.servers import REPO, Server, start_ceiling, start_todopy
 
-PHASES = ("streams", "fanout", "throughput", "rest", "triggers")
+PHASES = ("streams", "fanout", "throughput", "rest", "wakeup", "triggers")
 REST_USERS = 1_000                  # users whose todos wrk reads and writes
 
 
@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             fan_user = database.seed("fan", 1, 1)[0]
             bulk_users = database.seed("bulk", plan.bulk_users, plan.bulk_todos) if "throughput" in only else []
             warm_user = database.seed("warm", 1, 1)[0]
+            held_users = database.seed("held", wakeup.HELD_STREAMS + 1, 1) if "wakeup" in only else []
             server = start_todopy(database.dsn, log_dir, POOL_SIZE)
             servers.append(server)
             ceiling_rest = start_ceiling("ceiling_rest", log_dir)
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                 run.phase("throughput", lambda: throughput_phase(run, server, bulk_users))
             if "rest" in only:
                 run.phase("rest", lambda: rest_phase(run, server, ceiling_rest, ramp_users[:REST_USERS]))
+            if "wakeup" in only:
+                run.phase("wakeup", lambda: wakeup.measure(server, database, held_users, plan, log_dir, POOL_SIZE))
             for process in servers:
                 process.stop()
             if "triggers" in only:
