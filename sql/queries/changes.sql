@@ -33,21 +33,29 @@ SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.re
  WHERE l.id = %(list)s AND t.id = %(id)s
 
 -- name: ring
--- The ringer's tick (prepared once, like every fixed query: todopy/prepared.py):
--- what committed since the previous snapshot (PgQ's batches: xids at or past its
--- xmax, or in progress then, and visible now), per list its head rev, whether the
--- list itself or its members changed, and whose membership did; one NOTIFY naming
--- them (or '*', "look at every list", past NOTIFY's size limit). One statement, so
--- `pg_current_snapshot()` is the snapshot it reads with, and one round trip per tick.
+-- The ringer's tick: what committed since the previous snapshot (PgQ's batches:
+-- xids at or past its xmax, or in progress then, and visible now), per list its
+-- head rev, whether the list itself or its members changed, and whose membership
+-- did; one NOTIFY naming them (or '*', "look at every list", past NOTIFY's size
+-- limit). One statement, so `pg_current_snapshot()` is the snapshot it reads
+-- with, and one round trip per tick. The previous snapshot comes in as its xmax
+-- and its in-progress xids, and each half is its own branch: both are index
+-- look-ups on changes_xid whatever the log's size (an OR of them, or a join to
+-- pg_snapshot_xip(), is planned as a scan of the whole log). The ringer's session
+-- turns sequential scans off (todopy/realtime/ringer.py): the prepared statement's
+-- generic plan cannot know that `xid >= xmax` is only the last moments' rows.
 WITH now_ AS (SELECT pg_current_snapshot() AS snap),
+since AS (
+    SELECT list_id, rev, kind, user_id, changed_time, xid FROM changes WHERE xid >= %(xmax)s::xid8
+    UNION ALL
+    SELECT list_id, rev, kind, user_id, changed_time, xid FROM changes WHERE xid = ANY(%(xip)s::xid8[])
+),
 moved AS (
     SELECT c.list_id, max(c.rev) AS rev, bool_or(c.kind <> 'todo') AS meta,
            array_agg(DISTINCT c.user_id) FILTER (WHERE c.kind = 'member') AS users,
            min(c.changed_time) AS oldest
-      FROM changes c, now_
-     WHERE (c.xid >= pg_snapshot_xmax(%(previous)s::pg_snapshot)
-            OR c.xid = ANY(ARRAY(SELECT pg_snapshot_xip(%(previous)s::pg_snapshot))))
-       AND pg_visible_in_snapshot(c.xid, now_.snap)
+      FROM since c, now_
+     WHERE pg_visible_in_snapshot(c.xid, now_.snap)
      GROUP BY c.list_id
 ),
 payload AS (SELECT json_agg(json_build_array(list_id, rev, meta, users))::text AS lists,
