@@ -1,8 +1,6 @@
 """The WSGI application: routing to resource classes, wrapped in plain WSGI middleware."""
 from __future__ import annotations
 
-import dataclasses
-
 import gevent
 from typing import Callable, Iterable
 from urllib.parse import quote, urlsplit
@@ -28,22 +26,9 @@ from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.ringer import Ringer
 from todopy.realtime.streams import Streams
 from todopy.routes import PRIVATE_PREFIXES, RESOURCES, url_map
+from todopy.services import Services
 from todopy.settings import Settings
 from todopy.views.base import SIGN_IN_FIRST
-
-
-@dataclasses.dataclass
-class Services:
-    """What views need, handed to every resource instance at start-up."""
-
-    settings: Settings
-    pool: Pool
-    accounts: Accounts
-    dispatcher: Dispatcher
-    ringer: Ringer
-    streams: Streams
-    metrics: Metrics
-
 
 QUERY_SAFE = "!$&'()*+,;=:@/?%~"     # RFC 3986 query characters besides unreserved ones, and '%'
 
