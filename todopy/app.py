@@ -25,7 +25,7 @@ from todopy.middleware.sessions import SessionMiddleware, current_user
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.ringer import Ringer
 from todopy.realtime.streams import Streams
-from todopy.routes import PRIVATE_PREFIXES, RESOURCES, url_map
+from todopy.routes import PRIVATE_PREFIXES, ROUTES, url_map
 from todopy.services import Services
 from todopy.settings import Settings
 from todopy.views.base import SIGN_IN_FIRST
@@ -41,21 +41,23 @@ class Router:
         # Rules name no host, scheme or method: matching needs only the path, so one adapter
         # serves every request. Only a redirect needs the request's own URL (see `_redirect`).
         self.adapter = url_map.bind("localhost")
-        self.resources = {endpoint: cls(services) for endpoint, cls in RESOURCES.items()}
+        # One instance per resource class, whichever routes it serves.
+        self.resources = {route.resource: route.resource(services) for route in ROUTES}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         try:
             # Upgrades are served by the same rules: resources decide (`websocket` method).
-            endpoint, values = self.adapter.match(wsgi_path(environ), websocket=False)
+            # The endpoint is the Route itself (todopy/routes.py).
+            route, values = self.adapter.match(wsgi_path(environ), websocket=False)
         except RequestRedirect:
             self._refuse_strangers(environ)
             return self._redirect(environ, start_response)
         except WerkzeugHTTPException:
             self._refuse_strangers(environ)
             raise NotFound("no such resource") from None
-        environ[ENDPOINT_KEY] = endpoint
+        environ[ENDPOINT_KEY] = route.name
         # werkzeug's match returns a dict, typed as a Mapping.
-        response = self.resources[endpoint].dispatch(Request(environ), values)  # type: ignore[arg-type]
+        response = self.resources[route.resource].dispatch(Request(environ), values)  # type: ignore[arg-type]
         if response is None:  # a stream ran to its end; the socket is already closed
             return []
         return response(environ, start_response)
