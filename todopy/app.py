@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
-from todopy import maintenance
+from todopy import maintenance, openapi
 from todopy.accounts import Accounts
 from todopy.db import Pool
 from todopy.errors import NotFound, Unauthorized
@@ -140,7 +140,7 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
                             reconcile_interval=settings.reconcile_interval)
     ringer = Ringer(dsn, metrics)
     streams = Streams(dispatcher, pool, settings, metrics)
-    services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics)
+    services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics, openapi.document())
     wsgi: Callable = Router(services)
     wsgi = CrossSiteMiddleware(wsgi, settings.allowed_origins)
     wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl)

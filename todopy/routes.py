@@ -1,7 +1,7 @@
 """Every URL the server answers, in one table: path, route name, resource class.
 
 The Map (whose endpoints are the routes themselves) and the private prefixes are
-built from that table.
+built from that table; so is the OpenAPI document (todopy/openapi.py).
 """
 from __future__ import annotations
 

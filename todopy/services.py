@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from todopy.accounts import Accounts
 from todopy.db import Pool
@@ -23,3 +24,4 @@ class Services:
     ringer: Ringer
     streams: Streams
     metrics: Metrics
+    api_description: dict[str, Any]     # the OpenAPI document (todopy/openapi.py), built from the routes

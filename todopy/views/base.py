@@ -36,8 +36,10 @@ class Resource:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    def allowed_methods(self) -> list[str]:
-        allowed = [verb.upper() for verb in VERBS if hasattr(self, verb)]
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The methods this resource answers, as a 405's `Allow` names them (and the OpenAPI document)."""
+        allowed = [verb.upper() for verb in VERBS if hasattr(cls, verb)]
         if "GET" in allowed:
             allowed.append("HEAD")
         return allowed
