@@ -34,3 +34,34 @@ def test_the_rule_catches_what_it_should():
     fine = ast.parse('cur.execute(Q["get"], {"id": x})').body[0].value
     assert sql_built_by_formatting(bad.args[0]) and sql_built_by_formatting(also_bad.args[0])
     assert not sql_built_by_formatting(fine.args[0])
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The todopy modules a file imports, anywhere in it (type-only imports count too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("todopy")}
+
+
+def test_no_module_imports_itself_back():
+    """A cycle (such as app <-> views.base, once) makes import order matter and hides who depends on whom."""
+    modules = {".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): path
+               for path in PACKAGE.rglob("*.py")}
+    imports = {module: imported_modules(path) & set(modules) - {module} for module, path in modules.items()}
+    cycles = []
+    for start in sorted(modules):
+        seen, todo = set(), list(imports[start])
+        while todo:
+            module = todo.pop()
+            if module == start:
+                cycles.append(start)
+                break
+            if module not in seen:
+                seen.add(module)
+                todo.extend(imports[module])
+    assert cycles == [], "modules that import themselves back: " + ", ".join(cycles)

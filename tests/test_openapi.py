@@ -15,7 +15,8 @@ from openapi_spec_validator import validate
 
 from tests.contract import send_raw
 from tests.support import PASSWORD, Api, new_username
-from todopy.routes import RESOURCES, url_map
+from todopy import openapi
+from todopy.routes import ROUTES
 from todopy.views.base import VERBS
 
 HTTP_METHODS = {"get", "head", "post", "put", "patch", "delete", "options", "trace"}
@@ -81,14 +82,32 @@ def test_the_document_is_valid_openapi_3_1(spec):
 
 def test_every_route_is_documented_with_exactly_the_methods_it_serves_and_nothing_else(spec):
     served = {}
-    for rule in url_map.iter_rules():
-        resource = RESOURCES[rule.endpoint]
-        methods = {verb for verb in VERBS if hasattr(resource, verb)}
+    for route in ROUTES:
+        methods = {verb for verb in VERBS if hasattr(route.resource, verb)}
         if "get" in methods:
             methods.add("head")
-        served[openapi_path(rule.rule)] = methods
+        served[openapi_path(route.path)] = methods
     documented = {path: set(item) & HTTP_METHODS for path, item in spec["paths"].items()}
     assert documented == served
+
+
+def test_every_verb_a_resource_serves_has_its_operation_written_and_no_other_has_one():
+    """Paths and methods are generated from the routes; what each operation does is written
+    by hand in `openapi.OPERATIONS`, which must neither miss a served verb nor keep a stale one."""
+    served = {(route.resource.__name__, verb) for route in ROUTES for verb in VERBS if hasattr(route.resource, verb)}
+    written = {(resource.__name__, verb) for resource, verb in openapi.OPERATIONS}
+    assert not served - written, f"served but not documented: {sorted(served - written)}"
+    assert not written - served, f"documented but not served: {sorted(written - served)}"
+
+
+def test_streams_and_path_parameters_are_described_for_exactly_the_routes_that_have_them(spec):
+    streamed = {openapi_path(route.path) for route in ROUTES if hasattr(route.resource, "websocket")}
+    assert {"/api/todos/", "/api/lists/"} <= streamed
+    sentence = re.search(r"WebSocket upgrade opens a stream on ([^.]*)\.", spec["info"]["description"]).group(1)
+    assert set(re.findall(r"`([^`]+)`", sentence)) == streamed
+    for path, item in spec["paths"].items():
+        named = [component(spec, parameter)["name"] for parameter in item.get("parameters", [])]
+        assert named == re.findall(r"{([^}]+)}", path), path
 
 
 def test_every_operation_documents_the_errors_it_can_meet(spec):

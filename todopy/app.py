@@ -1,8 +1,6 @@
 """The WSGI application: routing to resource classes, wrapped in plain WSGI middleware."""
 from __future__ import annotations
 
-import dataclasses
-
 import gevent
 from typing import Callable, Iterable
 from urllib.parse import quote, urlsplit
@@ -12,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
-from todopy import maintenance
+from todopy import maintenance, openapi
 from todopy.accounts import Accounts
 from todopy.db import Pool
 from todopy.errors import NotFound, Unauthorized
@@ -27,23 +25,10 @@ from todopy.middleware.sessions import SessionMiddleware, current_user
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.ringer import Ringer
 from todopy.realtime.streams import Streams
-from todopy.routes import PRIVATE_PREFIXES, RESOURCES, url_map
+from todopy.routes import PRIVATE_PREFIXES, ROUTES, url_map
+from todopy.services import Services
 from todopy.settings import Settings
 from todopy.views.base import SIGN_IN_FIRST
-
-
-@dataclasses.dataclass
-class Services:
-    """What views need, handed to every resource instance at start-up."""
-
-    settings: Settings
-    pool: Pool
-    accounts: Accounts
-    dispatcher: Dispatcher
-    ringer: Ringer
-    streams: Streams
-    metrics: Metrics
-
 
 QUERY_SAFE = "!$&'()*+,;=:@/?%~"     # RFC 3986 query characters besides unreserved ones, and '%'
 
@@ -56,21 +41,23 @@ class Router:
         # Rules name no host, scheme or method: matching needs only the path, so one adapter
         # serves every request. Only a redirect needs the request's own URL (see `_redirect`).
         self.adapter = url_map.bind("localhost")
-        self.resources = {endpoint: cls(services) for endpoint, cls in RESOURCES.items()}
+        # One instance per resource class, whichever routes it serves.
+        self.resources = {route.resource: route.resource(services) for route in ROUTES}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         try:
             # Upgrades are served by the same rules: resources decide (`websocket` method).
-            endpoint, values = self.adapter.match(wsgi_path(environ), websocket=False)
+            # The endpoint is the Route itself (todopy/routes.py).
+            route, values = self.adapter.match(wsgi_path(environ), websocket=False)
         except RequestRedirect:
             self._refuse_strangers(environ)
             return self._redirect(environ, start_response)
         except WerkzeugHTTPException:
             self._refuse_strangers(environ)
             raise NotFound("no such resource") from None
-        environ[ENDPOINT_KEY] = endpoint
+        environ[ENDPOINT_KEY] = route.name
         # werkzeug's match returns a dict, typed as a Mapping.
-        response = self.resources[endpoint].dispatch(Request(environ), values)  # type: ignore[arg-type]
+        response = self.resources[route.resource].dispatch(Request(environ), values)  # type: ignore[arg-type]
         if response is None:  # a stream ran to its end; the socket is already closed
             return []
         return response(environ, start_response)
@@ -153,7 +140,7 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
                             reconcile_interval=settings.reconcile_interval)
     ringer = Ringer(dsn, metrics)
     streams = Streams(dispatcher, pool, settings, metrics)
-    services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics)
+    services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics, openapi.document())
     wsgi: Callable = Router(services)
     wsgi = CrossSiteMiddleware(wsgi, settings.allowed_origins)
     wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl)

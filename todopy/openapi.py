@@ -1,16 +1,22 @@
 """The OpenAPI 3.1 description of every route (served at /api/openapi.json), built as data.
 
-Schemas are exact, not just indicative: what a schema accepts the server accepts, and
+Paths, their parameters and methods are generated from the routes (todopy/routes.py)
+and the verbs each resource class answers; only what each operation does is written
+here (`OPERATIONS`, keyed by resource class and verb). Schemas are exact, not just indicative: what a schema accepts the server accepts, and
 what it refuses the server refuses (outside tools generate requests from them).
 One schema per concept, referenced by `$ref`; responses for errors are shared too.
 """
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from todopy import __version__
+from todopy.routes import ROUTES, Route
 from todopy.validation import MAX_TITLE
+from todopy.views import accounts, lists, ops, static, todos
+from todopy.views.base import WEBSOCKET, Resource
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -238,6 +244,7 @@ ANYONE: list[dict[str, list[str]]] = [{}, {"cookie": []}]
 def operation(operation_id: str, summary: str, responses: dict[str, Any], *, security: list | None = None,
               parameters: tuple[str, ...] | list[str] = (), request: str | None = None,
               tags: list[str] | None = None) -> dict[str, Any]:
+    """One operation's documentation; a resource that is not public gets `SIGNED_IN` security when generated."""
     op: dict[str, Any] = {"operationId": operation_id, "summary": summary, "responses": responses}
     if tags:
         op["tags"] = tags
@@ -251,8 +258,11 @@ def operation(operation_id: str, summary: str, responses: dict[str, Any], *, sec
 
 
 def todos_operation(operation_id: str, summary: str, responses: dict[str, Any], **options: Any) -> dict[str, Any]:
-    return operation(operation_id, summary, {**responses, **errors("401", "503")}, security=SIGNED_IN,
-                     tags=["todos"], **options)
+    return operation(operation_id, summary, {**responses, **errors("401", "503")}, tags=["todos"], **options)
+
+
+def list_operation(operation_id: str, summary: str, responses: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return operation(operation_id, summary, {**responses, **errors("401", "404", "503")}, tags=["lists"], **options)
 
 
 def writes(*statuses: str) -> tuple[str, ...]:
@@ -260,165 +270,169 @@ def writes(*statuses: str) -> tuple[str, ...]:
     return ("403", *statuses)
 
 
-PATHS: dict[str, dict[str, Any]] = {
-    "/api/users/": {
-        "post": operation("signUp", "Create an account and sign in", {
-            **success("201", "Signed up and in; the cookie is set too.", schema("SignedIn"),
-                      **{"Set-Cookie": "SetSession"}),
-            **errors(*writes("409", "503", *BODY_ERRORS))}, security=ANYONE, request="Credentials",
-            tags=["accounts"]),
-    },
-    "/api/session/": {
-        "post": operation("signIn", "Sign in", {
-            **success("200", "Signed in; the cookie is set too.", schema("SignedIn"), **{"Set-Cookie": "SetSession"}),
-            **errors(*writes("401", "429", "503", *BODY_ERRORS))}, security=ANYONE, request="Credentials",
-            tags=["accounts"]),
-        "get": operation("whoAmI", "The signed-in user", {
-            **success("200", "Signed in as this user.", schema("Session")), **errors("401", "503")},
-            security=SIGNED_IN, tags=["accounts"]),
-        "delete": operation("signOut", "Sign out: revoke this token (or cookie) server-side", {
-            **success("204", "Revoked; the cookie is cleared.", **{"Set-Cookie": "SetSession"}),
-            **errors(*writes("401", "503"))}, security=SIGNED_IN, tags=["accounts"]),
-    },
-    "/api/todos/": {
-        "get": todos_operation("listTodos", "The list's todos, oldest first", {
-            **success("200", "The todos and the rev the read reflects.", schema("TodoList")), **errors("422")},
-            parameters=["CompletedFilter"]),
-        "post": todos_operation("createTodo", "Create a todo (with a client-chosen id: safe to retry)", {
-            **success("201", "Created.", schema("Todo"), Location="Location", ETag="ETag"),
-            **success("200", "A todo with this id is already in this list: nothing changed.", schema("Todo"),
-                      Location="Location", ETag="ETag"),
-            **errors(*writes("409", *BODY_ERRORS))}, request="NewTodo"),
-        "patch": todos_operation("toggleAll", "Set `completed` on every todo (matching the filter), atomically", {
+# -- operations: what each resource's verb does --------------------------------
+# Paths, path parameters, HEAD and security come from the routes (todopy/routes.py);
+# tests/test_openapi.py fails on a verb served without an entry here, or an entry for none.
+
+OPERATIONS: dict[tuple[type[Resource], str], dict[str, Any]] = {
+    (accounts.Users, "post"): operation("signUp", "Create an account and sign in", {
+        **success("201", "Signed up and in; the cookie is set too.", schema("SignedIn"),
+                  **{"Set-Cookie": "SetSession"}),
+        **errors(*writes("409", "503", *BODY_ERRORS))}, security=ANYONE, request="Credentials", tags=["accounts"]),
+
+    (accounts.SessionResource, "post"): operation("signIn", "Sign in", {
+        **success("200", "Signed in; the cookie is set too.", schema("SignedIn"), **{"Set-Cookie": "SetSession"}),
+        **errors(*writes("401", "429", "503", *BODY_ERRORS))}, security=ANYONE, request="Credentials",
+        tags=["accounts"]),
+    (accounts.SessionResource, "get"): operation("whoAmI", "The signed-in user", {
+        **success("200", "Signed in as this user.", schema("Session")), **errors("401", "503")},
+        security=SIGNED_IN, tags=["accounts"]),
+    (accounts.SessionResource, "delete"): operation("signOut", "Sign out: revoke this token (or cookie) server-side", {
+        **success("204", "Revoked; the cookie is cleared.", **{"Set-Cookie": "SetSession"}),
+        **errors(*writes("401", "503"))}, security=SIGNED_IN, tags=["accounts"]),
+
+    # A list's todos, documented at /api/todos/ (the personal list); `in_any_list` derives
+    # the /api/lists/{list_id}/todos/... forms.
+    (todos.TodoList, "get"): todos_operation("listTodos", "The list's todos, oldest first", {
+        **success("200", "The todos and the rev the read reflects.", schema("TodoList")), **errors("422")},
+        parameters=["CompletedFilter"]),
+    (todos.TodoList, "post"): todos_operation("createTodo", "Create a todo (with a client-chosen id: safe to retry)", {
+        **success("201", "Created.", schema("Todo"), Location="Location", ETag="ETag"),
+        **success("200", "A todo with this id is already in this list: nothing changed.", schema("Todo"),
+                  Location="Location", ETag="ETag"),
+        **errors(*writes("409", *BODY_ERRORS))}, request="NewTodo"),
+    (todos.TodoList, "patch"): todos_operation(
+        "toggleAll", "Set `completed` on every todo (matching the filter), atomically", {
             **success("200", "Only the todos that changed, and the rev after the change.", schema("TodoList")),
             **errors(*writes(*BODY_ERRORS))}, parameters=["CompletedFilter"], request="ToggleAll"),
-        "delete": todos_operation("clearCompleted", "Delete every completed todo, atomically", {
-            **success("200", "How many were deleted, and the rev after the change.", schema("Cleared")),
-            **errors(*writes("422"))}, parameters=["ClearCompleted"]),
-    },
-    "/api/todos/{todo_id}/": {
-        "parameters": [ref("parameters", "TodoId")],
-        "get": todos_operation("getTodo", "One todo", {
-            **success("200", "The todo.", schema("Todo"), ETag="ETag"), **errors("404")}),
-        "put": todos_operation("replaceTodo", "Replace both fields of a todo", {
-            **success("200", "The todo after the change.", schema("Todo"), ETag="ETag"),
-            **errors(*writes("404", "412", *BODY_ERRORS))}, parameters=["IfMatch"], request="TodoReplacement"),
-        "patch": todos_operation("updateTodo", "Change any of a todo's fields", {
-            **success("200", "The todo after the change.", schema("Todo"), ETag="ETag"),
-            **errors(*writes("404", "412", *BODY_ERRORS))}, parameters=["IfMatch"], request="TodoChanges"),
-        "delete": todos_operation("deleteTodo", "Delete a todo", {
-            **success("204", "Deleted."), **errors(*writes("404", "412"))}, parameters=["IfMatch"]),
-    },
-    "/healthz": {
-        "get": operation("health", "Whether the database and the change listener are up", {
-            **success("200", "Up.", schema("Healthy")),
-            **success("503", "Down; the message names the failing part (database or listener).",
-                      schema("Unhealthy"))}, tags=["operations"]),
-    },
-    "/api/openapi.json": {
-        "get": operation("openapi", "This document", {
-            "200": {"description": "OpenAPI 3.1", "content": json_content({"type": "object"})}},
-            tags=["operations"]),
-    },
-    "/metrics": {
-        "get": operation("metrics", "Prometheus metrics", {
-            "200": {"description": "Prometheus text format",
-                    "content": {"text/plain": {"schema": {"type": "string"}}}}}, tags=["operations"]),
-    },
-    "/": {
-        "get": operation("page", "The TodoMVC front end", {
-            "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}},
-            tags=["front end"]),
-    },
-    "/assets/{filename}": {
-        "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
-        "get": operation("asset", "A content-hashed asset of the front end", {
-            "200": {"description": "The asset, cacheable for a year",
-                    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
-            **errors("404")}, tags=["front end"]),
-    },
-}
+    (todos.TodoList, "delete"): todos_operation("clearCompleted", "Delete every completed todo, atomically", {
+        **success("200", "How many were deleted, and the rev after the change.", schema("Cleared")),
+        **errors(*writes("422"))}, parameters=["ClearCompleted"]),
 
+    (todos.Todo, "get"): todos_operation("getTodo", "One todo", {
+        **success("200", "The todo.", schema("Todo"), ETag="ETag"), **errors("404")}),
+    (todos.Todo, "put"): todos_operation("replaceTodo", "Replace both fields of a todo", {
+        **success("200", "The todo after the change.", schema("Todo"), ETag="ETag"),
+        **errors(*writes("404", "412", *BODY_ERRORS))}, parameters=["IfMatch"], request="TodoReplacement"),
+    (todos.Todo, "patch"): todos_operation("updateTodo", "Change any of a todo's fields", {
+        **success("200", "The todo after the change.", schema("Todo"), ETag="ETag"),
+        **errors(*writes("404", "412", *BODY_ERRORS))}, parameters=["IfMatch"], request="TodoChanges"),
+    (todos.Todo, "delete"): todos_operation("deleteTodo", "Delete a todo", {
+        **success("204", "Deleted."), **errors(*writes("404", "412"))}, parameters=["IfMatch"]),
 
-def list_operation(operation_id: str, summary: str, responses: dict[str, Any], **options: Any) -> dict[str, Any]:
-    return operation(operation_id, summary, {**responses, **errors("401", "404", "503")}, security=SIGNED_IN,
-                     tags=["lists"], **options)
-
-
-PATHS.update({
-    "/api/lists/": {
-        "get": operation("listLists", "The lists the user is a member of, oldest first", {
-            **success("200", "The lists.", schema("Lists")), **errors("401", "503")}, security=SIGNED_IN,
-            tags=["lists"]),
-        "post": operation("createList", "Create a list (the creator owns it; a client-chosen id is safe to retry)", {
+    (lists.Lists, "get"): operation("listLists", "The lists the user is a member of, oldest first", {
+        **success("200", "The lists.", schema("Lists")), **errors("401", "503")}, tags=["lists"]),
+    (lists.Lists, "post"): operation(
+        "createList", "Create a list (the creator owns it; a client-chosen id is safe to retry)", {
             **success("201", "Created.", schema("List"), Location="Location", ETag="ETag"),
             **success("200", "The user's list with this id already exists: nothing changed.", schema("List"),
                       Location="Location", ETag="ETag"),
-            **errors(*writes("401", "409", "503", *BODY_ERRORS))}, security=SIGNED_IN, request="NewList",
-            tags=["lists"]),
-    },
-    "/api/lists/{list_id}/": {
-        "parameters": [ref("parameters", "ListId")],
-        "get": list_operation("getList", "One list (any member)", {
-            **success("200", "The list.", schema("List"), ETag="ETag")}),
-        "patch": list_operation("renameList", "Rename a list (owner, editor)", {
-            **success("200", "The list after the change.", schema("List"), ETag="ETag"),
-            **errors(*writes("412", *BODY_ERRORS))}, parameters=["IfMatch"], request="ListChanges"),
-        "delete": list_operation("deleteList", "Delete a list and its todos (owner; not the personal list)", {
-            **success("204", "Deleted."), **errors(*writes("409", "412"))}, parameters=["IfMatch"]),
-    },
-    "/api/lists/{list_id}/members/": {
-        "parameters": [ref("parameters", "ListId")],
-        "get": list_operation("listMembers", "The list's members, owner first (any member)", {
-            **success("200", "The members.", schema("Members"))}),
-    },
-    "/api/lists/{list_id}/members/{username}/": {
-        "parameters": [ref("parameters", "ListId"), ref("parameters", "Username")],
-        "put": list_operation("putMember", "Add a member or change their role (owner)", {
-            **success("201", "Added.", schema("Member")), **success("200", "Role set.", schema("Member")),
-            **errors(*writes("409", *BODY_ERRORS))}, request="MemberRole"),
-        "delete": list_operation("removeMember", "Remove a member (owner), or leave (the member themself)", {
-            **success("204", "Removed."), **errors(*writes("409"))}),
-    },
-})
+            **errors(*writes("401", "409", "503", *BODY_ERRORS))}, request="NewList", tags=["lists"]),
+
+    (lists.OneList, "get"): list_operation("getList", "One list (any member)", {
+        **success("200", "The list.", schema("List"), ETag="ETag")}),
+    (lists.OneList, "patch"): list_operation("renameList", "Rename a list (owner, editor)", {
+        **success("200", "The list after the change.", schema("List"), ETag="ETag"),
+        **errors(*writes("412", *BODY_ERRORS))}, parameters=["IfMatch"], request="ListChanges"),
+    (lists.OneList, "delete"): list_operation("deleteList", "Delete a list and its todos (owner; not the personal list)", {
+        **success("204", "Deleted."), **errors(*writes("409", "412"))}, parameters=["IfMatch"]),
+
+    (lists.Members, "get"): list_operation("listMembers", "The list's members, owner first (any member)", {
+        **success("200", "The members.", schema("Members"))}),
+
+    (lists.Member, "put"): list_operation("putMember", "Add a member or change their role (owner)", {
+        **success("201", "Added.", schema("Member")), **success("200", "Role set.", schema("Member")),
+        **errors(*writes("409", *BODY_ERRORS))}, request="MemberRole"),
+    (lists.Member, "delete"): list_operation("removeMember", "Remove a member (owner), or leave (the member themself)", {
+        **success("204", "Removed."), **errors(*writes("409"))}),
+
+    (ops.Health, "get"): operation("health", "Whether the database and the change listener are up", {
+        **success("200", "Up.", schema("Healthy")),
+        **success("503", "Down; the message names the failing part (database or listener).", schema("Unhealthy"))},
+        tags=["operations"]),
+    (ops.OpenAPI, "get"): operation("openapi", "This document", {
+        "200": {"description": "OpenAPI 3.1", "content": json_content({"type": "object"})}}, tags=["operations"]),
+    (ops.MetricsResource, "get"): operation("metrics", "Prometheus metrics", {
+        "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        tags=["operations"]),
+
+    (static.Index, "get"): operation("page", "The TodoMVC front end", {
+        "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+        tags=["front end"]),
+    (static.Asset, "get"): operation("asset", "A content-hashed asset of the front end", {
+        "200": {"description": "The asset, cacheable for a year",
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},
+        **errors("404")}, tags=["front end"]),
+}
+
+# Each placeholder a route may have, as an OpenAPI path parameter.
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "todo_id": ref("parameters", "TodoId"),
+    "list_id": ref("parameters", "ListId"),
+    "username": ref("parameters", "Username"),
+    "filename": {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}},
+}
+PLACEHOLDER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")    # werkzeug's <converter:name> or <name>
 
 
-def _under_a_list(path_item: dict[str, Any]) -> dict[str, Any]:
-    """/api/todos/... as /api/lists/{list_id}/todos/...: the same operations, for any list."""
-    item = copy.deepcopy(path_item)
-    item["parameters"] = [ref("parameters", "ListId"), *item.get("parameters", [])]
-    for verb, op in item.items():
-        if verb == "parameters":
-            continue
-        op["operationId"] = op["operationId"].replace("Todo", "ListTodo").replace("toggleAll", "toggleAllInList") \
-            .replace("clearCompleted", "clearCompletedInList")
-        op["tags"] = ["lists"]
-        op["responses"].setdefault("404", ref("responses", "NotFound"))
-    return item
+def openapi_path(rule: str) -> str:
+    """Werkzeug's `/api/todos/<uuid:todo_id>/` as OpenAPI's `/api/todos/{todo_id}/`."""
+    return PLACEHOLDER.sub(r"{\1}", rule)
 
 
-PATHS.update({
-    "/api/lists/{list_id}/todos/": _under_a_list(PATHS["/api/todos/"]),
-    "/api/lists/{list_id}/todos/{todo_id}/": _under_a_list(PATHS["/api/todos/{todo_id}/"]),
-})
+def in_any_list(personal: dict[str, Any]) -> dict[str, Any]:
+    """An operation on /api/todos/... as on /api/lists/{list_id}/todos/...: the same, for any list."""
+    op = copy.deepcopy(personal)
+    op["operationId"] = op["operationId"].replace("Todo", "ListTodo").replace("toggleAll", "toggleAllInList") \
+        .replace("clearCompleted", "clearCompletedInList")
+    op["tags"] = ["lists"]
+    op["responses"].setdefault("404", ref("responses", "NotFound"))
+    return op
 
 
-def with_head(path_item: dict[str, Any]) -> dict[str, Any]:
+def head_of(get: dict[str, Any]) -> dict[str, Any]:
     """HEAD is served wherever GET is: the same responses without a body."""
-    if "get" not in path_item:
-        return path_item
-    head = copy.deepcopy(path_item["get"])
+    head = copy.deepcopy(get)
     head["operationId"] += "Head"
     head["summary"] = "Headers only: " + head["summary"][0].lower() + head["summary"][1:]
     for status, response in head["responses"].items():
         if "$ref" in response:     # a shared error response: the same, minus its body
             response = head["responses"][status] = copy.deepcopy(ERRORS[status])
         response.pop("content", None)
-    return {**path_item, "head": head}
+    return head
+
+
+def paths(routes: tuple[Route, ...]) -> dict[str, Any]:
+    """One path item per route, with exactly the methods its resource answers (those a 405's `Allow` names)."""
+    # A resource served both at a path without `list_id` (the personal list) and with one
+    # is documented for the first: the others are derived (`in_any_list`).
+    personal = {route.resource for route in routes
+                if route.resource.in_list and "list_id" not in PLACEHOLDER.findall(route.path)}
+    items: dict[str, Any] = {}
+    for route in routes:
+        names = PLACEHOLDER.findall(route.path)
+        item: dict[str, Any] = {"parameters": [PATH_PARAMETERS[name] for name in names]} if names else {}
+        for method in route.resource.allowed_methods():
+            verb = method.lower()
+            if verb == "head":
+                item[verb] = head_of(item["get"])
+                continue
+            op = copy.deepcopy(OPERATIONS[route.resource, verb])
+            if not route.resource.public:
+                op["security"] = SIGNED_IN
+            item[verb] = in_any_list(op) if route.resource in personal and "list_id" in names else op
+        items[openapi_path(route.path)] = item
+    return items
+
+
+def streams(routes: tuple[Route, ...]) -> str:
+    """The paths whose resources open a stream on a WebSocket upgrade, for the description."""
+    served = [f"`{openapi_path(route.path)}`" for route in routes if hasattr(route.resource, WEBSOCKET)]
+    return ", ".join(served[:-1]) + " and " + served[-1]
 
 
 def document() -> dict[str, Any]:
-    """The whole document; a fresh copy each time (callers may change it)."""
+    """The whole document, built from the routes; a fresh copy each time (callers may change it)."""
     return copy.deepcopy({
         "openapi": "3.1.0",
         "info": {
@@ -429,11 +443,10 @@ def document() -> dict[str, Any]:
                 "listed with a trailing slash answers 308 (query string kept) without it. A method a URL does "
                 "not serve is a 405 with an `Allow` header (see `components.responses.MethodNotAllowed`). "
                 "When several errors apply, the first of 401, 404/405, 403, 413, 415, 400, 422 wins. "
-                "`GET` with a WebSocket upgrade on `/api/todos/`, `/api/todos/{todo_id}/`, their "
-                "`/api/lists/{list_id}/...` forms and `/api/lists/` opens a stream."),
+                f"`GET` with a WebSocket upgrade opens a stream on {streams(ROUTES)}."),
         },
         "tags": [{"name": name} for name in ("accounts", "todos", "lists", "operations", "front end")],
-        "paths": {path: with_head(item) for path, item in PATHS.items()},
+        "paths": paths(ROUTES),
         "components": {
             "schemas": SCHEMAS,
             "parameters": PARAMETERS,

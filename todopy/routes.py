@@ -1,50 +1,64 @@
-"""Every URL the server answers, in one place: path -> resource class."""
+"""Every URL the server answers, in one table: path, route name, resource class.
+
+The Map (whose endpoints are the routes themselves) and the private prefixes are
+built from that table; so is the OpenAPI document (todopy/openapi.py).
+"""
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from werkzeug.routing import Map, Rule
 
 from todopy.views import accounts, lists, ops, static, todos
+from todopy.views.base import Resource
 
-RESOURCES = {
-    "index": static.Index,
-    "asset": static.Asset,
-    "health": ops.Health,
-    "metrics": ops.MetricsResource,
-    "openapi": ops.OpenAPI,
-    "users": accounts.Users,
-    "session": accounts.SessionResource,
-    "todos": todos.TodoList,
-    "todo": todos.Todo,
-    "lists": lists.Lists,
-    "list": lists.OneList,
-    "members": lists.Members,
-    "member": lists.Member,
-}
 
-# Paths under these prefixes need a signed-in user even when they match no route: a
-# stranger learns nothing about which ids exist (401 comes before 404).
-PRIVATE_PREFIXES = ("/api/todos/", "/api/lists/")
+class Route(NamedTuple):
+    """One URL: its werkzeug rule, its name in metrics and logs, and the resource class serving it."""
 
-url_map = Map(
-    [
-        Rule("/", endpoint="index"),
-        Rule("/assets/<filename>", endpoint="asset"),
-        Rule("/healthz", endpoint="health"),
-        Rule("/metrics", endpoint="metrics"),
-        Rule("/api/openapi.json", endpoint="openapi"),
-        Rule("/api/users/", endpoint="users"),
-        Rule("/api/session/", endpoint="session"),
-        # The personal list. A malformed id matches no rule: a 404 decided before any SQL runs.
-        Rule("/api/todos/", endpoint="todos"),
-        Rule("/api/todos/<uuid:todo_id>/", endpoint="todo"),
-        # Any list the user is a member of.
-        Rule("/api/lists/", endpoint="lists"),
-        Rule("/api/lists/<uuid:list_id>/", endpoint="list"),
-        Rule("/api/lists/<uuid:list_id>/members/", endpoint="members"),
-        Rule("/api/lists/<uuid:list_id>/members/<username>/", endpoint="member"),
-        Rule("/api/lists/<uuid:list_id>/todos/", endpoint="todos"),
-        Rule("/api/lists/<uuid:list_id>/todos/<uuid:todo_id>/", endpoint="todo"),
-    ],
-    strict_slashes=True,
-    merge_slashes=False,
+    path: str                   # a werkzeug rule
+    name: str                   # the `route` label of metrics and logs
+    resource: type[Resource]    # who serves it; secure unless the class says `public`
+
+
+ROUTES = (
+    Route("/", "index", static.Index),
+    Route("/assets/<filename>", "asset", static.Asset),
+    Route("/healthz", "health", ops.Health),
+    Route("/metrics", "metrics", ops.MetricsResource),
+    Route("/api/openapi.json", "openapi", ops.OpenAPI),
+    Route("/api/users/", "users", accounts.Users),
+    Route("/api/session/", "session", accounts.SessionResource),
+    # The personal list. A malformed id matches no rule: a 404 decided before any SQL runs.
+    Route("/api/todos/", "todos", todos.TodoList),
+    Route("/api/todos/<uuid:todo_id>/", "todo", todos.Todo),
+    # Any list the user is a member of.
+    Route("/api/lists/", "lists", lists.Lists),
+    Route("/api/lists/<uuid:list_id>/", "list", lists.OneList),
+    Route("/api/lists/<uuid:list_id>/members/", "members", lists.Members),
+    Route("/api/lists/<uuid:list_id>/members/<username>/", "member", lists.Member),
+    Route("/api/lists/<uuid:list_id>/todos/", "todos", todos.TodoList),
+    Route("/api/lists/<uuid:list_id>/todos/<uuid:todo_id>/", "todo", todos.Todo),
 )
+
+# A match answers the Route itself: its resource serves it, its name labels it.
+url_map = Map([Rule(route.path, endpoint=route) for route in ROUTES], strict_slashes=True, merge_slashes=False)
+
+
+def private_prefixes(routes: tuple[Route, ...]) -> tuple[str, ...]:
+    """Where every path needs a signed-in user, matched or not: a stranger learns nothing about which ids exist.
+
+    The fixed start of each route that is not public, up to its first placeholder (the
+    whole path, as a folder, when it has none); a start inside another is left out.
+    """
+    starts = set()
+    for route in routes:
+        if route.resource.public:
+            continue
+        fixed, placeholder, _ = route.path.partition("<")
+        starts.add(fixed[:fixed.rfind("/") + 1] if placeholder else fixed.rstrip("/") + "/")
+    return tuple(sorted(start for start in starts
+                        if not any(start != other and start.startswith(other) for other in starts)))
+
+
+PRIVATE_PREFIXES = private_prefixes(ROUTES)    # ("/api/lists/", "/api/todos/")

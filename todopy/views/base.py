@@ -1,7 +1,7 @@
-"""The resource-class contract: one instance per route, one method per verb, access checked in one place."""
+"""The resource-class contract: one instance per class, one method per verb, access checked in one place."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from werkzeug.wrappers import Request
 
@@ -11,9 +11,7 @@ from todopy.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
 from todopy.accounts import User
 from todopy.middleware.sessions import current_user
-
-if TYPE_CHECKING:
-    from todopy.app import Services
+from todopy.services import Services
 
 VERBS = ("get", "post", "put", "patch", "delete")
 WEBSOCKET = "websocket"
@@ -35,11 +33,13 @@ class Resource:
     in_list = False
     missing = "no such resource"      # the 404's message when `exists` says no
 
-    def __init__(self, services: "Services") -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
 
-    def allowed_methods(self) -> list[str]:
-        allowed = [verb.upper() for verb in VERBS if hasattr(self, verb)]
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The methods this resource answers, as a 405's `Allow` names them (and the OpenAPI document)."""
+        allowed = [verb.upper() for verb in VERBS if hasattr(cls, verb)]
         if "GET" in allowed:
             allowed.append("HEAD")
         return allowed

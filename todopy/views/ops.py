@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request, Response
 
-from todopy import openapi
 from todopy.errors import HTTPError
 from todopy.http import Reply, json_response
 from todopy.views.base import Resource
@@ -39,7 +38,9 @@ class MetricsResource(Resource):
 
 
 class OpenAPI(Resource):
+    """/api/openapi.json: built once from the routes (todopy/openapi.py) and handed in with the services."""
+
     public = True
 
     def get(self, request: Request) -> Reply:
-        return json_response(openapi.document())
+        return json_response(self.services.api_description)

@@ -1,0 +1,27 @@
+"""The collaborators every resource instance receives at start-up (built by `create_app`)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from todopy.accounts import Accounts
+from todopy.db import Pool
+from todopy.metrics import Metrics
+from todopy.realtime.dispatcher import Dispatcher
+from todopy.realtime.ringer import Ringer
+from todopy.realtime.streams import Streams
+from todopy.settings import Settings
+
+
+@dataclasses.dataclass
+class Services:
+    """What views need, handed to every resource instance at start-up."""
+
+    settings: Settings
+    pool: Pool
+    accounts: Accounts
+    dispatcher: Dispatcher
+    ringer: Ringer
+    streams: Streams
+    metrics: Metrics
+    api_description: dict[str, Any]     # the OpenAPI document (todopy/openapi.py), built from the routes
