@@ -51,6 +51,12 @@ def test_members_stream_a_shared_list_and_see_each_others_writes_and_its_new_tit
         message = viewer.recv(10)
         assert message["type"] == "list" and message["rev"] == renamed["rev"]
         assert message["list"] == {**renamed, "role": "viewer"}
+        # Resumed from before the new title, the same message: the list whole, as this member sees it.
+        resumed = Stream(server.ws_url, f"{todos_path(lst['id'])}?since={todo['rev']}", bob.token)
+        try:
+            assert resumed.sync()[0] == [message]
+        finally:
+            resumed.close()
         one = Stream(server.ws_url, f"{todos_path(lst['id'])}{todo['id']}/", bob.token)
         snapshot, _ = one.sync()
         assert snapshot[0]["todo"] == todo

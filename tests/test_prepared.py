@@ -50,7 +50,7 @@ def test_every_named_query_answers_the_same_prepared_and_plain(dsn, sql):
         update = queries("todos")["update"]
         row = pool.query_one(update, {"id": todo_id, "list": list_id, "if_revs": None, "title": "prepared",
                                       "completed": None})
-        assert row[1] == "prepared" and sql("SELECT title FROM todos WHERE id = %s", (todo_id,)) == [("prepared",)]
+        assert row.title == "prepared" and sql("SELECT title FROM todos WHERE id = %s", (todo_id,)) == [("prepared",)]
     finally:
         pool.close()
         plain.close()

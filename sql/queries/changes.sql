@@ -1,5 +1,5 @@
 -- Named queries over the change log, for the dispatcher, the ringer and streams.
--- A change row's columns are always those of todopy.realtime.changes.CHANGE_COLUMNS.
+-- `after` and `resume` select a change's columns as todopy.realtime.changes.Change reads them.
 
 -- name: heads
 -- The latest rev and the pruning horizon of each of these lists (a missing list is
@@ -52,17 +52,17 @@ moved AS (
 ),
 payload AS (SELECT json_agg(json_build_array(list_id, rev, meta, users))::text AS lists,
                    extract(epoch FROM min(oldest))::float8 AS oldest FROM moved)
-SELECT (SELECT snap::text FROM now_), payload.oldest,
+SELECT (SELECT snap::text FROM now_) AS snapshot, payload.oldest,
        CASE WHEN payload.lists IS NOT NULL
             THEN pg_notify('todopy_ring', CASE WHEN length(payload.lists) <= 7000 THEN payload.lists ELSE '*' END)
-       END
+       END AS rung
   FROM payload
 
 -- name: ring_recent
 -- A new ringer's first look: did anything commit in the last seconds (its predecessor
 -- may have died before ringing it)? Its snapshot is the next tick's start.
-SELECT pg_current_snapshot()::text,
-       EXISTS (SELECT 1 FROM changes WHERE changed_time > now() - make_interval(secs => %(seconds)s))
+SELECT pg_current_snapshot()::text AS snapshot,
+       EXISTS (SELECT 1 FROM changes WHERE changed_time > now() - make_interval(secs => %(seconds)s)) AS recent
 
 -- name: oldest_writer
 -- The oldest transaction still open that holds the ringer's horizon back.
@@ -72,4 +72,4 @@ SELECT pid, usename, application_name, extract(epoch FROM now() - xact_start)::f
  ORDER BY xact_start LIMIT 1
 
 -- name: prune
-SELECT prune_changes(make_interval(secs => %(keep_seconds)s))
+SELECT prune_changes(make_interval(secs => %(keep_seconds)s)) AS pruned

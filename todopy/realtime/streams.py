@@ -22,14 +22,14 @@ from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR,
                                     TOO_SLOW, ConnectionClosed, Socket, WriteStalled, text_frame)
 from todopy.realtime.subscription import ListsSubscription, Subscription
-from todopy.representations import list_json, todo_json
+from todopy.representations import list_json, todo_json, todos_json
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
 
 log = logging.getLogger("todopy.streams")
-Q = queries("changes")
-TODOS = queries("todos")
-LISTS = queries("lists")
+CHANGES_SQL = queries("changes")
+TODOS_SQL = queries("todos")
+LISTS_SQL = queries("lists")
 PEER_GONE = 0                            # close_code meaning: the peer left, nothing more to send
 SYNC_POOL_WAIT = 30.0                    # a reconnect storm queues for the pool instead of failing
 PING_SLICES = 100                        # pings go out in this many bursts per ping interval
@@ -121,7 +121,7 @@ class Streams:
                            limit=self.settings.stream_queue_size, list_view=dict(list_view))
 
         def sync() -> int | None:
-            return self._sync_list(socket, list_id, predicate, since)
+            return self._sync_list(socket, sub.list_view, predicate, since)
 
         self._serve_changes(socket, opener, sub, sync)
 
@@ -132,11 +132,12 @@ class Streams:
                            limit=self.settings.stream_queue_size, list_view=dict(list_view))
 
         def sync() -> int | None:
-            row = self.pool.query_one(Q["todo_snapshot"], {"list": list_id, "id": todo_id}, timeout=SYNC_POOL_WAIT)
+            row = self.pool.query_one(CHANGES_SQL["todo_snapshot"], {"list": list_id, "id": todo_id},
+                                      timeout=SYNC_POOL_WAIT)
             if row is None:
                 return None  # deleted between the handshake and now
-            socket.send_text(dumps({"type": "snapshot", "todo": todo_json(row[1:]), "rev": row[0]}))
-            return self._ready(socket, row[0])
+            socket.send_text(dumps({"type": "snapshot", "todo": todo_json(row), "rev": row.list_rev}))
+            return self._ready(socket, row.list_rev)
 
         self._serve_changes(socket, opener, sub, sync)
 
@@ -293,36 +294,36 @@ class Streams:
                     socket.close(NORMAL, "todo deleted")
                     return "todo deleted"
 
-    def _sync_list(self, socket: Socket, list_id: str, predicate: bool | None, since: int | None) -> int:
+    def _sync_list(self, socket: Socket, list_view: dict[str, Any], predicate: bool | None, since: int | None) -> int:
+        list_id = list_view["id"]
         if since is not None:
-            rows = self.pool.query_all(Q["resume"], {"list": list_id, "since": since,
-                                                     "limit": self.settings.stream_queue_size},
+            rows = self.pool.query_all(CHANGES_SQL["resume"], {"list": list_id, "since": since,
+                                                               "limit": self.settings.stream_queue_size},
                                        timeout=SYNC_POOL_WAIT)
             if not rows:
                 raise ListGone()
-            head, horizon = rows[0][0], rows[0][1]
+            head, horizon = rows[0].head, rows[0].horizon
             # Resumable: not pruned, not from another database's future, and no longer than a
             # queue's worth (a longer gap costs more than a snapshot of the list).
             if horizon <= since <= head and head - since <= self.settings.stream_queue_size:
                 frames = []
                 for row in rows:
-                    if row[2] is None:
-                        continue
-                    change = Change(row[2:])
+                    if row.rev is None:
+                        continue                    # no change missed: the list's row alone
+                    change = Change(row)
                     if change.kind == "todo":
                         frames.append(change.frame(change.op_for_resume(predicate)))
                     elif change.kind == "list" and change.op == "update":
-                        frames.append(change.list_frame({"id": list_id}))
+                        frames.append(change.list_frame(list_view))
                 if frames:
                     socket.send_frames(b"".join(frames))
                 return self._ready(socket, head)
-        rows = self.pool.query_all(TODOS["list"], {"list": list_id, "completed": predicate}, timeout=SYNC_POOL_WAIT)
-        if not rows:
+        todos = todos_json(self.pool.query_all(TODOS_SQL["list"], {"list": list_id, "completed": predicate},
+                                               timeout=SYNC_POOL_WAIT))
+        if todos is None:
             raise ListGone()
-        head = rows[0][0]
-        todos = [todo_json(row[1:]) for row in rows if row[1] is not None]
-        socket.send_text(dumps({"type": "snapshot", "todos": todos, "rev": head}))
-        return self._ready(socket, head)
+        socket.send_text(dumps({"type": "snapshot", **todos}))
+        return self._ready(socket, todos["rev"])
 
     def _ready(self, socket: Socket, rev: int) -> int:
         socket.send_text(dumps({"type": "ready", "rev": rev}))
@@ -331,8 +332,8 @@ class Streams:
     # -- the lists stream -----------------------------------------------------
 
     def _read_lists(self, user_id: str) -> dict[str, dict[str, Any]]:
-        rows = self.pool.query_all(LISTS["of_user"], {"user": user_id}, timeout=SYNC_POOL_WAIT)
-        return {row[0]: list_json(row) for row in rows}
+        rows = self.pool.query_all(LISTS_SQL["of_user"], {"user": user_id}, timeout=SYNC_POOL_WAIT)
+        return {row.id: list_json(row) for row in rows}
 
     def _deliver_lists(self, stream: Stream, sub: ListsSubscription, shown: dict[str, dict[str, Any]]) -> str:
         socket = stream.socket
