@@ -16,14 +16,18 @@ SELECT c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.complet
  LIMIT %(limit)s
 
 -- name: resume
--- A stream's missed changes, with its list's bounds, in one snapshot; at most
--- `limit` of them (a longer gap gets a snapshot instead).
-SELECT l.rev AS head, l.horizon,
+-- A stream's missed changes after `since`, with its list's head, in one snapshot.
+-- The gap is resumable when the log still holds it, it is not past the head (another
+-- database's rev), and it is at most `limit` long; else no change comes (a snapshot
+-- will), and the rev bound keeps the index scan that short either way.
+SELECT l.rev AS head, gap.resumable,
        c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.completed, c.created_time,
        c.was_completed, c.user_id::text, c.role, c.changed_time
   FROM lists l
-  LEFT JOIN changes c ON c.list_id = l.id AND c.rev > %(since)s AND %(since)s >= l.horizon
-                     AND l.rev - %(since)s <= %(limit)s
+ CROSS JOIN LATERAL (SELECT %(since)s::bigint BETWEEN l.horizon AND l.rev
+                            AND l.rev - %(since)s::bigint <= %(limit)s AS resumable) gap
+  LEFT JOIN changes c ON gap.resumable AND c.list_id = l.id
+                     AND c.rev > %(since)s::bigint AND c.rev <= %(since)s::bigint + %(limit)s
  WHERE l.id = %(list)s
  ORDER BY c.rev
 

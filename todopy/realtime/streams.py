@@ -297,15 +297,13 @@ class Streams:
     def _sync_list(self, socket: Socket, list_view: dict[str, Any], predicate: bool | None, since: int | None) -> int:
         list_id = list_view["id"]
         if since is not None:
+            # A queue's worth at most: a longer gap costs more than a snapshot of the list.
             rows = self.pool.query_all(CHANGES_SQL["resume"], {"list": list_id, "since": since,
                                                                "limit": self.settings.stream_queue_size},
                                        timeout=SYNC_POOL_WAIT)
             if not rows:
                 raise ListGone()
-            head, horizon = rows[0].head, rows[0].horizon
-            # Resumable: not pruned, not from another database's future, and no longer than a
-            # queue's worth (a longer gap costs more than a snapshot of the list).
-            if horizon <= since <= head and head - since <= self.settings.stream_queue_size:
+            if rows[0].resumable:
                 frames = []
                 for row in rows:
                     if row.rev is None:
@@ -317,7 +315,7 @@ class Streams:
                         frames.append(change.list_frame(list_view))
                 if frames:
                     socket.send_frames(b"".join(frames))
-                return self._ready(socket, head)
+                return self._ready(socket, rows[0].head)
         todos = todos_json(self.pool.query_all(TODOS_SQL["list"], {"list": list_id, "completed": predicate},
                                                timeout=SYNC_POOL_WAIT))
         if todos is None:
