@@ -21,7 +21,7 @@ from todopy.realtime.changes import Change
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR,
                                     TOO_SLOW, ConnectionClosed, Socket, WriteStalled, text_frame)
-from todopy.realtime.subscription import ListsSubscription, Subscription
+from todopy.realtime.subscription import PEER_GONE, ListsSubscription, PeerGone, Subscription
 from todopy.representations import list_json, todo_json, todos_json
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
@@ -30,7 +30,6 @@ log = logging.getLogger("todopy.streams")
 CHANGES_SQL = queries("changes")
 TODOS_SQL = queries("todos")
 LISTS_SQL = queries("lists")
-PEER_GONE = 0                            # close_code meaning: the peer left, nothing more to send
 SYNC_POOL_WAIT = 30.0                    # a reconnect storm queues for the pool instead of failing
 PING_SLICES = 100                        # pings go out in this many bursts per ping interval
 CLOSE_REASONS = {
@@ -232,12 +231,12 @@ class Streams:
             socket.close(SERVER_ERROR, "server error")
             return "server error"
 
-    def _end(self, socket: Socket, code: int) -> str:
+    def _end(self, socket: Socket, code: int | PeerGone) -> str:
         """Close for `code`, or echo the peer's close frame when it left first."""
-        if code != PEER_GONE:
-            socket.close(code, CLOSE_REASONS.get(code, ""))
-        else:
+        if code is PEER_GONE:
             socket.answer_close()
+            return PEER_GONE.value
+        socket.close(code, CLOSE_REASONS.get(code, ""))
         return f"ended with {code}"
 
     def _control(self, socket: Socket, sub: Subscription | ListsSubscription) -> None:
@@ -263,8 +262,8 @@ class Streams:
             sub.direct = None
             sub.wakeup.clear()
             while True:
-                if sub.close_code is not None:
-                    return self._end(socket, sub.close_code)
+                if sub.ending is not None:
+                    return self._end(socket, sub.ending)
                 if sub.overflowed:
                     socket.close(TOO_SLOW, "too far behind; reconnect with since")
                     self.metrics.slow_consumers.inc()
@@ -338,8 +337,8 @@ class Streams:
         while True:
             sub.wakeup.wait()
             sub.wakeup.clear()
-            if sub.close_code is not None:
-                return self._end(socket, sub.close_code)
+            if sub.ending is not None:
+                return self._end(socket, sub.ending)
             self._control(socket, sub)
             if not sub.stale:
                 continue
