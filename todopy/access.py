@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 from todopy.accounts import User
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.errors import NotFound
 from todopy.representations import list_json
 from todopy.sqlfiles import queries
@@ -35,7 +35,7 @@ class ListAccess:
         return RANK[self.role] >= RANK[role]
 
 
-def resolve(pool: Pool, user: User, list_id: str | None) -> ListAccess:
+def resolve(pool: ConnectionPool, user: User, list_id: str | None) -> ListAccess:
     """The user's access to `list_id`, or to their personal list when None (no query: it is theirs)."""
     if list_id is None:
         return ListAccess(user.personal_list, user, OWNER)
@@ -45,7 +45,7 @@ def resolve(pool: Pool, user: User, list_id: str | None) -> ListAccess:
     return ListAccess(row.id, user, row.role, list_json(row))
 
 
-def read_view(pool: Pool, access: ListAccess) -> dict[str, Any]:
+def read_view(pool: ConnectionPool, access: ListAccess) -> dict[str, Any]:
     """The list as the user sees it (read now when `resolve` did not need to)."""
     if access.view is not None:
         return access.view

@@ -14,7 +14,7 @@ import gevent
 import gevent.lock
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from todopy.db import Pool, Row
+from todopy.db import ConnectionPool, Row
 from todopy.errors import Conflict, ServerBusy, TooManyRequests, Unauthorized
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
@@ -111,7 +111,7 @@ class Accounts:
 
     CACHE_LIMIT = 50_000
 
-    def __init__(self, pool: Pool, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, pool: ConnectionPool, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.pool = pool
         self.settings = settings
         self.clock = clock

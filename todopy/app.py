@@ -14,7 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from todopy import maintenance
 from todopy.accounts import Accounts
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.errors import NotFound, Unauthorized
 from todopy.http import JSON_CONTENT_TYPE, dumps
 from todopy.logs import AccessLog
@@ -37,7 +37,7 @@ class Services:
     """What views need, handed to every resource instance at start-up."""
 
     settings: Settings
-    pool: Pool
+    pool: ConnectionPool
     accounts: Accounts
     dispatcher: Dispatcher
     ringer: Ringer
@@ -145,7 +145,7 @@ class TodoApp:
 def create_app(settings: Settings, dsn: str) -> TodoApp:
     """Build the app and its collaborators; nothing connects until `start()` or a request."""
     metrics = Metrics()
-    pool = Pool(dsn, settings.pool_size, timeout=settings.db_timeout,
+    pool = ConnectionPool(dsn, settings.pool_size, timeout=settings.db_timeout,
                 statement_timeout_ms=settings.statement_timeout_ms,
                 idle_in_transaction_ms=settings.idle_in_transaction_timeout_ms)
     accounts = Accounts(pool, settings)

@@ -135,7 +135,7 @@ class TransactionCursor(NamedRowCursor):
 
     Pooled connections are in autocommit mode, so psycopg2 sends no BEGIN of its
     own (a round trip before every transaction); the transaction starts with the
-    first statement instead, in the same message, and `Pool.connection` ends it.
+    first statement instead, in the same message, and `ConnectionPool.connection` ends it.
     """
 
     def execute(self, query, vars=None):  # noqa: A002 - psycopg2's signature
@@ -144,7 +144,7 @@ class TransactionCursor(NamedRowCursor):
         return super().execute(query, vars)
 
 
-class Pool:
+class ConnectionPool:
     """At most `size` connections; `connection()` lends one for one transaction.
 
     `query_one`, `query_all` and `execute` run a single statement, which is its own

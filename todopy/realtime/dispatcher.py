@@ -12,7 +12,7 @@ import pgpubsub
 
 from todopy import db
 from todopy.accounts import Accounts
-from todopy.db import Pool, Row
+from todopy.db import ConnectionPool, Row
 from todopy.errors import DatabaseUnavailable, HTTPError
 from todopy.metrics import Metrics
 from todopy.realtime.changes import Change
@@ -36,7 +36,7 @@ class Dispatcher:
     reconnect, compare the lists' head revs with the cursors and read what is missing.
     """
 
-    def __init__(self, dsn: str, pool: Pool, accounts: Accounts, metrics: Metrics, *, batch_size: int = 5000,
+    def __init__(self, dsn: str, pool: ConnectionPool, accounts: Accounts, metrics: Metrics, *, batch_size: int = 5000,
                  reconcile_interval: float = 5.0, max_backoff: float = 2.0,
                  on_reconnect: Callable[[], None] | None = None) -> None:
         self.dsn = dsn

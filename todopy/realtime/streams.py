@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import gevent
 
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.errors import HTTPError
 from todopy.http import dumps
 from todopy.metrics import Metrics
@@ -89,7 +89,7 @@ class Stream:
 
 
 class Streams:
-    def __init__(self, dispatcher: Dispatcher, pool: Pool, settings: Settings, metrics: Metrics,
+    def __init__(self, dispatcher: Dispatcher, pool: ConnectionPool, settings: Settings, metrics: Metrics,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.dispatcher = dispatcher
         self.pool = pool
