@@ -10,9 +10,8 @@ import uuid
 import psycopg2
 import requests
 
-from tests.support import Api, ServerProcess, Stream, register, wait_for
-from tests.test_streams import LIST, by_id
-from tests.test_streams_resume import Reader, Storm
+from tests.storm import Reader, Storm
+from tests.support import LIST, Api, ServerProcess, Stream, by_id, register, wait_for
 from todopy.migrate import migrate
 
 ELECTED = re.compile(r"^todopy_ringer_elected(?:\{[^}]*\})? ([0-9.]+)$", re.M)
