@@ -63,3 +63,26 @@ def todo_keys(todo: dict[str, Any]) -> None:
     assert isinstance(todo["rev"], int) and not isinstance(todo["rev"], bool) and todo["rev"] > 0
     assert "T" in todo["created_time"], todo
     assert datetime.datetime.fromisoformat(todo["created_time"]).utcoffset() is not None, todo
+
+
+def credentials(username: str, password: str = PASSWORD) -> dict[str, str]:
+    return {"username": username, "password": password}
+
+
+def sign_in(base_url: str, username: str, password: str = PASSWORD, **headers: str) -> requests.Response:
+    return requests.post(base_url + "/api/session/", json=credentials(username, password), headers=headers,
+                         timeout=30)
+
+
+def set_cookie_attributes(response: requests.Response) -> dict[str, str]:
+    """The todopy_session Set-Cookie header's attributes, names lower-cased; the value under 'value'."""
+    headers = [value for name, value in response.raw.headers.items() if name.lower() == "set-cookie"]
+    assert len(headers) == 1, headers
+    first, *attributes = [part.strip() for part in headers[0].split(";")]
+    name, _, value = first.partition("=")
+    assert name == "todopy_session"
+    parsed = {"value": value}
+    for attribute in attributes:
+        key, _, val = attribute.partition("=")
+        parsed[key.lower()] = val
+    return parsed

@@ -1,4 +1,5 @@
-"""Many streams read by one thread, each checked as a client would: ordered, exactly once, converging."""
+"""Many streams read by one thread, each into a Replica that checks it as a client would: ordered,
+exactly once, converging."""
 from __future__ import annotations
 
 import json
@@ -9,44 +10,18 @@ from dataclasses import dataclass, field
 
 import websocket
 
+from tests.support import Replica
+
 
 @dataclass
-class Replica:
-    """What one stream has told its client: the todos it would show, and every rev it saw."""
+class FleetStream:
+    """One stream of the fleet: whose it is, and the replica its messages build."""
 
     owner_token: str
     ws: websocket.WebSocket
-    todos: dict[str, dict] = field(default_factory=dict)
-    revs: list[int] = field(default_factory=list)
-    ready: bool = False
-    rev: int = 0
+    replica: Replica = field(default_factory=Replica)
     close_code: int | None = None
-    problems: list[str] = field(default_factory=list)
-
-    def apply(self, message: dict) -> None:
-        kind = message["type"]
-        if kind == "snapshot":
-            self.todos = {todo["id"]: todo for todo in message["todos"]}
-            self.rev = message["rev"]
-        elif kind == "ready":
-            if message["rev"] < self.rev:
-                self.problems.append(f"ready rev {message['rev']} < {self.rev}")
-            self.rev = message["rev"]
-            self.ready = True
-        elif kind == "change":
-            rev = message["rev"]
-            if self.revs and rev <= self.revs[-1]:
-                self.problems.append(f"rev {rev} after {self.revs[-1]} (duplicate or out of order)")
-            if self.ready and rev <= self.rev:
-                self.problems.append(f"live rev {rev} not above the synced rev {self.rev}")
-            self.revs.append(rev)
-            todo = message["todo"]
-            if message["op"] == "delete":
-                self.todos.pop(todo["id"], None)
-            else:
-                self.todos[todo["id"]] = todo
-        else:
-            self.problems.append(f"unknown message {message}")
+    problems: list[str] = field(default_factory=list)     # what the reading thread caught
 
 
 class Fleet:
@@ -54,24 +29,24 @@ class Fleet:
 
     def __init__(self, ws_url: str) -> None:
         self.ws_url = ws_url
-        self.replicas: list[Replica] = []
+        self.streams: list[FleetStream] = []
         self.messages = 0
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_forever, daemon=True)
 
-    def open(self, token: str, path: str = "/api/todos/") -> Replica:
+    def open(self, token: str, path: str = "/api/todos/") -> FleetStream:
         ws = websocket.create_connection(self.ws_url + path, header=[f"Authorization: Bearer {token}"],
                                          timeout=30)
-        replica = Replica(token, ws)
-        while not replica.ready:
-            self._receive(replica)
+        stream = FleetStream(token, ws)
+        while not stream.replica.ready:
+            self._receive(stream)
         ws.settimeout(5)
         with self._lock:
-            self.replicas.append(replica)
-            self._selector.register(ws.sock, selectors.EVENT_READ, replica)
-        return replica
+            self.streams.append(stream)
+            self._selector.register(ws.sock, selectors.EVENT_READ, stream)
+        return stream
 
     def start(self) -> None:
         self._thread.start()
@@ -79,34 +54,34 @@ class Fleet:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
-        for replica in self.replicas:
+        for stream in self.streams:
             try:
-                replica.ws.close(timeout=0.2)
+                stream.ws.close(timeout=0.2)
             except Exception:
                 pass
             finally:
-                replica.ws.shutdown()
+                stream.ws.shutdown()
         self._selector.close()
 
-    def _receive(self, replica: Replica) -> None:
-        opcode, frame = replica.ws.recv_data_frame(True)
+    def _receive(self, stream: FleetStream) -> None:
+        opcode, frame = stream.ws.recv_data_frame(True)
         if opcode == websocket.ABNF.OPCODE_TEXT:
-            replica.apply(json.loads(frame.data))
+            stream.replica.apply(json.loads(frame.data))      # a broken promise raises, and is a problem
             self.messages += 1
         elif opcode == websocket.ABNF.OPCODE_CLOSE:
-            replica.close_code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else 1005
-            raise ConnectionError(f"stream closed with {replica.close_code}")
+            stream.close_code = int.from_bytes(frame.data[:2], "big") if len(frame.data) >= 2 else 1005
+            raise ConnectionError(f"stream closed with {stream.close_code}")
 
     def _read_forever(self) -> None:
         while not self._stop.is_set():
             with self._lock:
                 events = self._selector.select(timeout=0.05)
             for key, _ in events:
-                replica: Replica = key.data
+                stream: FleetStream = key.data
                 try:
-                    self._receive(replica)
+                    self._receive(stream)
                 except Exception as error:
-                    replica.problems.append(f"read failed: {error!r}")
+                    stream.problems.append(f"read failed: {error!r}")
                     with self._lock:
                         self._selector.unregister(key.fileobj)
 

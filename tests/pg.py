@@ -14,7 +14,7 @@ import psycopg2.sql
 
 from todopy import maintenance
 from todopy.accounts import hash_token
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.embedded import EmbeddedPostgres
 from todopy.migrate import migrate
 from todopy.settings import Settings
@@ -68,7 +68,7 @@ def prune_change_log(dsn: str) -> int:
     """Age every change-log row past retention and run the server's own housekeeping; the number removed."""
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("UPDATE changes SET changed_time = changed_time - interval '1 hour'")
-    pool = Pool(dsn, 1)
+    pool = ConnectionPool(dsn, 1)
     try:
         return maintenance.run_once(pool, Settings(changelog_retention_s=60))
     finally:

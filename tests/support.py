@@ -1,17 +1,20 @@
-"""Test support: a real PostgreSQL, the real server as a subprocess, and small HTTP/WS clients."""
+"""Test support: a real PostgreSQL, the real server as a subprocess, small HTTP/WS clients,
+and a client-side replica of a stream; what more than one test module uses lives here."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psycopg2
+import pytest
 import requests
 import websocket
 
@@ -19,6 +22,7 @@ from todopy.embedded import EmbeddedPostgres, free_port
 
 TODOPY = str(Path(sys.executable).with_name("todopy"))
 PASSWORD = "correct horse"           # every test user's password
+LIST = "/api/todos/"                 # the personal list's todos
 
 
 class ServerProcess:
@@ -149,6 +153,32 @@ def register(base_url: str, username: str | None = None, password: str = PASSWOR
     return Api(base_url, body["token"], body["user"])
 
 
+def new_list(api: Api, title: str = "Groceries") -> dict:
+    response = api.post("/api/lists/", {"title": title})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def share(owner: Api, list_id: str, member: Api, role: str) -> None:
+    response = owner.put(f"/api/lists/{list_id}/members/{member.user['username']}/", {"role": role})
+    assert response.status_code == 201, response.text
+
+
+def by_id(todos: list[dict]) -> dict[str, dict]:
+    return {todo["id"]: todo for todo in todos}
+
+
+def metric(text: str, name: str, labels: str = "") -> float:
+    """The sum of `name`'s samples (with `labels`) in a /metrics page; sample lines only, not HELP text."""
+    pattern = "^" + re.escape(name) + (r"\{" + labels + r"[^}]*\}" if labels else r"(\{[^}]*\})?") + r" ([0-9.e+-]+)$"
+    values = [float(match.group(match.lastindex)) for match in re.finditer(pattern, text, re.M)]
+    return sum(values)
+
+
+def open_streams_gauge(server: ServerProcess) -> float:
+    return metric(requests.get(server.base_url + "/metrics", timeout=10).text, "todopy_open_streams")
+
+
 class Stream:
     """A websocket-client connection that parses JSON messages and reads close codes."""
 
@@ -205,6 +235,91 @@ class Stream:
             pass
         finally:
             self.ws.shutdown()     # close() returns early, socket open, when no longer "connected"
+
+
+def stream(server: ServerProcess, api: Api | None, path: str = LIST, **options: Any) -> Stream:
+    return Stream(server.ws_url, path, api.token if api else None, **options)
+
+
+def refused(server: ServerProcess, path: str, token: str | None = None, **options: Any) -> int:
+    """The HTTP status of a handshake that must be refused before the upgrade."""
+    with pytest.raises(websocket.WebSocketBadStatusException) as caught:
+        Stream(server.ws_url, path, token, **options).close()
+    return caught.value.status_code
+
+
+def read_until(s: Stream, done: Callable[[dict], bool], timeout: float = 10.0) -> list[dict]:
+    """Messages up to and including the first for which `done` is true."""
+    deadline = time.monotonic() + timeout
+    messages = []
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, f"timed out; got {messages[-5:]}"
+        message = s.recv(left)
+        assert message is not None, f"closed with {s.close_code}; got {messages[-5:]}"
+        messages.append(message)
+        if done(message):
+            return messages
+
+
+def expect_close(s: Stream, code: int, timeout: float = 10) -> list[dict]:
+    """Read until the server closes; the messages before, and the close code checked."""
+    messages = []
+    while True:
+        message = s.recv(timeout)
+        if message is None:
+            assert s.close_code == code, f"closed with {s.close_code}, expected {code}"
+            return messages
+        messages.append(message)
+
+
+class Replica:
+    """A client's copy of one (filtered) list, built from a stream's messages as docs/api.md
+    tells clients to; the one replica every stream test uses.
+
+    Checks, as it applies, what docs/api.md promises, and fails (AssertionError) at the first
+    broken promise: a snapshot or resumed changes, then one ready, then only changes; every
+    change's rev after the position the copy already had, strictly increasing (so exactly once).
+    """
+
+    def __init__(self, todos: dict[str, dict] | None = None, rev: int | None = None) -> None:
+        self.todos: dict[str, dict] = dict(todos or {})
+        self.rev = rev                 # the latest rev this copy reflects
+        self.ready = False
+        self.changes = 0               # on this connection
+        self.applied = 0               # on every connection
+
+    def reconnect(self) -> None:
+        """A new connection (with `since`) syncs again, from the position this copy has."""
+        self.ready = False
+        self.changes = 0
+
+    def apply(self, message: dict) -> None:
+        kind = message["type"]
+        if kind == "snapshot":
+            assert not self.ready and self.changes == 0, f"snapshot after sync: {message}"
+            self.todos = by_id(message["todos"])
+            self.rev = message["rev"]
+        elif kind == "ready":
+            assert not self.ready, "two ready messages"
+            assert self.rev is not None and message["rev"] >= self.rev, (message, self.rev)
+            self.ready = True
+            self.rev = message["rev"]
+        elif kind == "change":
+            assert self.rev is not None, f"change before any snapshot or since: {message}"
+            assert message["rev"] > self.rev, f"rev {message['rev']} not after {self.rev}: duplicate or disorder"
+            self.rev = message["rev"]
+            self.changes += 1
+            self.applied += 1
+            todo = message["todo"]
+            if message["op"] == "delete":
+                self.todos.pop(todo["id"], None)
+            else:
+                assert message["op"] in ("insert", "update"), message
+                assert todo["rev"] == message["rev"], message
+                self.todos[todo["id"]] = todo
+        else:
+            raise AssertionError(f"unknown message {message}")
 
 
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:

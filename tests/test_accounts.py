@@ -8,33 +8,10 @@ import uuid
 
 import requests
 
-from tests.contract import PASSWORD, assert_error, sign_up_with_cookie
+from tests.contract import PASSWORD, assert_error, credentials, set_cookie_attributes, sign_in, sign_up_with_cookie
 from tests.support import Api, new_username, register
 
 USERNAME_CHARACTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
-
-
-def credentials(username: str, password: str = PASSWORD) -> dict[str, str]:
-    return {"username": username, "password": password}
-
-
-def sign_in(base_url: str, username: str, password: str = PASSWORD, **headers: str) -> requests.Response:
-    return requests.post(base_url + "/api/session/", json=credentials(username, password), headers=headers,
-                         timeout=30)
-
-
-def set_cookie_attributes(response: requests.Response) -> dict[str, str]:
-    """The todopy_session Set-Cookie header's attributes, names lower-cased; the value under 'value'."""
-    headers = [value for name, value in response.raw.headers.items() if name.lower() == "set-cookie"]
-    assert len(headers) == 1, headers
-    first, *attributes = [part.strip() for part in headers[0].split(";")]
-    name, _, value = first.partition("=")
-    assert name == "todopy_session"
-    parsed = {"value": value}
-    for attribute in attributes:
-        key, _, val = attribute.partition("=")
-        parsed[key.lower()] = val
-    return parsed
 
 
 # -- sign up -------------------------------------------------------------------

@@ -9,6 +9,8 @@ import time
 import psycopg2
 import pytest
 
+from todopy.sqlfiles import queries
+
 
 def new_user(sql, name: str) -> tuple[str, str]:
     """A user made with plain SQL, and the personal list the trigger gave them."""
@@ -59,6 +61,26 @@ def test_revs_of_different_lists_are_independent(sql):
     before = list_rev(sql, second)
     sql("INSERT INTO todos (list_id, title) SELECT %s, 't' FROM generate_series(1, 5)", (first,))
     assert list_rev(sql, second) == before
+
+
+def rows_read(plan: dict, relation: str) -> int:
+    """How many rows the nodes of an EXPLAIN ANALYZE plan read from `relation`, removed ones included."""
+    here = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0) if plan.get("Relation Name") == relation else 0
+    return here + sum(rows_read(child, relation) for child in plan.get("Plans", ()))
+
+
+def test_a_resume_too_long_to_serve_reads_no_more_of_the_log_than_one_it_serves(sql):
+    _, list_id = new_user(sql, "long_gap")
+    sql("INSERT INTO todos (list_id, title) SELECT %s, 't' || n FROM generate_series(1, 300) n", (list_id,))
+    head = list_rev(sql, list_id)
+    resume = queries("changes")["resume"]
+    for since, resumable in ((0, False), (head - 20, True)):
+        params = {"list": list_id, "since": since, "limit": 20}
+        [[[explained]]] = sql("EXPLAIN (ANALYZE, FORMAT JSON) " + resume, params)
+        rows = sql(resume, params)
+        assert {row[1] for row in rows} == {resumable}
+        assert len(rows) == (20 if resumable else 1)
+        assert rows_read(explained["Plan"], "changes") <= 20        # not the 300 changes the gap holds
 
 
 def test_rolled_back_writes_leave_no_change(dsn, sql):

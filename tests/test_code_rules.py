@@ -65,3 +65,33 @@ def test_no_module_imports_itself_back():
                 seen.add(module)
                 todo.extend(imports[module])
     assert cycles == [], "modules that import themselves back: " + ", ".join(cycles)
+
+
+def row_read_by_position(node: ast.AST) -> bool:
+    """`row[1]`, `row[1:]`, `rows[0][0]`, `cur.fetchone()[0]`: a result row indexed instead of named."""
+    if not isinstance(node, ast.Subscript):
+        return False
+    target = node.value
+    if isinstance(target, ast.Call) and isinstance(target.func, ast.Attribute):
+        return target.func.attr in {"fetchone", "query_one"}
+    if isinstance(target, ast.Subscript):           # rows[0][0]
+        return (isinstance(target.slice, ast.Constant) and type(target.slice.value) is int
+                and isinstance(node.slice, (ast.Constant, ast.Slice)))
+    name = target.id if isinstance(target, ast.Name) else target.attr if isinstance(target, ast.Attribute) else ""
+    return name == "row" or name.endswith("_row")
+
+
+def test_result_rows_are_read_by_column_name():
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if row_read_by_position(node):
+                offenders.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert offenders == [], "read a row's columns by name (row.rev), as its query names them: " + ", ".join(offenders)
+
+
+def test_the_row_rule_catches_what_it_should():
+    bad = ["row[1]", "row[1:]", "rows[0][0]", "cur.fetchone()[0]", "pool.query_one(q)[2]", "self.first_row[0]"]
+    fine = ["row.rev", "rows[0].head", "headers[0]", "frames[0]", "parts[1:]", 'item["summary"][0]']
+    assert all(row_read_by_position(ast.parse(code).body[0].value) for code in bad)
+    assert not any(row_read_by_position(ast.parse(code).body[0].value) for code in fine)

@@ -8,7 +8,7 @@ import requests
 
 from tests.fleet import Fleet
 from tests.pg import lock_todo, new_database, server_backends, waiting_for
-from tests.support import register, start_postgres, wait_for
+from tests.support import by_id, register, start_postgres, wait_for
 from todopy.migrate import migrate
 
 USERS, STREAMS_PER_USER = 4, 50
@@ -70,13 +70,13 @@ def test_database_restart_under_200_streams_and_writes(tmp_path, start_server):
         assert 503 in statuses and 200 in statuses
         slowest_failure = max(seconds for status, seconds in outcomes if status == 503)
         assert slowest_failure < 2.0, f"a 503 took {slowest_failure:.2f}s"
-        problems = [p for replica in fleet.replicas for p in replica.problems]
+        problems = [p for s in fleet.streams for p in s.problems]
         assert problems == []
-        assert all(replica.close_code is None for replica in fleet.replicas), "streams must survive the restart"
-        expected = {user.token: {t["id"]: t for t in user.list_todos()["todos"]} for user in users}
-        assert all(replica.todos == expected[replica.owner_token] for replica in fleet.replicas)
+        assert all(s.close_code is None for s in fleet.streams), "streams must survive the restart"
+        expected = {user.token: by_id(user.list_todos()["todos"]) for user in users}
+        assert all(s.replica.todos == expected[s.owner_token] for s in fleet.streams)
         writes_ok = sum(1 for status, _ in outcomes if status == 200)
-        delivered = sum(len(replica.revs) for replica in fleet.replicas)
+        delivered = sum(s.replica.applied for s in fleet.streams)
         assert delivered == writes_ok * STREAMS_PER_USER, "every change exactly once"
         print(f"\ndatabase restart: healthy again {recovered_after:.2f}s after PostgreSQL started; "
               f"{writes_ok} writes succeeded, {len(outcomes) - writes_ok} got 503 "

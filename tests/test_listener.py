@@ -15,9 +15,7 @@ import requests
 
 from tests.dbproxy import DatabaseProxy
 from tests.pg import prune_change_log
-from tests.support import ServerProcess, Stream, register, wait_for
-from tests.test_observability import metric
-from tests.test_streams import LIST, Replica, by_id, read_until
+from tests.support import LIST, Replica, ServerProcess, Stream, by_id, metric, read_until, register, wait_for
 
 LISTENER = "todopy-listener"
 MAX_BACKOFF = 2.0       # README/DESIGN: one attempt every 2 s at most, streams resume at most that late

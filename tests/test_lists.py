@@ -5,18 +5,7 @@ import uuid
 
 import pytest
 
-from tests.support import Api, register
-
-
-def share(owner: Api, list_id: str, member: Api, role: str) -> None:
-    response = owner.put(f"/api/lists/{list_id}/members/{member.user['username']}/", {"role": role})
-    assert response.status_code == 201, response.text
-
-
-def new_list(api: Api, title: str = "Groceries") -> dict:
-    response = api.post("/api/lists/", {"title": title})
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.support import Api, new_list, register, share
 
 
 # -- lists ---------------------------------------------------------------------------

@@ -1,32 +1,17 @@
 """Shared lists live: streams of a list for every member, the lists stream, access lost at once, on every process."""
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
-import pytest
 import websocket
 
-from tests.support import Api, Stream, register
-from tests.test_lists import new_list, share
-from tests.test_streams import Replica, by_id
-from tests.test_streams_resume import Reader, Storm
+from tests.storm import Reader, Storm
+from tests.support import Api, Stream, by_id, expect_close, new_list, register, share
 
 
 def todos_path(list_id: str) -> str:
     return f"/api/lists/{list_id}/todos/"
-
-
-def expect_close(s: Stream, code: int, timeout: float = 10) -> list[dict]:
-    """Read until the server closes; the messages before, and the close code checked."""
-    messages = []
-    while True:
-        message = s.recv(timeout)
-        if message is None:
-            assert s.close_code == code, f"closed with {s.close_code}, expected {code}"
-            return messages
-        messages.append(message)
 
 
 def handshake_status(server, path: str, token: str | None) -> int:
@@ -51,6 +36,12 @@ def test_members_stream_a_shared_list_and_see_each_others_writes_and_its_new_tit
         message = viewer.recv(10)
         assert message["type"] == "list" and message["rev"] == renamed["rev"]
         assert message["list"] == {**renamed, "role": "viewer"}
+        # Resumed from before the new title, the same message: the list whole, as this member sees it.
+        resumed = Stream(server.ws_url, f"{todos_path(lst['id'])}?since={todo['rev']}", bob.token)
+        try:
+            assert resumed.sync()[0] == [message]
+        finally:
+            resumed.close()
         one = Stream(server.ws_url, f"{todos_path(lst['id'])}{todo['id']}/", bob.token)
         snapshot, _ = one.sync()
         assert snapshot[0]["todo"] == todo

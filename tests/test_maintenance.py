@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 
 from todopy import maintenance
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.settings import Settings
 
 
@@ -24,7 +24,7 @@ def test_housekeeping_prunes_by_age_and_forgets_stale_rows(dsn, sql):
     sql("INSERT INTO login_throttle (name_key, failures, updated_time) VALUES"
         " ('stale', 3, now() - interval '2 days'), ('recent', 3, now())")
 
-    pool = Pool(dsn, 1)
+    pool = ConnectionPool(dsn, 1)
     try:
         pruned = maintenance.run_once(pool, Settings(changelog_retention_s=3600))
         assert pruned == head - 20

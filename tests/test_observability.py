@@ -2,19 +2,11 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import requests
 
-from tests.support import PASSWORD, Stream, register
-
-
-def metric(text: str, name: str, labels: str = "") -> float:
-    """The sum of `name`'s samples (with `labels`); sample lines only, not HELP text that mentions it."""
-    pattern = "^" + re.escape(name) + (r"\{" + labels + r"[^}]*\}" if labels else r"(\{[^}]*\})?") + r" ([0-9.e+-]+)$"
-    values = [float(match.group(match.lastindex)) for match in re.finditer(pattern, text, re.M)]
-    return sum(values)
+from tests.support import PASSWORD, Stream, metric, register
 
 
 def test_metrics_count_requests_streams_and_messages(server, alice):

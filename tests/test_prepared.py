@@ -4,7 +4,7 @@ from __future__ import annotations
 import psycopg2
 
 from todopy import prepared
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.sqlfiles import queries
 
 
@@ -36,7 +36,7 @@ def test_every_named_query_answers_the_same_prepared_and_plain(dsn, sql):
     ]
     plain = psycopg2.connect(dsn)
     plain.autocommit = True
-    pool = Pool(dsn, 1)
+    pool = ConnectionPool(dsn, 1)
     try:
         for module, name, params in reads:
             text = queries(module)[name]
@@ -50,7 +50,7 @@ def test_every_named_query_answers_the_same_prepared_and_plain(dsn, sql):
         update = queries("todos")["update"]
         row = pool.query_one(update, {"id": todo_id, "list": list_id, "if_revs": None, "title": "prepared",
                                       "completed": None})
-        assert row[1] == "prepared" and sql("SELECT title FROM todos WHERE id = %s", (todo_id,)) == [("prepared",)]
+        assert row.title == "prepared" and sql("SELECT title FROM todos WHERE id = %s", (todo_id,)) == [("prepared",)]
     finally:
         pool.close()
         plain.close()

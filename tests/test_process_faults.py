@@ -10,8 +10,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support import Api, ServerProcess, Stream, register, wait_for
-from tests.test_observability import metric
+from tests.support import Api, ServerProcess, Stream, metric, register, wait_for
 
 
 def open_streams(server: ServerProcess) -> float:

@@ -10,9 +10,8 @@ import uuid
 import psycopg2
 import requests
 
-from tests.support import Api, ServerProcess, Stream, register, wait_for
-from tests.test_streams import LIST, by_id
-from tests.test_streams_resume import Reader, Storm
+from tests.storm import Reader, Storm
+from tests.support import LIST, Api, ServerProcess, Stream, by_id, register, wait_for
 from todopy import db, prepared
 from todopy.migrate import migrate
 from todopy.realtime.ringer import SESSION, since
@@ -180,16 +179,17 @@ def test_a_tick_looks_up_the_change_log_by_xid_whatever_its_size(postgres, sql):
         with conn.cursor() as cur:
             cur.execute("INSERT INTO users (username, password_hash) VALUES ('ringplan2', '!')")
             cur.execute(SESSION)
-            cur.execute("SELECT pg_current_snapshot()::text")
-            snapshot = cur.fetchone()[0]
+            cur.execute("SELECT pg_current_snapshot()::text AS snapshot")
+            snapshot = cur.fetchone().snapshot
             assert since(snapshot)["xip"], snapshot
             for _ in range(7):
                 prepared.execute(cur, RING_QUERY, since(snapshot))
                 cur.fetchone()
             run = conn.prepared[prepared.statement(RING_QUERY).name]
             params = since(snapshot)
-            cur.execute("EXPLAIN " + run, [params["xmax"], params["xip"]])
-            plan = "\n".join(row[0] for row in cur.fetchall())
+        with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:   # EXPLAIN's column has a space
+            plain.execute("EXPLAIN " + run, [params["xmax"], params["xip"]])
+            plan = "\n".join(line for line, in plain.fetchall())
     finally:
         held.rollback()
         held.close()

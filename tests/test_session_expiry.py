@@ -12,9 +12,8 @@ import time
 import requests
 
 from tests.pg import expire_session, new_database
-from tests.support import PASSWORD, Api, Stream, register, wait_for
-from tests.test_accounts import set_cookie_attributes, sign_in
-from tests.test_streams import LIST, read_until, refused
+from tests.contract import set_cookie_attributes, sign_in
+from tests.support import LIST, PASSWORD, Api, Stream, read_until, refused, register, wait_for
 
 TTL = 120                   # seconds; the least allowed is 60
 TOKEN_CACHE_TTL = 5         # the default: a resolved token is trusted this long without a query

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.fleet import Fleet
-from tests.support import register
+from tests.support import by_id, register
 
 USERS, STREAMS_PER_USER, WRITES_PER_SECOND = 50, 10, 100
 
@@ -68,17 +68,17 @@ def test_soak(start_server, soak_seconds):
         stop.set()
         fleet.stop()
 
-    problems = [p for replica in fleet.replicas for p in replica.problems]
+    problems = [p for s in fleet.streams for p in s.problems]
     assert problems == []
     # Every write is one change (create, delete, or PATCH of one todo, which bumps its rev even when a
     # value stays the same): each stream of its user carries it, exactly once (the replicas check "once").
-    short = [r for r in fleet.replicas if len(r.revs) != counts.get(r.owner_token, 0)]
+    short = [s for s in fleet.streams if s.replica.applied != counts.get(s.owner_token, 0)]
     assert short == [], f"{len(short)} streams missed changes of their user"
-    expected = {user.token: {t["id"]: t for t in user.list_todos()["todos"]} for user in users}
-    diverged = [r for r in fleet.replicas if r.todos != expected[r.owner_token]]
+    expected = {user.token: by_id(user.list_todos()["todos"]) for user in users}
+    diverged = [s for s in fleet.streams if s.replica.todos != expected[s.owner_token]]
     assert diverged == [], f"{len(diverged)} streams diverged from GET /api/todos/"
-    checked = sum(len(replica.revs) for replica in fleet.replicas)
-    print(f"\nsoak: {len(fleet.replicas)} streams, {counts['writes']} writes in {soak_seconds}s, "
+    checked = sum(s.replica.applied for s in fleet.streams)
+    print(f"\nsoak: {len(fleet.streams)} streams, {counts['writes']} writes in {soak_seconds}s, "
           f"{checked} change messages checked, worker RSS {rss_after_warm_up} KiB after warm-up, "
           f"{rss_at_end} KiB at the end")
     assert checked == counts["writes"] * STREAMS_PER_USER

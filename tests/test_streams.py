@@ -1,113 +1,19 @@
-"""Streams (docs/api.md "Streams"): the contract of one stream, black-box, against the shared server.
-
-Also the small toolkit the other stream tests share: a client-side replica that
-applies a stream the way docs/api.md tells clients to, and checks its ordering
-promises while it does.
-"""
+"""Streams (docs/api.md "Streams"): the contract of one stream, black-box, against the shared server."""
 from __future__ import annotations
 
-import re
 import time
 import uuid
-from typing import Any, Callable
+from typing import Callable
 
 import pytest
-import requests
 import websocket
 
-from tests.support import Api, ServerProcess, Stream
-
-LIST = "/api/todos/"
-
-
-# -- shared helpers -----------------------------------------------------------------
-
-
-class Replica:
-    """A client's copy of one (filtered) list, built from a stream's messages.
-
-    Checks, as it applies, what docs/api.md promises: a snapshot or resumed changes,
-    then one ready, then only changes; every change rev after the position the
-    client already had, strictly increasing (so exactly once).
-    """
-
-    def __init__(self, todos: dict[str, dict] | None = None, rev: int | None = None) -> None:
-        self.todos: dict[str, dict] = dict(todos or {})
-        self.rev = rev                 # the latest rev this copy reflects
-        self.ready = False
-        self.changes = 0               # on this connection
-        self.applied = 0               # on every connection
-
-    def reconnect(self) -> None:
-        """A new connection (with `since`) syncs again, from the position this copy has."""
-        self.ready = False
-        self.changes = 0
-
-    def apply(self, message: dict) -> None:
-        kind = message["type"]
-        if kind == "snapshot":
-            assert not self.ready and self.changes == 0, f"snapshot after sync: {message}"
-            self.todos = {todo["id"]: todo for todo in message["todos"]}
-            self.rev = message["rev"]
-        elif kind == "ready":
-            assert not self.ready, "two ready messages"
-            assert self.rev is not None and message["rev"] >= self.rev, (message, self.rev)
-            self.ready = True
-            self.rev = message["rev"]
-        elif kind == "change":
-            assert self.rev is not None, f"change before any snapshot or since: {message}"
-            assert message["rev"] > self.rev, f"rev {message['rev']} not after {self.rev}: duplicate or disorder"
-            self.rev = message["rev"]
-            self.changes += 1
-            self.applied += 1
-            todo = message["todo"]
-            if message["op"] == "delete":
-                self.todos.pop(todo["id"], None)
-            else:
-                assert message["op"] in ("insert", "update"), message
-                assert todo["rev"] == message["rev"], message
-                self.todos[todo["id"]] = todo
-        else:
-            raise AssertionError(f"unknown message {message}")
-
-
-def stream(server: ServerProcess, api: Api | None, path: str = LIST, **options: Any) -> Stream:
-    return Stream(server.ws_url, path, api.token if api else None, **options)
-
-
-def refused(server: ServerProcess, path: str, token: str | None = None, **options: Any) -> int:
-    """The HTTP status of a handshake that must be refused before the upgrade."""
-    with pytest.raises(websocket.WebSocketBadStatusException) as caught:
-        Stream(server.ws_url, path, token, **options).close()
-    return caught.value.status_code
-
-
-def read_until(s: Stream, done: Callable[[dict], bool], timeout: float = 10.0) -> list[dict]:
-    """Messages up to and including the first for which `done` is true."""
-    deadline = time.monotonic() + timeout
-    messages = []
-    while True:
-        left = deadline - time.monotonic()
-        assert left > 0, f"timed out; got {messages[-5:]}"
-        message = s.recv(left)
-        assert message is not None, f"closed with {s.close_code}; got {messages[-5:]}"
-        messages.append(message)
-        if done(message):
-            return messages
+from tests.support import LIST, Api, Stream, read_until, refused, stream
 
 
 def change_of(todo_id: str, op: str | None = None) -> Callable[[dict], bool]:
     return lambda m: (m["type"] == "change" and m["todo"]["id"] == todo_id
                       and (op is None or m["op"] == op))
-
-
-def by_id(todos: list[dict]) -> dict[str, dict]:
-    return {todo["id"]: todo for todo in todos}
-
-
-def open_streams_gauge(server: ServerProcess) -> float:
-    text = requests.get(server.base_url + "/metrics", timeout=10).text
-    return float(re.search(r"^todopy_open_streams (\S+)$", text, re.M).group(1))
 
 
 # -- the first messages ---------------------------------------------------------------

@@ -20,10 +20,9 @@ import websocket
 
 from tests import support
 from tests.pg import lock_sessions, waiting_for
-from tests.support import PASSWORD, Api, ServerProcess, Stream, register, start_postgres
-from tests.test_observability import metric
-from tests.test_streams import LIST, Replica, by_id, open_streams_gauge, read_until
-from tests.test_streams_resume import Reader
+from tests.storm import Reader
+from tests.support import (LIST, PASSWORD, Api, Replica, ServerProcess, Stream, by_id, metric, open_streams_gauge,
+                           read_until, register, start_postgres)
 from todopy.migrate import migrate
 
 

@@ -5,9 +5,7 @@ import time
 
 import psycopg2
 
-from tests.support import Api, Stream, register
-from tests.test_lists_streams import expect_close
-from tests.test_streams import LIST
+from tests.support import LIST, Api, Stream, expect_close, register
 
 
 def test_an_expired_session_closes_its_streams_with_1008_within_the_reconcile_interval(start_server, sql):

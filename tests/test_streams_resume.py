@@ -7,7 +7,6 @@ disconnect and resume; every stream must end up equal to the REST view.
 """
 from __future__ import annotations
 
-import random
 import threading
 import time
 import uuid
@@ -15,8 +14,8 @@ import uuid
 import psycopg2
 
 from tests.pg import waiting_for
-from tests.support import Api, Stream, wait_for
-from tests.test_streams import LIST, Replica, by_id, read_until, stream
+from tests.storm import REST_WRITERS, SQL_WRITERS, Reader, Storm
+from tests.support import LIST, Api, Replica, Stream, by_id, read_until, stream, wait_for
 
 # -- resume ---------------------------------------------------------------------------
 
@@ -199,134 +198,6 @@ def test_a_resume_carries_only_the_users_own_changes_while_another_user_writes(s
 # -- a write storm ---------------------------------------------------------------------
 
 STORM_SECONDS = 4.0
-REST_WRITERS = 8
-SQL_WRITERS = 3
-
-
-class Storm:
-    """Writers of one list: REST threads (as `apis`, in turn) and plain-SQL transactions, until `stop`."""
-
-    def __init__(self, api: Api, dsn: str, *, base: str = LIST, list_id: str | None = None,
-                 apis: list[Api] | None = None) -> None:
-        self.api, self.dsn = api, dsn
-        self.base = base                           # the list's todos URL
-        self.list_id = list_id                     # None: the api user's personal list
-        self.apis = apis or [api]
-        self.stop = threading.Event()
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
-        self.errors: list[str] = []
-        self.writes = 0
-
-    def _pick(self, rng: random.Random) -> str | None:
-        with self.lock:
-            return rng.choice(self.ids) if self.ids else None
-
-    def rest_writer(self, seed: int) -> None:
-        writer = self.apis[seed % len(self.apis)]
-        rng, api, LIST = random.Random(seed), Api(writer.base_url, writer.token), self.base
-        while not self.stop.is_set():
-            roll, todo_id = rng.random(), self._pick(rng)
-            crowded = len(self.ids) > 120
-            try:
-                if roll < 0.30 and not crowded or todo_id is None:
-                    r = api.post(LIST, {"title": f"t{rng.random():.6f}", "completed": rng.random() < 0.3})
-                    if r.status_code == 201:
-                        with self.lock:
-                            self.ids.append(r.json()["id"])
-                elif roll < 0.55:
-                    r = api.patch(f"{LIST}{todo_id}/", rng.choice([
-                        {"completed": rng.random() < 0.5}, {"title": f"edit {rng.random():.6f}"},
-                        {"title": "both", "completed": True}]))
-                elif roll < 0.65:
-                    r = api.put(f"{LIST}{todo_id}/", {"title": "put", "completed": rng.random() < 0.5})
-                elif roll < 0.80 or crowded and roll < 0.9:
-                    r = api.delete(f"{LIST}{todo_id}/")
-                    with self.lock:
-                        if todo_id in self.ids:
-                            self.ids.remove(todo_id)
-                elif roll < 0.93:
-                    query = rng.choice(["", "?completed=true", "?completed=false"])
-                    r = api.patch(LIST + query, {"completed": rng.random() < 0.5})
-                else:
-                    r = api.delete(LIST + "?completed=true")
-                if r.status_code not in (200, 201, 204, 404):
-                    self.errors.append(f"{r.request.method} {r.request.path_url}: {r.status_code} {r.text[:200]}")
-                self.writes += 1
-            except Exception as error:  # noqa: BLE001 - reported by the test
-                self.errors.append(f"writer: {error!r}")
-
-    def sql_writer(self, seed: int) -> None:
-        """Transactions that take a rev, then dawdle before committing: the rev/commit-order trap."""
-        rng = random.Random(seed)
-        conn = psycopg2.connect(self.dsn)
-        list_id = self.list_id
-        try:
-            if list_id is None:
-                with conn, conn.cursor() as cur:
-                    cur.execute("SELECT personal_list(%s)", (self.api.user["id"],))
-                    (list_id,) = cur.fetchone()
-            while not self.stop.is_set():
-                try:
-                    with conn, conn.cursor() as cur:
-                        cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'from sql') RETURNING id",
-                                    (list_id,))
-                        (todo_id,) = cur.fetchone()
-                        cur.execute("SELECT pg_sleep(%s)", (rng.random() * 0.004,))
-                        cur.execute("UPDATE todos SET completed = true, title = 'from sql, done' WHERE id = %s",
-                                    (todo_id,))
-                        if rng.random() < 0.5:
-                            cur.execute("DELETE FROM todos WHERE id = %s", (todo_id,))
-                    self.writes += 1
-                    time.sleep(rng.random() * 0.01)
-                except psycopg2.Error as error:
-                    self.errors.append(f"sql writer: {error!r}")
-        finally:
-            conn.close()
-
-    def threads(self) -> list[threading.Thread]:
-        return ([threading.Thread(target=self.rest_writer, args=(i,), daemon=True) for i in range(REST_WRITERS)]
-                + [threading.Thread(target=self.sql_writer, args=(100 + i,), daemon=True)
-                   for i in range(SQL_WRITERS)])
-
-
-class Reader(threading.Thread):
-    """Reads one stream into a Replica until it sees `last_title`; optionally drops and resumes once."""
-
-    def __init__(self, server, api: Api, query: str, last_title: str, *, resume_after: float | None = None,
-                 base: str = LIST) -> None:
-        super().__init__(daemon=True)
-        self.server, self.api, self.query, self.last_title = server, api, query, last_title
-        self.base = base
-        self.resume_after = resume_after
-        self.replica = Replica()
-        self.error: BaseException | None = None
-        self.resumed_with: str | None = None
-
-    def run(self) -> None:
-        try:
-            self._read(stream(self.server, self.api, self.base + self.query), self.resume_after)
-            if self.resume_after is not None:
-                time.sleep(0.3)
-                self.replica.reconnect()
-                sep = "&" if self.query else "?"
-                self.resumed_with = f"{self.query}{sep}since={self.replica.rev}"
-                self._read(stream(self.server, self.api, self.base + self.resumed_with), None)
-        except BaseException as error:  # noqa: BLE001 - re-raised by the test
-            self.error = error
-
-    def _read(self, s: Stream, for_seconds: float | None) -> None:
-        deadline = time.monotonic() + (for_seconds if for_seconds is not None else 60)
-        try:
-            while time.monotonic() < deadline:
-                message = s.recv(20)
-                assert message is not None, f"closed with {s.close_code}"
-                self.replica.apply(message)
-                if message["type"] == "change" and message["todo"].get("title") == self.last_title:
-                    assert self.replica.ready
-                    return
-        finally:
-            s.close()
 
 
 def test_streams_started_during_a_write_storm_end_up_exactly_right(server, alice, dsn):

@@ -4,8 +4,7 @@ from __future__ import annotations
 import concurrent.futures
 import threading
 
-from tests.support import Api
-from tests.test_streams import read_until, stream
+from tests.support import Api, read_until, stream
 
 RACERS = 20
 

@@ -11,12 +11,12 @@ import dataclasses
 from typing import Any
 
 from todopy.accounts import User
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.errors import NotFound
 from todopy.representations import list_json
 from todopy.sqlfiles import queries
 
-LISTS = queries("lists")
+LISTS_SQL = queries("lists")
 VIEWER, EDITOR, OWNER = "viewer", "editor", "owner"
 RANK = {VIEWER: 0, EDITOR: 1, OWNER: 2}
 NO_SUCH_LIST = "no such list"
@@ -35,21 +35,21 @@ class ListAccess:
         return RANK[self.role] >= RANK[role]
 
 
-def resolve(pool: Pool, user: User, list_id: str | None) -> ListAccess:
+def resolve(pool: ConnectionPool, user: User, list_id: str | None) -> ListAccess:
     """The user's access to `list_id`, or to their personal list when None (no query: it is theirs)."""
     if list_id is None:
         return ListAccess(user.personal_list, user, OWNER)
-    row = pool.query_one(LISTS["membership"], {"list": list_id, "user": user.id})
+    row = pool.query_one(LISTS_SQL["membership"], {"list": list_id, "user": user.id})
     if row is None:
         raise NotFound(NO_SUCH_LIST)
-    return ListAccess(str(row[0]), user, row[2], list_json(row))
+    return ListAccess(row.id, user, row.role, list_json(row))
 
 
-def read_view(pool: Pool, access: ListAccess) -> dict[str, Any]:
+def read_view(pool: ConnectionPool, access: ListAccess) -> dict[str, Any]:
     """The list as the user sees it (read now when `resolve` did not need to)."""
     if access.view is not None:
         return access.view
-    row = pool.query_one(LISTS["membership"], {"list": access.list_id, "user": access.user.id})
+    row = pool.query_one(LISTS_SQL["membership"], {"list": access.list_id, "user": access.user.id})
     if row is None:
         raise NotFound(NO_SUCH_LIST)
     return list_json(row)

@@ -14,12 +14,12 @@ import gevent
 import gevent.lock
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from todopy.db import Pool
+from todopy.db import ConnectionPool, Row
 from todopy.errors import Conflict, ServerBusy, TooManyRequests, Unauthorized
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
 
-Q = queries("accounts")
+ACCOUNTS_SQL = queries("accounts")
 WRONG_CREDENTIALS = "unknown username or wrong password"
 # Verified against when the user does not exist, so both failures take as long.
 _DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
@@ -31,8 +31,10 @@ class User:
     username: str
     personal_list: str          # the list behind /api/todos/, made with the account
 
-    def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "username": self.username}
+    @classmethod
+    def of(cls, row: Row) -> User:
+        """The user of a row with their id, username and personal_list."""
+        return cls(str(row.id), row.username, str(row.personal_list))
 
 
 def hash_token(token: str) -> bytes:
@@ -109,7 +111,7 @@ class Accounts:
 
     CACHE_LIMIT = 50_000
 
-    def __init__(self, pool: Pool, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, pool: ConnectionPool, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
         self.pool = pool
         self.settings = settings
         self.clock = clock
@@ -129,33 +131,32 @@ class Accounts:
     def _register(self, username: str, password: str) -> tuple[User, str]:
         password_hash = self.gate.hash(generate_password_hash, password, "scrypt")
         with self.pool.cursor() as cur:
-            cur.execute(Q["create_user"], {"username": username, "password_hash": password_hash})
-            row = cur.fetchone()
-            if row is None:
+            cur.execute(ACCOUNTS_SQL["create_user"], {"username": username, "password_hash": password_hash})
+            created = cur.fetchone()
+            if created is None:
                 raise Conflict("username is taken", code="username_taken")
-            cur.execute(Q["personal_list"], {"user_id": row[0]})
-            (personal_list,) = cur.fetchone() or (None,)
-            user = User(str(row[0]), row[1], str(personal_list))
+            cur.execute(ACCOUNTS_SQL["registered"], {"user_id": created.id})
+            user = User.of(cur.fetchone())
             token = self._new_session(cur, user)
         return user, token
 
     def _sign_in(self, username: str, password: str) -> tuple[User, str]:
         params = {"username": username}
-        attempt = self.pool.query_one(Q["begin_attempt"], {
+        attempt = self.pool.query_one(ACCOUNTS_SQL["begin_attempt"], {
             **params, "max_failures": self.settings.login_max_failures, "cooldown": self.settings.login_cooldown})
         if attempt is None:
-            row = self.pool.query_one(Q["throttle_state"], params)
-            seconds = row[0] if row is not None and row[0] is not None else 0
+            row = self.pool.query_one(ACCOUNTS_SQL["throttle_state"], params)
+            seconds = row.seconds if row is not None and row.seconds is not None else 0
             wait = max(1, math.ceil(seconds))
             raise TooManyRequests(f"too many failed sign-ins for this username; try again in {wait} s", wait)
-        found = self.pool.query_one(Q["user_by_name"], params)
-        stored_hash = found[2] if found else _DUMMY_HASH
+        found = self.pool.query_one(ACCOUNTS_SQL["user_by_name"], params)
+        stored_hash = found.password_hash if found else _DUMMY_HASH
         valid = self.gate.hash(check_password_hash, stored_hash, password)
         if not (found and valid):
             raise Unauthorized(WRONG_CREDENTIALS, code="bad_credentials")   # already counted
-        user = User(str(found[0]), found[1], str(found[3]))
+        user = User.of(found)
         with self.pool.cursor() as cur:
-            cur.execute(Q["clear_failures"], params)
+            cur.execute(ACCOUNTS_SQL["clear_failures"], params)
             token = self._new_session(cur, user)
         return user, token
 
@@ -163,7 +164,7 @@ class Accounts:
         token_hash = hash_token(token)
         self._cache.pop(token_hash, None)
         with self.pool.cursor() as cur:
-            cur.execute(Q["delete_session"], {"token_hash": token_hash})
+            cur.execute(ACCOUNTS_SQL["delete_session"], {"token_hash": token_hash})
 
     # -- resolving tokens ---------------------------------------------------
 
@@ -176,11 +177,11 @@ class Accounts:
         cached = self._cache.get(token_hash)
         if cached is not None and cached[1] > now:
             return cached[0]
-        row = self.pool.query_one(Q["session_user"], {"token_hash": token_hash}, timeout=wait)
+        row = self.pool.query_one(ACCOUNTS_SQL["session_user"], {"token_hash": token_hash}, timeout=wait)
         if row is None:
             self._cache.pop(token_hash, None)
             return None
-        user = User(str(row[0]), row[1], str(row[2]))
+        user = User.of(row)
         if self.settings.token_cache_ttl > 0:
             if len(self._cache) >= self.CACHE_LIMIT:
                 self._cache.clear()
@@ -189,8 +190,8 @@ class Accounts:
 
     def invalid_tokens(self, token_hashes: list[bytes]) -> list[bytes]:
         """Of these token hashes, those no longer valid (revoked or expired)."""
-        rows = self.pool.query_all(Q["invalid_tokens"], {"token_hashes": [bytes(h) for h in token_hashes]})
-        return [bytes(row[0]) for row in rows]
+        rows = self.pool.query_all(ACCOUNTS_SQL["invalid_tokens"], {"token_hashes": [bytes(h) for h in token_hashes]})
+        return [bytes(row.token_hash) for row in rows]
 
     def forget(self, token_hash: bytes) -> None:
         """Drop a revoked token from the cache (told by the change feed)."""
@@ -198,6 +199,6 @@ class Accounts:
 
     def _new_session(self, cur, user: User) -> str:
         token = secrets.token_urlsafe(32)
-        cur.execute(Q["create_session"], {"token_hash": hash_token(token), "user_id": user.id,
+        cur.execute(ACCOUNTS_SQL["create_session"], {"token_hash": hash_token(token), "user_id": user.id,
                                           "ttl": self.settings.session_ttl})
         return token

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Request, Response
 
 from todopy import maintenance, openapi
 from todopy.accounts import Accounts
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.errors import NotFound, Unauthorized
 from todopy.http import JSON_CONTENT_TYPE, dumps
 from todopy.logs import AccessLog
@@ -132,7 +132,7 @@ class TodoApp:
 def create_app(settings: Settings, dsn: str) -> TodoApp:
     """Build the app and its collaborators; nothing connects until `start()` or a request."""
     metrics = Metrics()
-    pool = Pool(dsn, settings.pool_size, timeout=settings.db_timeout,
+    pool = ConnectionPool(dsn, settings.pool_size, timeout=settings.db_timeout,
                 statement_timeout_ms=settings.statement_timeout_ms,
                 idle_in_transaction_ms=settings.idle_in_transaction_timeout_ms)
     accounts = Accounts(pool, settings)

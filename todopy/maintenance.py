@@ -5,25 +5,25 @@ import logging
 
 import gevent
 
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.errors import HTTPError
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
 
 log = logging.getLogger(__name__)
-CHANGES = queries("changes")
-ACCOUNTS = queries("accounts")
+CHANGES_SQL = queries("changes")
+ACCOUNTS_SQL = queries("accounts")
 
 
-def run_once(pool: Pool, settings: Settings) -> int:
+def run_once(pool: ConnectionPool, settings: Settings) -> int:
     """Prune what retention allows; return the number of change-log rows removed."""
-    row = pool.query_one(CHANGES["prune"], {"keep_seconds": settings.changelog_retention_s})
-    pool.execute(ACCOUNTS["delete_expired_sessions"])
-    pool.execute(ACCOUNTS["forget_old_failures"])
-    return row[0] if row else 0
+    row = pool.query_one(CHANGES_SQL["prune"], {"keep_seconds": settings.changelog_retention_s})
+    pool.execute(ACCOUNTS_SQL["delete_expired_sessions"])
+    pool.execute(ACCOUNTS_SQL["forget_old_failures"])
+    return row.pruned if row else 0
 
 
-def run_forever(pool: Pool, settings: Settings, interval: float = 60.0) -> None:
+def run_forever(pool: ConnectionPool, settings: Settings, interval: float = 60.0) -> None:
     while True:
         gevent.sleep(interval)
         try:

@@ -25,7 +25,7 @@ def migrate(dsn: str, timeout: float = 10.0) -> list[str]:
                     " name text PRIMARY KEY, applied_time timestamptz NOT NULL DEFAULT now())"
                 )
                 cur.execute("SELECT name FROM schema_migrations")
-                done = {row[0] for row in cur.fetchall()}
+                done = {name for (name,) in cur.fetchall()}
                 for name, text in sqlfiles.migrations():
                     if name in done:
                         continue

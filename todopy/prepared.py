@@ -83,8 +83,8 @@ def execute(cur: psycopg2.extensions.cursor, sql: str, params: Mapping[str, Any]
         # EXECUTE's arguments are coerced only as assignments would be, and psycopg2 sends
         # a list of strings as text[]: each argument is cast to the type PREPARE inferred.
         cur.execute("SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", (st.name,))
-        row = cur.fetchone()
-        types = (row[0] if row else None) or []
+        (types,) = cur.fetchone() or (None,)       # any cursor's row: a tuple, named or not
+        types = types or []
         run = conn.prepared[st.name] = (f"EXECUTE {st.name}({', '.join(f'%s::{t}' for t in types)})"
                                         if types else f"EXECUTE {st.name}")
     cur.execute(run, [params[name] for name in st.params] if st.params and params is not None else None)

@@ -1,26 +1,46 @@
-"""How rows look on the wire: one function per resource shape."""
+"""How rows look on the wire: one function per resource shape, each written once.
+
+Each reads its columns by name (`todopy.db.Row`), so any row that has them will do:
+a todos row, a row of a query that adds a column of its own, or a todo's `Change`.
+"""
 from __future__ import annotations
 
 import datetime
 from typing import Any
+
+from todopy.db import Row
 
 
 def timestamp(value: datetime.datetime) -> str:
     return value.isoformat()
 
 
-def todo_json(row: tuple) -> dict[str, Any]:
-    """A todos row (id, title, completed, created_time, rev) as the API's todo object."""
-    return {"id": str(row[0]), "title": row[1], "completed": row[2],
-            "created_time": timestamp(row[3]), "rev": row[4]}
+def todo_json(todo: Row) -> dict[str, Any]:
+    """A todo (id, title, completed, created_time, rev) as the API's todo object."""
+    return {"id": str(todo.id), "title": todo.title, "completed": todo.completed,
+            "created_time": timestamp(todo.created_time), "rev": todo.rev}
 
 
-def list_json(row: tuple) -> dict[str, Any]:
-    """A lists row (id, title, role, personal, created_time, rev) as the API's list object."""
-    return {"id": str(row[0]), "title": row[1], "role": row[2], "personal": row[3],
-            "created_time": timestamp(row[4]), "rev": row[5]}
+def todos_json(rows: list[Row]) -> dict[str, Any] | None:
+    """A list's todos and the rev they reflect, from the rows of todos.sql's `list`; None: no such list.
+
+    The list's row comes with every todo, and once alone (no todo columns) when none matches."""
+    if not rows:
+        return None
+    return {"todos": [todo_json(row) for row in rows if row.id is not None], "rev": rows[0].list_rev}
 
 
-def member_json(row: tuple) -> dict[str, Any]:
-    """A members row (user id, username, role)."""
-    return {"user": {"id": str(row[0]), "username": row[1]}, "role": row[2]}
+def list_json(row: Row) -> dict[str, Any]:
+    """A list as one member sees it (id, title, role, personal, created_time, rev) as the API's list object."""
+    return {"id": str(row.id), "title": row.title, "role": row.role, "personal": row.personal,
+            "created_time": timestamp(row.created_time), "rev": row.rev}
+
+
+def user_json(user: Row) -> dict[str, str]:
+    """A user (id, username) as the API shows one."""
+    return {"id": str(user.id), "username": user.username}
+
+
+def member_json(user: Row, role: str) -> dict[str, Any]:
+    """A member of a list: the user and their role in it."""
+    return {"user": user_json(user), "role": role}

@@ -5,7 +5,7 @@ import dataclasses
 from typing import Any
 
 from todopy.accounts import Accounts
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.metrics import Metrics
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.ringer import Ringer
@@ -18,7 +18,7 @@ class Services:
     """What views need, handed to every resource instance at start-up."""
 
     settings: Settings
-    pool: Pool
+    pool: ConnectionPool
     accounts: Accounts
     dispatcher: Dispatcher
     ringer: Ringer

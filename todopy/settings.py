@@ -79,7 +79,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        log_format = env.get("TODOPY_LOG_FORMAT", "text")
+        log_format = env.get("TODOPY_LOG_FORMAT") or "text"
         if log_format not in ("text", "json"):
             raise SettingsError(f"TODOPY_LOG_FORMAT must be 'text' or 'json', got {log_format!r}")
         return cls(

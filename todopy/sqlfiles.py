@@ -22,7 +22,9 @@ def migrations() -> list[tuple[str, str]]:
 
 @functools.cache
 def queries(module: str) -> dict[str, str]:
-    """The named queries of `sql/queries/<module>.sql`, split on `-- name: <name>` lines."""
+    """The named queries of `sql/queries/<module>.sql`, split on `-- name: <name>` lines.
+
+    A module keeps them as `<MODULE>_SQL = queries("<module>")`: `TODOS_SQL["get"]` names its file."""
     text = (sql_dir() / "queries" / f"{module}.sql").read_text(encoding="utf-8")
     parts = _NAME.split(text)
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2])}

@@ -1,7 +1,7 @@
 -- Named queries for users, sessions and sign-in throttling.
 
 -- name: create_user
--- A trigger gives the new user a personal list; personal_list() reads it back.
+-- A trigger gives the new user a personal list; `registered` reads the user back with it.
 WITH created AS (
     INSERT INTO users (username, password_hash) VALUES (%(username)s, %(password_hash)s)
     ON CONFLICT DO NOTHING
@@ -9,11 +9,11 @@ WITH created AS (
 )
 SELECT id, username FROM created
 
--- name: personal_list
-SELECT personal_list(%(user_id)s)
+-- name: registered
+SELECT id, username, personal_list(id) AS personal_list FROM users WHERE id = %(user_id)s
 
 -- name: user_by_name
-SELECT u.id, u.username, u.password_hash, l.id
+SELECT u.id, u.username, u.password_hash, l.id AS personal_list
   FROM users u JOIN lists l ON l.owner = u.id AND l.personal
  WHERE lower(u.username) = lower(%(username)s)
 
@@ -22,13 +22,13 @@ INSERT INTO sessions (token_hash, user_id, expires_time)
 VALUES (%(token_hash)s, %(user_id)s, now() + make_interval(secs => %(ttl)s))
 
 -- name: session_user
-SELECT u.id, u.username, l.id
+SELECT u.id, u.username, l.id AS personal_list
   FROM sessions s JOIN users u ON u.id = s.user_id JOIN lists l ON l.owner = u.id AND l.personal
  WHERE s.token_hash = %(token_hash)s AND s.expires_time > now()
 
 -- name: invalid_tokens
 -- Of these token hashes, those whose session was revoked or expired.
-SELECT h FROM unnest(%(token_hashes)s::bytea[]) AS h
+SELECT h AS token_hash FROM unnest(%(token_hashes)s::bytea[]) AS h
  WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = h AND s.expires_time > now())
 
 -- name: delete_session
@@ -62,7 +62,7 @@ RETURNING failures
 
 -- name: throttle_state
 -- Seconds until sign-in is allowed again for this name (0 or less: allowed).
-SELECT extract(epoch FROM locked_until - now()) FROM login_throttle WHERE name_key = lower(%(username)s)
+SELECT extract(epoch FROM locked_until - now()) AS seconds FROM login_throttle WHERE name_key = lower(%(username)s)
 
 -- name: clear_failures
 DELETE FROM login_throttle WHERE name_key = lower(%(username)s)

@@ -1,5 +1,5 @@
 -- Named queries over the change log, for the dispatcher, the ringer and streams.
--- A change row's columns are always those of todopy.realtime.changes.CHANGE_COLUMNS.
+-- `after` and `resume` select a change's columns as todopy.realtime.changes.Change reads them.
 
 -- name: heads
 -- The latest rev and the pruning horizon of each of these lists (a missing list is
@@ -16,14 +16,18 @@ SELECT c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.complet
  LIMIT %(limit)s
 
 -- name: resume
--- A stream's missed changes, with its list's bounds, in one snapshot; at most
--- `limit` of them (a longer gap gets a snapshot instead).
-SELECT l.rev AS head, l.horizon,
+-- A stream's missed changes after `since`, with its list's head, in one snapshot.
+-- The gap is resumable when the log still holds it, it is not past the head (another
+-- database's rev), and it is at most `limit` long; else no change comes (a snapshot
+-- will), and the rev bound keeps the index scan that short either way.
+SELECT l.rev AS head, gap.resumable,
        c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.completed, c.created_time,
        c.was_completed, c.user_id::text, c.role, c.changed_time
   FROM lists l
-  LEFT JOIN changes c ON c.list_id = l.id AND c.rev > %(since)s AND %(since)s >= l.horizon
-                     AND l.rev - %(since)s <= %(limit)s
+ CROSS JOIN LATERAL (SELECT %(since)s::bigint BETWEEN l.horizon AND l.rev
+                            AND l.rev - %(since)s::bigint <= %(limit)s AS resumable) gap
+  LEFT JOIN changes c ON gap.resumable AND c.list_id = l.id
+                     AND c.rev > %(since)s::bigint AND c.rev <= %(since)s::bigint + %(limit)s
  WHERE l.id = %(list)s
  ORDER BY c.rev
 
@@ -60,17 +64,17 @@ moved AS (
 ),
 payload AS (SELECT json_agg(json_build_array(list_id, rev, meta, users))::text AS lists,
                    extract(epoch FROM min(oldest))::float8 AS oldest FROM moved)
-SELECT (SELECT snap::text FROM now_), payload.oldest,
+SELECT (SELECT snap::text FROM now_) AS snapshot, payload.oldest,
        CASE WHEN payload.lists IS NOT NULL
             THEN pg_notify('todopy_ring', CASE WHEN length(payload.lists) <= 7000 THEN payload.lists ELSE '*' END)
-       END
+       END AS rung
   FROM payload
 
 -- name: ring_recent
 -- A new ringer's first look: did anything commit in the last seconds (its predecessor
 -- may have died before ringing it)? Its snapshot is the next tick's start.
-SELECT pg_current_snapshot()::text,
-       EXISTS (SELECT 1 FROM changes WHERE changed_time > now() - make_interval(secs => %(seconds)s))
+SELECT pg_current_snapshot()::text AS snapshot,
+       EXISTS (SELECT 1 FROM changes WHERE changed_time > now() - make_interval(secs => %(seconds)s)) AS recent
 
 -- name: oldest_writer
 -- The oldest transaction still open that holds the ringer's horizon back.
@@ -80,4 +84,4 @@ SELECT pid, usename, application_name, extract(epoch FROM now() - xact_start)::f
  ORDER BY xact_start LIMIT 1
 
 -- name: prune
-SELECT prune_changes(make_interval(secs => %(keep_seconds)s))
+SELECT prune_changes(make_interval(secs => %(keep_seconds)s)) AS pruned

@@ -8,13 +8,6 @@ SELECT l.id::text, l.title, m.role, l.personal, l.created_time, l.rev
  WHERE m.user_id = %(user)s
  ORDER BY l.created_time, l.id
 
--- name: of_users
--- The lists stream's re-read: every list of each of these users.
-SELECT m.user_id::text, l.id::text, l.title, m.role, l.personal, l.created_time, l.rev
-  FROM memberships m JOIN lists l ON l.id = m.list_id
- WHERE m.user_id = ANY(%(users)s::uuid[])
- ORDER BY l.created_time, l.id
-
 -- name: membership
 -- One list as this user sees it; no row: not a member (or no such list).
 SELECT l.id::text, l.title, m.role, l.personal, l.created_time, l.rev
@@ -39,9 +32,6 @@ SELECT l.owner = %(user)s AND m.role IS NOT NULL AS mine,
        l.id::text, l.title, m.role, l.personal, l.created_time, l.rev
   FROM lists l LEFT JOIN memberships m ON m.list_id = l.id AND m.user_id = %(user)s
  WHERE l.id = %(id)s
-
--- name: count_of_user
-SELECT count(*) FROM memberships WHERE user_id = %(user)s
 
 -- name: rename
 UPDATE lists SET title = %(title)s

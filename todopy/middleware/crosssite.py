@@ -30,7 +30,7 @@ class CrossSiteMiddleware:
 
     def __init__(self, app: Callable, allowed_origins: Iterable[str] = ()) -> None:
         self.app = app
-        self.allowed = frozenset(origin.lower() for origin in allowed_origins)
+        self.allowed = frozenset(_normal(origin) for origin in allowed_origins)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         guarded = environ.get("REQUEST_METHOD") in UNSAFE_METHODS or is_websocket_handshake(environ)
@@ -43,8 +43,13 @@ class CrossSiteMiddleware:
         return self.app(environ, start_response)
 
     def _trusted(self, environ: dict, origin: str) -> bool:
-        origin = origin.strip().rstrip("/").lower()
+        origin = _normal(origin)
         own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}".lower()
         if origin == own:
             return True
         return origin in self.allowed
+
+
+def _normal(origin: str) -> str:
+    """An origin as compared: the allowed ones and the claimed one alike."""
+    return origin.strip().rstrip("/").lower()

@@ -4,9 +4,10 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from todopy.db import Row
 from todopy.http import dumps
 from todopy.realtime.socket import text_frame
-from todopy.representations import timestamp
+from todopy.representations import todo_json
 
 
 class Change:
@@ -16,15 +17,30 @@ class Change:
     __slots__ = ("list_id", "rev", "kind", "op", "todo_id", "title", "completed", "created_time",
                  "was_completed", "user_id", "role", "changed_time", "_frames")
 
-    def __init__(self, row: tuple) -> None:
-        (self.list_id, self.rev, self.kind, self.op, self.todo_id, self.title, self.completed,
-         self.created_time, self.was_completed, self.user_id, self.role, changed_time) = row
+    def __init__(self, row: Row) -> None:
+        """`row`: a row of the change log as changes.sql's queries select it."""
+        self.list_id: str = row.list_id
+        self.rev: int = row.rev
+        self.kind: str = row.kind                   # todo, list or member
+        self.op: str = row.op                       # insert, update or delete
+        self.todo_id: str | None = row.todo_id
+        self.title: str | None = row.title          # the todo's, or the list's new title
+        self.completed: bool | None = row.completed
+        self.created_time: datetime.datetime | None = row.created_time
+        self.was_completed: bool | None = row.was_completed     # an update's: before it
+        self.user_id: str | None = row.user_id      # a membership change's member
+        self.role: str | None = row.role            # their role now (None: removed)
+        changed_time = row.changed_time
         self.changed_time: float = changed_time.timestamp() if isinstance(changed_time, datetime.datetime) else 0.0
         self._frames: dict[str, bytes] = {}
 
+    @property
+    def id(self) -> str | None:
+        """The todo's id: a todo change reads as the todo it leaves (`todo_json`)."""
+        return self.todo_id
+
     def todo(self) -> dict[str, Any]:
-        return {"id": self.todo_id, "title": self.title, "completed": self.completed,
-                "created_time": timestamp(self.created_time), "rev": self.rev}
+        return todo_json(self)
 
     def frame(self, op: str) -> bytes:
         """The `change` message as `op` (a live query may turn an update into insert/delete),

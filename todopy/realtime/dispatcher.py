@@ -12,7 +12,7 @@ import pgpubsub
 
 from todopy import db
 from todopy.accounts import Accounts
-from todopy.db import Pool
+from todopy.db import ConnectionPool, Row
 from todopy.errors import DatabaseUnavailable, HTTPError
 from todopy.metrics import Metrics
 from todopy.realtime.changes import Change
@@ -21,7 +21,7 @@ from todopy.realtime.subscription import ListsSubscription, Subscription
 from todopy.sqlfiles import queries
 
 log = logging.getLogger(__name__)
-Q = queries("changes")
+CHANGES_SQL = queries("changes")
 RING_CHANNEL = "todopy_ring"          # the ringer: which lists moved (todopy.realtime.ringer)
 SESSIONS_CHANNEL = "todopy_sessions"  # a session was revoked: its token hash
 EVERYTHING = "*"                      # a ring too large for one notification: look at every list
@@ -36,7 +36,7 @@ class Dispatcher:
     reconnect, compare the lists' head revs with the cursors and read what is missing.
     """
 
-    def __init__(self, dsn: str, pool: Pool, accounts: Accounts, metrics: Metrics, *, batch_size: int = 5000,
+    def __init__(self, dsn: str, pool: ConnectionPool, accounts: Accounts, metrics: Metrics, *, batch_size: int = 5000,
                  reconcile_interval: float = 5.0, max_backoff: float = 2.0,
                  on_reconnect: Callable[[], None] | None = None) -> None:
         self.dsn = dsn
@@ -244,23 +244,23 @@ class Dispatcher:
         so a lost notification only delays. Expired sessions' streams end here too."""
         followed = [list_id for list_id, cursor in self._cursor.items() if cursor is not None]
         if followed:
-            heads = {list_id: (head, horizon) for list_id, head, horizon in
-                     self.pool.query_all(Q["heads"], {"lists": followed})}
+            heads = {row.id: row for row in self.pool.query_all(CHANGES_SQL["heads"], {"lists": followed})}
             for list_id in followed:
                 cursor = self._cursor.get(list_id)
-                head, horizon = heads.get(list_id, (None, None))
                 if cursor is None:
                     continue
-                if horizon is not None and horizon > cursor:
+                head = heads.get(list_id)
+                if head is None:
+                    self._due.add(list_id)      # deleted: its last change (the deletion) is still to be read
+                elif head.horizon > cursor:
                     # Pruned past what this process delivered (a long outage): the missing changes are
                     # gone, so the list's streams start again (4008, then a resume or a snapshot).
                     log.warning("change log of list %s was pruned past rev %s; its streams will resync",
                                 list_id, cursor)
                     for sub in list(self._by_list.get(list_id, ())):
                         sub.end(TOO_SLOW)
-                    self._cursor[list_id] = head
-                elif head is None or head > cursor:
-                    # A deleted list has no head: its last change (the deletion) is still to be read.
+                    self._cursor[list_id] = head.rev
+                elif head.rev > cursor:
                     self._due.add(list_id)
         self._check_sessions()
 
@@ -277,14 +277,14 @@ class Dispatcher:
             self._due.clear()
             if not due:
                 return
-            rows = self.pool.query_all(Q["after"], {"lists": due, "revs": [self._cursor[list_id] for list_id in due],
-                                                    "limit": self.batch_size})
+            rows = self.pool.query_all(CHANGES_SQL["after"], {"lists": due, "limit": self.batch_size,
+                                                              "revs": [self._cursor[list_id] for list_id in due]})
             if len(rows) == self.batch_size:
                 self._due.update(due)          # more to read after this batch
             self._deliver(rows)
             self.metrics.changes_dispatched.inc(len(rows))
 
-    def _deliver(self, rows: list[tuple]) -> None:
+    def _deliver(self, rows: list[Row]) -> None:
         for row in rows:
             change = Change(row)
             cursor = self._cursor.get(change.list_id)

@@ -29,7 +29,7 @@ from todopy.realtime.dispatcher import EVERYTHING, RING_CHANNEL
 from todopy.sqlfiles import queries
 
 log = logging.getLogger(__name__)
-Q = queries("changes")
+CHANGES_SQL = queries("changes")
 RINGER_LOCK = 7_401_330_002          # the session advisory lock that elects the ringer
 # A new ringer rings whatever committed this recently: its predecessor may have died before ringing it.
 TAKEOVER_LOOKBACK_S = 10
@@ -101,21 +101,23 @@ class Ringer:
 
     @staticmethod
     def _elect(cur) -> bool:
-        cur.execute("SELECT pg_try_advisory_lock(%s)", (RINGER_LOCK,))
-        return bool(cur.fetchone()[0])
+        cur.execute("SELECT pg_try_advisory_lock(%s) AS elected", (RINGER_LOCK,))
+        return bool(cur.fetchone().elected)
 
     def _ring_forever(self, cur) -> None:
-        cur.execute(Q["ring_recent"], {"seconds": TAKEOVER_LOOKBACK_S})
-        snapshot, recent = cur.fetchone()
-        if recent:
+        cur.execute(CHANGES_SQL["ring_recent"], {"seconds": TAKEOVER_LOOKBACK_S})
+        first = cur.fetchone()
+        snapshot = first.snapshot
+        if first.recent:
             cur.execute("SELECT pg_notify(%s, %s)", (RING_CHANNEL, EVERYTHING))
         interval = self.min_interval
         checked_held_back = time.monotonic()
         while True:
             gevent.sleep(interval)
             # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
-            prepared.execute(cur, Q["ring"], since(snapshot))
-            snapshot, oldest, _ = cur.fetchone()
+            prepared.execute(cur, CHANGES_SQL["ring"], since(snapshot))
+            tick = cur.fetchone()
+            snapshot, oldest = tick.snapshot, tick.oldest
             # How long the oldest change rung this tick waited since it was written.
             self.metrics.ringer_lag_seconds.set(max(0.0, time.time() - oldest) if oldest else 0.0)
             interval = self.min_interval if oldest else min(self.max_interval, interval * 2)
@@ -124,13 +126,12 @@ class Ringer:
                 self._warn_held_back(cur)
 
     def _warn_held_back(self, cur) -> None:
-        cur.execute(Q["oldest_writer"], {"seconds": HELD_BACK_WARNING_S})
-        row = cur.fetchone()
-        if row is not None:
-            pid, user, application, seconds = row
+        cur.execute(CHANGES_SQL["oldest_writer"], {"seconds": HELD_BACK_WARNING_S})
+        writer = cur.fetchone()
+        if writer is not None:
             log.warning("a write transaction open for %.0f s (pid %s, user %s, application %r) holds back the "
                         "ringer's horizon; its changes reach streams only when it commits, and each tick "
-                        "looks it up again", seconds, pid, user, application)
+                        "looks it up again", writer.seconds, writer.pid, writer.usename, writer.application_name)
 
     def _set_elected(self, elected: bool) -> None:
         self.elected = elected

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import gevent
 
-from todopy.db import Pool
+from todopy.db import ConnectionPool
 from todopy.errors import HTTPError
 from todopy.http import dumps
 from todopy.metrics import Metrics
@@ -21,16 +21,15 @@ from todopy.realtime.changes import Change
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR,
                                     TOO_SLOW, ConnectionClosed, Socket, WriteStalled, text_frame)
-from todopy.realtime.subscription import ListsSubscription, Subscription
-from todopy.representations import list_json, todo_json
+from todopy.realtime.subscription import PEER_GONE, ListsSubscription, PeerGone, Subscription
+from todopy.representations import list_json, todo_json, todos_json
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
 
 log = logging.getLogger("todopy.streams")
-Q = queries("changes")
-TODOS = queries("todos")
-LISTS = queries("lists")
-PEER_GONE = 0                            # close_code meaning: the peer left, nothing more to send
+CHANGES_SQL = queries("changes")
+TODOS_SQL = queries("todos")
+LISTS_SQL = queries("lists")
 SYNC_POOL_WAIT = 30.0                    # a reconnect storm queues for the pool instead of failing
 PING_SLICES = 100                        # pings go out in this many bursts per ping interval
 CLOSE_REASONS = {
@@ -90,7 +89,7 @@ class Stream:
 
 
 class Streams:
-    def __init__(self, dispatcher: Dispatcher, pool: Pool, settings: Settings, metrics: Metrics,
+    def __init__(self, dispatcher: Dispatcher, pool: ConnectionPool, settings: Settings, metrics: Metrics,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.dispatcher = dispatcher
         self.pool = pool
@@ -121,7 +120,7 @@ class Streams:
                            limit=self.settings.stream_queue_size, list_view=dict(list_view))
 
         def sync() -> int | None:
-            return self._sync_list(socket, list_id, predicate, since)
+            return self._sync_list(socket, sub.list_view, predicate, since)
 
         self._serve_changes(socket, opener, sub, sync)
 
@@ -132,11 +131,12 @@ class Streams:
                            limit=self.settings.stream_queue_size, list_view=dict(list_view))
 
         def sync() -> int | None:
-            row = self.pool.query_one(Q["todo_snapshot"], {"list": list_id, "id": todo_id}, timeout=SYNC_POOL_WAIT)
+            row = self.pool.query_one(CHANGES_SQL["todo_snapshot"], {"list": list_id, "id": todo_id},
+                                      timeout=SYNC_POOL_WAIT)
             if row is None:
                 return None  # deleted between the handshake and now
-            socket.send_text(dumps({"type": "snapshot", "todo": todo_json(row[1:]), "rev": row[0]}))
-            return self._ready(socket, row[0])
+            socket.send_text(dumps({"type": "snapshot", "todo": todo_json(row), "rev": row.list_rev}))
+            return self._ready(socket, row.list_rev)
 
         self._serve_changes(socket, opener, sub, sync)
 
@@ -231,12 +231,12 @@ class Streams:
             socket.close(SERVER_ERROR, "server error")
             return "server error"
 
-    def _end(self, socket: Socket, code: int) -> str:
+    def _end(self, socket: Socket, code: int | PeerGone) -> str:
         """Close for `code`, or echo the peer's close frame when it left first."""
-        if code != PEER_GONE:
-            socket.close(code, CLOSE_REASONS.get(code, ""))
-        else:
+        if code is PEER_GONE:
             socket.answer_close()
+            return PEER_GONE.value
+        socket.close(code, CLOSE_REASONS.get(code, ""))
         return f"ended with {code}"
 
     def _control(self, socket: Socket, sub: Subscription | ListsSubscription) -> None:
@@ -262,8 +262,8 @@ class Streams:
             sub.direct = None
             sub.wakeup.clear()
             while True:
-                if sub.close_code is not None:
-                    return self._end(socket, sub.close_code)
+                if sub.ending is not None:
+                    return self._end(socket, sub.ending)
                 if sub.overflowed:
                     socket.close(TOO_SLOW, "too far behind; reconnect with since")
                     self.metrics.slow_consumers.inc()
@@ -293,36 +293,34 @@ class Streams:
                     socket.close(NORMAL, "todo deleted")
                     return "todo deleted"
 
-    def _sync_list(self, socket: Socket, list_id: str, predicate: bool | None, since: int | None) -> int:
+    def _sync_list(self, socket: Socket, list_view: dict[str, Any], predicate: bool | None, since: int | None) -> int:
+        list_id = list_view["id"]
         if since is not None:
-            rows = self.pool.query_all(Q["resume"], {"list": list_id, "since": since,
-                                                     "limit": self.settings.stream_queue_size},
+            # A queue's worth at most: a longer gap costs more than a snapshot of the list.
+            rows = self.pool.query_all(CHANGES_SQL["resume"], {"list": list_id, "since": since,
+                                                               "limit": self.settings.stream_queue_size},
                                        timeout=SYNC_POOL_WAIT)
             if not rows:
                 raise ListGone()
-            head, horizon = rows[0][0], rows[0][1]
-            # Resumable: not pruned, not from another database's future, and no longer than a
-            # queue's worth (a longer gap costs more than a snapshot of the list).
-            if horizon <= since <= head and head - since <= self.settings.stream_queue_size:
+            if rows[0].resumable:
                 frames = []
                 for row in rows:
-                    if row[2] is None:
-                        continue
-                    change = Change(row[2:])
+                    if row.rev is None:
+                        continue                    # no change missed: the list's row alone
+                    change = Change(row)
                     if change.kind == "todo":
                         frames.append(change.frame(change.op_for_resume(predicate)))
                     elif change.kind == "list" and change.op == "update":
-                        frames.append(change.list_frame({"id": list_id}))
+                        frames.append(change.list_frame(list_view))
                 if frames:
                     socket.send_frames(b"".join(frames))
-                return self._ready(socket, head)
-        rows = self.pool.query_all(TODOS["list"], {"list": list_id, "completed": predicate}, timeout=SYNC_POOL_WAIT)
-        if not rows:
+                return self._ready(socket, rows[0].head)
+        todos = todos_json(self.pool.query_all(TODOS_SQL["list"], {"list": list_id, "completed": predicate},
+                                               timeout=SYNC_POOL_WAIT))
+        if todos is None:
             raise ListGone()
-        head = rows[0][0]
-        todos = [todo_json(row[1:]) for row in rows if row[1] is not None]
-        socket.send_text(dumps({"type": "snapshot", "todos": todos, "rev": head}))
-        return self._ready(socket, head)
+        socket.send_text(dumps({"type": "snapshot", **todos}))
+        return self._ready(socket, todos["rev"])
 
     def _ready(self, socket: Socket, rev: int) -> int:
         socket.send_text(dumps({"type": "ready", "rev": rev}))
@@ -331,16 +329,16 @@ class Streams:
     # -- the lists stream -----------------------------------------------------
 
     def _read_lists(self, user_id: str) -> dict[str, dict[str, Any]]:
-        rows = self.pool.query_all(LISTS["of_user"], {"user": user_id}, timeout=SYNC_POOL_WAIT)
-        return {row[0]: list_json(row) for row in rows}
+        rows = self.pool.query_all(LISTS_SQL["of_user"], {"user": user_id}, timeout=SYNC_POOL_WAIT)
+        return {row.id: list_json(row) for row in rows}
 
     def _deliver_lists(self, stream: Stream, sub: ListsSubscription, shown: dict[str, dict[str, Any]]) -> str:
         socket = stream.socket
         while True:
             sub.wakeup.wait()
             sub.wakeup.clear()
-            if sub.close_code is not None:
-                return self._end(socket, sub.close_code)
+            if sub.ending is not None:
+                return self._end(socket, sub.ending)
             self._control(socket, sub)
             if not sub.stale:
                 continue

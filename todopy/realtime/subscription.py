@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable
+import enum
+from typing import Any, Callable, Final
 
 import gevent.event
 
 from todopy.realtime.changes import Change
 
 LIST_MESSAGE = "list"       # a queued change sent as a `list` message (a new title)
+
+
+class PeerGone(enum.Enum):
+    """How a stream ends that is not a close code of ours: the peer closed it or vanished."""
+
+    PEER_GONE = "the peer left"
+
+
+PEER_GONE: Final = PeerGone.PEER_GONE
 
 
 class Subscription:
@@ -22,7 +32,7 @@ class Subscription:
     """
 
     __slots__ = ("list_id", "user_id", "todo_id", "predicate", "token_hash", "limit", "queue", "wakeup",
-                 "overflowed", "close_code", "ping_due", "direct", "sent_rev", "list_view")
+                 "overflowed", "ending", "ping_due", "direct", "sent_rev", "list_view")
 
     def __init__(self, list_id: str, user_id: str, *, todo_id: str | None = None, predicate: bool | None = None,
                  token_hash: bytes | None = None, limit: int = 1000,
@@ -37,7 +47,8 @@ class Subscription:
         self.queue: collections.deque[tuple[Change, str]] = collections.deque()
         self.wakeup = gevent.event.Event()
         self.overflowed = False
-        self.close_code: int | None = None     # set by the dispatcher: shutdown, revoked access, dead peer
+        # Why the stream must end, once it must: a close code of ours (shutdown, revoked access, ...) or PEER_GONE.
+        self.ending: int | PeerGone | None = None
         self.ping_due = False
         # While the stream's greenlet is parked with nothing to do, the dispatcher may write a
         # change itself: `direct(change, op)` is True when it went out. Waking the greenlet
@@ -79,10 +90,10 @@ class Subscription:
     def frame(self, change: Change, op: str) -> bytes:
         return change.list_frame(self.list_view) if op == LIST_MESSAGE else change.frame(op)
 
-    def end(self, code: int) -> None:
-        """Ask the stream to close with `code` at its next wake-up."""
-        if self.close_code is None:
-            self.close_code = code
+    def end(self, code: int | PeerGone) -> None:
+        """Ask the stream to close with `code` at its next wake-up (the first reason wins)."""
+        if self.ending is None:
+            self.ending = code
         self.wake()
 
     def request_ping(self) -> None:
@@ -99,7 +110,7 @@ class ListsSubscription:
     """One stream of a user's lists: woken (`stale`) when any of them, or the user's
     memberships, may have changed; the stream then reads the lists again and sends the difference."""
 
-    __slots__ = ("user_id", "token_hash", "watched", "stale", "wakeup", "close_code", "ping_due")
+    __slots__ = ("user_id", "token_hash", "watched", "stale", "wakeup", "ending", "ping_due")
 
     def __init__(self, user_id: str, token_hash: bytes | None = None) -> None:
         self.user_id = user_id
@@ -107,16 +118,16 @@ class ListsSubscription:
         self.watched: frozenset[str] = frozenset()   # the list ids it last sent
         self.stale = False
         self.wakeup = gevent.event.Event()
-        self.close_code: int | None = None
+        self.ending: int | PeerGone | None = None
         self.ping_due = False
 
     def touch(self) -> None:
         self.stale = True
         self.wakeup.set()
 
-    def end(self, code: int) -> None:
-        if self.close_code is None:
-            self.close_code = code
+    def end(self, code: int | PeerGone) -> None:
+        if self.ending is None:
+            self.ending = code
         self.wakeup.set()
 
     def request_ping(self) -> None:

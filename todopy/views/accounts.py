@@ -7,6 +7,7 @@ from todopy import validation
 from todopy.errors import Unauthorized
 from todopy.http import Reply, json_response, no_content, read_json_object
 from todopy.middleware.sessions import SESSION_KEY, USER_KEY, clear_session, start_session
+from todopy.representations import user_json
 from todopy.views.base import Resource
 
 
@@ -22,7 +23,7 @@ class Users(Resource):
         body = _credentials(request)
         user, token = self.services.accounts.register(body["username"], body["password"], request.remote_addr or "")
         start_session(request.environ, token)
-        return json_response({"user": user.as_json(), "token": token}, 201)
+        return json_response({"user": user_json(user), "token": token}, 201)
 
 
 class SessionResource(Resource):
@@ -34,13 +35,13 @@ class SessionResource(Resource):
         body = _credentials(request)
         user, token = self.services.accounts.sign_in(body["username"], body["password"], request.remote_addr or "")
         start_session(request.environ, token)
-        return json_response({"user": user.as_json(), "token": token})
+        return json_response({"user": user_json(user), "token": token})
 
     def get(self, request: Request) -> Reply:
         user = request.environ[USER_KEY]
         if user is None:
             raise Unauthorized("not signed in")
-        return json_response({"user": user.as_json()})
+        return json_response({"user": user_json(user)})
 
     def delete(self, request: Request) -> Reply:
         session = request.environ[SESSION_KEY]

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Request
 from todopy import access, validation
 from todopy.access import ListAccess
 from todopy.conditional import describe, etag, if_match_revs
+from todopy.db import Row
 from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed
 from todopy.http import Reply, json_response, no_content, read_json_object
 from todopy.views.base import signed_in
@@ -17,7 +18,7 @@ from todopy.sqlfiles import queries
 from todopy.views import streaming
 from todopy.views.base import Resource
 
-Q = queries("lists")
+LISTS_SQL = queries("lists")
 # Lists a user may belong to (their own and those shared with them) and members a list
 # may have: far above what a person juggles, low enough that a lists stream's re-read
 # and a members page stay one small query each.
@@ -31,7 +32,7 @@ class Lists(Resource):
 
     def get(self, request: Request) -> Reply:
         user = signed_in(request)
-        rows = self.services.pool.query_all(Q["of_user"], {"user": user.id})
+        rows = self.services.pool.query_all(LISTS_SQL["of_user"], {"user": user.id})
         return json_response({"lists": [list_json(row) for row in rows]})
 
     def post(self, request: Request) -> Reply:
@@ -39,18 +40,18 @@ class Lists(Resource):
         body = validation.fields(read_json_object(request), validation.NEW_LIST_FIELDS, required={"title"})
         params = {"user": user.id, "id": body.get("id"), "title": body["title"], "max_lists": MAX_LISTS_PER_USER}
         try:
-            row = self.services.pool.query_one(Q["create"], params)
+            row = self.services.pool.query_one(LISTS_SQL["create"], params)
         except psycopg2.errors.UniqueViolation:
             row = None       # the same id, created concurrently: answered below like a retry
         if row is not None:
             created = list_json(row)
             return json_response(created, 201, [("Location", f"/api/lists/{created['id']}/"), etag(created["rev"])])
         if params["id"] is not None:
-            found = self.services.pool.query_one(Q["find"], params)
+            found = self.services.pool.query_one(LISTS_SQL["find"], params)
             if found is not None:
-                if not found[0]:
+                if not found.mine:
                     raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
-                existing = list_json(found[1:])
+                existing = list_json(found)
                 return json_response(existing, 200, [("Location", f"/api/lists/{existing['id']}/"),
                                                      etag(existing["rev"])])
         raise Conflict(f"you are a member of the most lists one may have ({MAX_LISTS_PER_USER}); "
@@ -77,7 +78,7 @@ class OneList(Resource):
         body = validation.fields(read_json_object(request), validation.LIST_FIELDS, required={"title"},
                                  ignored=validation.READ_ONLY_LIST_FIELDS)
         key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
-        row = self.services.pool.query_one(Q["rename"], {**key, "title": body["title"], "role": grant.role})
+        row = self.services.pool.query_one(LISTS_SQL["rename"], {**key, "title": body["title"], "role": grant.role})
         if row is None:
             raise self._miss(key)
         renamed = list_json(row)
@@ -88,17 +89,17 @@ class OneList(Resource):
         if view["personal"]:
             raise Conflict("a personal list cannot be deleted; " + OWNER_STAYS, code="owner_stays")
         key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
-        if self.services.pool.query_one(Q["delete"], key) is None:
+        if self.services.pool.query_one(LISTS_SQL["delete"], key) is None:
             raise self._miss(key)
         return no_content()
 
     def _miss(self, key: dict[str, Any]) -> HTTPError:
         """A conditional write matched no row: 404 if the list is gone, else 412."""
-        row = self.services.pool.query_one(Q["rev"], key)
+        row = self.services.pool.query_one(LISTS_SQL["rev"], key)
         if row is None:
             return NotFound(access.NO_SUCH_LIST)
-        return PreconditionFailed(f"the list has changed {describe(key['if_revs'])}; it is now at rev {row[0]}",
-                                 headers=[etag(row[0])])
+        return PreconditionFailed(f"the list has changed {describe(key['if_revs'])}; it is now at rev {row.rev}",
+                                 headers=[etag(row.rev)])
 
 
 class Members(Resource):
@@ -107,8 +108,8 @@ class Members(Resource):
     in_list = True
 
     def get(self, request: Request, grant: ListAccess) -> Reply:
-        rows = self.services.pool.query_all(Q["members"], {"list": grant.list_id})
-        return json_response({"members": [member_json(row) for row in rows]})
+        rows = self.services.pool.query_all(LISTS_SQL["members"], {"list": grant.list_id})
+        return json_response({"members": [member_json(row, row.role) for row in rows]})
 
 
 class Member(Resource):
@@ -128,46 +129,46 @@ class Member(Resource):
             return False
         if verb == "put":
             return True             # adding someone: the user exists, that is enough
-        return self.services.pool.query_one(Q["member_role"], {"list": grant.list_id, "user": user[0]}) is not None
+        key = {"list": grant.list_id, "user": user.id}
+        return self.services.pool.query_one(LISTS_SQL["member_role"], key) is not None
 
     def put(self, request: Request, grant: ListAccess, username: str) -> Reply:
         user = self._existing_user(username)
         body = validation.fields(read_json_object(request), validation.MEMBER_FIELDS, required={"role"})
-        params = {"list": grant.list_id, "user": user[0], "role": body["role"], "max_members": MAX_MEMBERS_PER_LIST}
-        current = self.services.pool.query_one(Q["member_role"], params)
-        if current is not None and current[0] == access.OWNER:
+        params = {"list": grant.list_id, "user": user.id, "role": body["role"], "max_members": MAX_MEMBERS_PER_LIST}
+        current = self.services.pool.query_one(LISTS_SQL["member_role"], params)
+        if current is not None and current.role == access.OWNER:
             raise Conflict(OWNER_STAYS, code="owner_stays")
         try:
-            row = self.services.pool.query_one(Q["put_member"], params)
+            row = self.services.pool.query_one(LISTS_SQL["put_member"], params)
         except psycopg2.errors.ForeignKeyViolation:
             raise NotFound(access.NO_SUCH_LIST) from None
         if row is not None:
-            return json_response(member_json((*user, body["role"])), 201 if row[0] else 200)
-        now = self.services.pool.query_one(Q["member_role"], params)
+            return json_response(member_json(user, body["role"]), 201 if row.added else 200)
+        now = self.services.pool.query_one(LISTS_SQL["member_role"], params)
         if now is None:
             raise Conflict(f"this list has the most members a list may have ({MAX_MEMBERS_PER_LIST})",
                            code="limit_reached")
-        if now[0] == access.OWNER:
+        if now.role == access.OWNER:
             raise Conflict(OWNER_STAYS, code="owner_stays")
-        return json_response(member_json((*user, now[0])), 200)
+        return json_response(member_json(user, now.role), 200)
 
     def delete(self, request: Request, grant: ListAccess, username: str) -> Reply:
         user = self._existing_user(username)
-        row = self.services.pool.query_one(Q["remove_member"], {"list": grant.list_id, "user": user[0]})
-        if row is None:
-            current = self.services.pool.query_one(Q["member_role"], {"list": grant.list_id, "user": user[0]})
-            if current is None:
+        key = {"list": grant.list_id, "user": user.id}
+        if self.services.pool.query_one(LISTS_SQL["remove_member"], key) is None:
+            if self.services.pool.query_one(LISTS_SQL["member_role"], key) is None:
                 raise NotFound(self.missing)
             raise Conflict(OWNER_STAYS, code="owner_stays")
         return no_content()
 
-    def _user(self, username: str) -> tuple[str, str] | None:
+    def _user(self, username: str) -> Row | None:
+        """The user (id, username) of this name, or None."""
         if not validation.USERNAME.fullmatch(username):
             return None
-        row = self.services.pool.query_one(Q["user_by_name"], {"username": username})
-        return None if row is None else (row[0], row[1])
+        return self.services.pool.query_one(LISTS_SQL["user_by_name"], {"username": username})
 
-    def _existing_user(self, username: str) -> tuple[str, str]:
+    def _existing_user(self, username: str) -> Row:
         user = self._user(username)
         if user is None:
             raise NotFound("no such user")

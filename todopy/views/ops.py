@@ -13,7 +13,7 @@ class Health(Resource):
 
     def get(self, request: Request) -> Reply:
         try:
-            self.services.pool.query_one("SELECT 1")
+            self.services.pool.execute("SELECT 1")
         except HTTPError as error:
             return self._unavailable("database", f"database unreachable: {error.message}")
         if not self.services.dispatcher.listening:

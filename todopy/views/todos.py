@@ -14,12 +14,12 @@ from todopy.access import ListAccess
 from todopy.conditional import describe, etag, if_match_revs
 from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed, Unprocessable
 from todopy.http import Reply, json_response, no_content, read_json_object
-from todopy.representations import todo_json
+from todopy.representations import todo_json, todos_json
 from todopy.sqlfiles import queries
 from todopy.views import streaming
 from todopy.views.base import Resource
 
-Q = queries("todos")
+TODOS_SQL = queries("todos")
 MAX_TODOS_PER_LIST = 5_000
 NO_SUCH_TODO = "no such todo"
 
@@ -31,11 +31,11 @@ class TodoList(Resource):
 
     def get(self, request: Request, grant: ListAccess) -> Reply:
         completed = validation.bool_param(request.args, "completed")
-        rows = self.services.pool.query_all(Q["list"], {"list": grant.list_id, "completed": completed})
-        if not rows:
+        todos = todos_json(self.services.pool.query_all(TODOS_SQL["list"],
+                                                        {"list": grant.list_id, "completed": completed}))
+        if todos is None:
             raise NotFound(access.NO_SUCH_LIST)     # deleted since the access check
-        return json_response({"todos": [todo_json(row[1:]) for row in rows if row[1] is not None],
-                              "rev": rows[0][0]})
+        return json_response(todos)
 
     def post(self, request: Request, grant: ListAccess) -> Reply:
         body = validation.fields(read_json_object(request), validation.NEW_TODO_FIELDS, required={"title"},
@@ -43,7 +43,7 @@ class TodoList(Resource):
         params = {"list": grant.list_id, "id": body.get("id"), "title": body["title"],
                   "completed": body.get("completed", False), "max_todos": MAX_TODOS_PER_LIST}
         try:
-            row = self.services.pool.query_one(Q["create"], params)
+            row = self.services.pool.query_one(TODOS_SQL["create"], params)
         except psycopg2.errors.UniqueViolation:
             row = None      # the same id, created concurrently: answered below like a retry
         except psycopg2.errors.ForeignKeyViolation:
@@ -57,13 +57,13 @@ class TodoList(Resource):
         """Nothing was written: a retried create (200, the todo as it is now), an id taken
         elsewhere (409), or a full list (409)."""
         if params["id"] is not None:
-            found = self.services.pool.query_one(Q["find"], params)
+            found = self.services.pool.query_one(TODOS_SQL["find"], params)
             if found is not None:
-                if not found[0]:
+                if not found.here:
                     raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
-                todo = todo_json(found[1:])
+                todo = todo_json(found)
                 return json_response(todo, 200, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
-        if self.services.pool.query_one(Q["list_rev"], params) is None:
+        if self.services.pool.query_one(TODOS_SQL["list_rev"], params) is None:
             raise NotFound(access.NO_SUCH_LIST)
         raise Conflict(f"this list has the most todos a list may have ({MAX_TODOS_PER_LIST}); "
                        "delete some first", code="limit_reached")
@@ -74,26 +74,26 @@ class TodoList(Resource):
         only = validation.bool_param(request.args, "completed")
         body = validation.fields(raw, {"completed": validation.completed}, required={"completed"})
         params = {"list": grant.list_id, "completed": body["completed"], "filter": only}
-        rows = self.services.pool.query_all(Q["set_all_completed"], params)
+        rows = self.services.pool.query_all(TODOS_SQL["set_all_completed"], params)
         # Rows come back in no particular order; each took the next rev, the last is the list's.
         changed = sorted((todo_json(row) for row in rows), key=lambda todo: (todo["created_time"], todo["id"]))
         if changed:
             rev = max(todo["rev"] for todo in changed)
         else:
-            row = self.services.pool.query_one(Q["list_rev"], params)
+            row = self.services.pool.query_one(TODOS_SQL["list_rev"], params)
             if row is None:
                 raise NotFound(access.NO_SUCH_LIST)
-            rev = row[0]
+            rev = row.rev
         return json_response({"todos": changed, "rev": rev})
 
     def delete(self, request: Request, grant: ListAccess) -> Reply:
         if validation.bool_param(request.args, "completed") is not True:
             raise Unprocessable("completed must be true: only completed todos can be cleared at once",
                                 code="invalid")
-        row = self.services.pool.query_one(Q["delete_completed"], {"list": grant.list_id})
-        if row is None or row[1] is None:
+        row = self.services.pool.query_one(TODOS_SQL["delete_completed"], {"list": grant.list_id})
+        if row is None or row.rev is None:
             raise NotFound(access.NO_SUCH_LIST)
-        return json_response({"deleted": row[0], "rev": row[1]})
+        return json_response({"deleted": row.deleted, "rev": row.rev})
 
     def websocket(self, request: Request, grant: ListAccess) -> None:
         predicate = validation.bool_param(request.args, "completed")
@@ -113,10 +113,10 @@ class Todo(Resource):
         return self._current_rev(grant, values["todo_id"]) is not None
 
     def get(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
-        row = self.services.pool.query_one(Q["get"], {"id": todo_id, "list": grant.list_id})
+        row = self.services.pool.query_one(TODOS_SQL["get"], {"id": todo_id, "list": grant.list_id})
         if row is None:
             raise NotFound(NO_SUCH_TODO)
-        return json_response(todo_json(row), headers=[etag(row[4])])
+        return json_response(todo_json(row), headers=[etag(row.rev)])
 
     def put(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
         with self._unless_missing(grant, todo_id):
@@ -134,7 +134,7 @@ class Todo(Resource):
 
     def delete(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
-        if self.services.pool.query_one(Q["delete"], key) is None:
+        if self.services.pool.query_one(TODOS_SQL["delete"], key) is None:
             self._explain_miss(grant, key)
         return no_content()
 
@@ -147,15 +147,15 @@ class Todo(Resource):
 
     def _update(self, request: Request, grant: ListAccess, todo_id: uuid.UUID, body: dict[str, Any]) -> Reply:
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
-        row = self.services.pool.query_one(Q["update"], {**key, "title": body.get("title"),
-                                                        "completed": body.get("completed")})
+        row = self.services.pool.query_one(TODOS_SQL["update"], {**key, "title": body.get("title"),
+                                                                "completed": body.get("completed")})
         if row is None:
             self._explain_miss(grant, key)
-        return json_response(todo_json(row), headers=[etag(row[4])])
+        return json_response(todo_json(row), headers=[etag(row.rev)])
 
     def _current_rev(self, grant: ListAccess, todo_id: uuid.UUID) -> int | None:
-        row = self.services.pool.query_one(Q["current_rev"], {"id": todo_id, "list": grant.list_id})
-        return None if row is None else row[0]
+        row = self.services.pool.query_one(TODOS_SQL["current_rev"], {"id": todo_id, "list": grant.list_id})
+        return None if row is None else row.rev
 
     @contextlib.contextmanager
     def _unless_missing(self, grant: ListAccess, todo_id: uuid.UUID) -> Iterator[None]:

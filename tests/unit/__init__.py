@@ -1,0 +1,1 @@
+"""Fast tests of pure logic, laid out like the package: no server, no database."""

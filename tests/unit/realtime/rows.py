@@ -1,0 +1,34 @@
+"""Changes as the change log gives them to the dispatcher, built for tests."""
+from __future__ import annotations
+
+import datetime
+import json
+from collections import namedtuple
+from typing import Any
+
+from todopy.realtime.changes import Change
+
+CREATED = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
+# The columns of changes.sql's `after`, by name, as Change reads them.
+ChangeRow = namedtuple("ChangeRow", "list_id rev kind op todo_id title completed created_time was_completed "
+                                    "user_id role changed_time")
+
+
+def todo_change(op: str, completed: bool, was_completed: bool | None = None, *, todo_id: str = "t1",
+                rev: int = 7, title: str = "milk") -> Change:
+    """A todo's change (a delete carries the row as it was; `was_completed`: an update's value before)."""
+    return Change(ChangeRow("l1", rev, "todo", op, todo_id, title, completed, CREATED, was_completed, None, None,
+                            CREATED))
+
+
+def title_change(title: str, *, rev: int = 7) -> Change:
+    """The list's new title."""
+    return Change(ChangeRow("l1", rev, "list", "update", None, title, None, None, None, None, None, CREATED))
+
+
+def frame_json(frame: bytes) -> Any:
+    """The message of one whole, final, unmasked text frame, as the server sends it."""
+    assert frame[0] == 0x81
+    length, start = (int.from_bytes(frame[2:4], "big"), 4) if frame[1] == 126 else (frame[1], 2)
+    assert len(frame) == start + length
+    return json.loads(frame[start:])
