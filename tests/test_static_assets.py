@@ -83,7 +83,24 @@ def test_no_source_maps_or_compressed_twins_by_name(server):
             response = requests.get(server.base_url + path + suffix, timeout=10)
             assert response.status_code == 404, path + suffix
             assert response.headers["content-type"].startswith("application/json")
-    assert requests.get(server.base_url + "/assets/..%2fsetup.py", timeout=10).status_code == 404
+    for escape in ("..%2fsetup.py", "%2e%2e/setup.py", "..%5csetup.py", "%2e%2e%2f%2e%2e%2fetc%2fpasswd", ".%2e"):
+        response = requests.get(server.base_url + "/assets/" + escape, timeout=10)
+        assert response.status_code == 404, escape
+        assert response.headers["content-type"].startswith("application/json"), escape
+
+
+def test_assets_answer_conditional_and_range_requests(server):
+    path = next(p for p in asset_paths(server) if p.endswith(".js"))
+    first = raw(server, path, "br")
+    again = requests.get(server.base_url + path, headers={"Accept-Encoding": "br",
+                                                          "If-None-Match": first.headers["etag"]}, timeout=10)
+    assert again.status_code == 304 and again.content == b""
+    other = requests.get(server.base_url + path, headers={"Accept-Encoding": "gzip",
+                                                          "If-None-Match": first.headers["etag"]}, timeout=10)
+    assert other.status_code == 200     # each encoding is its own representation, with its own tag
+    part = requests.get(server.base_url + path, headers={"Accept-Encoding": "identity", "Range": "bytes=0-9"},
+                        timeout=10)
+    assert part.status_code == 206 and part.content == raw(server, path, "identity").content[:10]
 
 
 def test_the_page_itself_is_revalidated(server):

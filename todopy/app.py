@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException as WerkzeugHTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
+from werkzeug.wsgi import get_path_info
 
 from todopy import maintenance, openapi
 from todopy.accounts import Accounts
@@ -48,7 +49,7 @@ class Router:
         try:
             # Upgrades are served by the same rules: resources decide (`websocket` method).
             # The endpoint is the Route itself (todopy/routes.py).
-            route, values = self.adapter.match(wsgi_path(environ), websocket=False)
+            route, values = self.adapter.match(get_path_info(environ), websocket=False)
         except RequestRedirect:
             self._refuse_strangers(environ)
             return self._redirect(environ, start_response)
@@ -66,7 +67,7 @@ class Router:
     def _refuse_strangers(environ: dict) -> None:
         """A path under the private prefixes that matches no route is still a 401 without a
         signed-in user: a stranger learns nothing about which ids exist (401 comes before 404)."""
-        path = wsgi_path(environ) + "/"
+        path = get_path_info(environ) + "/"
         if current_user(environ) is None and path.startswith(PRIVATE_PREFIXES):
             raise Unauthorized(SIGN_IN_FIRST)
 
@@ -78,7 +79,7 @@ class Router:
         name the proxy's upstream instead of the public origin.
         """
         try:
-            self.adapter.match(wsgi_path(environ), websocket=False)
+            self.adapter.match(get_path_info(environ), websocket=False)
         except RequestRedirect as redirect:
             # The adapter is bound to a placeholder host: only the path of its URL is ours.
             location = environ.get("SCRIPT_NAME", "") + urlsplit(redirect.new_url).path
@@ -93,12 +94,6 @@ class Router:
         except WerkzeugHTTPException:
             pass
         raise NotFound("no such resource")
-
-
-def wsgi_path(environ: dict) -> str:
-    """PATH_INFO as werkzeug reads it: WSGI's latin-1 string back to its bytes, decoded as UTF-8."""
-    path = environ.get("PATH_INFO")
-    return "/" if path is None else path.encode("latin-1").decode("utf-8", "replace")
 
 
 class TodoApp:

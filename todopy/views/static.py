@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import importlib.resources
-import mimetypes
+from pathlib import Path
 
+from werkzeug.exceptions import NotFound as NoSuchFile
+from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
 from todopy.errors import NotFound
@@ -16,13 +18,17 @@ NO_BUNDLE = (b"<!doctype html><meta charset=utf-8><title>todopy</title>"
 # Best first; a client's q-values only rule out (q=0), they do not reorder.
 ENCODINGS = (("br", ".br"), ("gzip", ".gz"))
 # Only the files the page names are served: never the precompressed twins by
-# their own names, never source maps (they stay out of dist/ anyway).
+# their own names, never source maps (they stay out of dist/ anyway), never hidden files.
 NOT_SERVED = (".br", ".gz", ".map")
+ONE_YEAR = 365 * 24 * 3600
 
 
-def bundle_dir():
-    """Built files, installed as package data at todopy/assets (from static/dist)."""
-    return importlib.resources.files("todopy") / "assets"
+def bundle_dir() -> Path:
+    """Built files, installed as package data at todopy/assets (from static/dist), as a directory."""
+    package = importlib.resources.files("todopy")
+    if not isinstance(package, Path):
+        raise RuntimeError("todopy must be installed as files (not zipped) to serve its front end")
+    return package / "assets"
 
 
 class Index(Resource):
@@ -36,27 +42,25 @@ class Index(Resource):
 
 
 class Asset(Resource):
+    """A hashed asset by werkzeug's `send_from_directory` (safe_join, ETag, conditional and range
+    requests), precompressed when the client accepts it, cached for good: its name changes with it."""
+
     public = True
 
     def get(self, request: Request, filename: str) -> Response:
-        if "/" in filename or filename.startswith(".") or filename.endswith(NOT_SERVED):
+        if filename.startswith(".") or filename.endswith(NOT_SERVED):
             raise NotFound("no such asset")
-        folder = bundle_dir() / "assets"
-        asset = folder / filename
-        try:
-            found = asset.is_file()
-        except (OSError, ValueError):
-            found = False   # a name the file system refuses (too long, NUL): no such asset either
-        if not found:
-            raise NotFound("no such asset")
-        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type.endswith("javascript"):
-            content_type += "; charset=utf-8"
-        headers = [("Cache-Control", "public, max-age=31536000, immutable"), ("Vary", "Accept-Encoding")]
         accepted = request.accept_encodings
-        for coding, suffix in ENCODINGS:
-            variant = folder / (filename + suffix)
-            if accepted.quality(coding) > 0 and variant.is_file():
-                headers.append(("Content-Encoding", coding))
-                return Response(variant.read_bytes(), content_type=content_type, headers=headers)
-        return Response(asset.read_bytes(), content_type=content_type, headers=headers)
+        for coding, suffix in [*((c, s) for c, s in ENCODINGS if accepted.quality(c) > 0), (None, "")]:
+            try:
+                # Type and charset come from the asset's own name, whichever variant is sent.
+                response = send_from_directory(bundle_dir() / "assets", filename + suffix, request.environ,
+                                               download_name=filename, max_age=ONE_YEAR)
+            except NoSuchFile:
+                continue
+            response.cache_control.immutable = True
+            response.vary.add("Accept-Encoding")
+            if coding is not None:
+                response.content_encoding = coding
+            return response
+        raise NotFound("no such asset")
