@@ -25,8 +25,11 @@ setup(
     # not been tested with (constraints.txt holds the tested pins), so that
     # `pip install .` never picks an untested major.
     install_requires=[
-        "werkzeug>=3.0,<4",
-        "gevent>=24.10.1,<27",
+        # todopy/fastpaths.py copies behaviour of these two, and server.py overrides
+        # pywsgi's handler internals: bounded to the series those were tested with
+        # (tests/test_fastpaths.py holds each copy to the library installed).
+        "werkzeug>=3.1,<3.2",
+        "gevent>=26.9,<27",
         "gevent-websocket==0.10.1",
         # psycopg2 built from source, not psycopg2-binary: pgpubsub requires the
         # `psycopg2` distribution, and the two distributions install the same

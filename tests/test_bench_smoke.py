@@ -1,7 +1,8 @@
-"""`make bench` works: a --quick run completes and writes every figure (a smoke run, not the targets)."""
+"""`make bench` works: a --quick run completes and writes every figure (a smoke run, not the targets); so does bench.fastpaths."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -41,3 +42,14 @@ def test_quick_benchmark_runs_every_phase_and_writes_every_figure(tmp_path: Path
     assert [stage["open"] for stage in document["phases"]["streams"]["stages"]] == list(document["plan"]["stages"])
     assert list(tmp_path.glob("bench-*.png")), "no plot"
     assert "figure" in done.stdout and "measured" in done.stdout, "no table on stdout"
+
+
+def test_the_fast_paths_benchmark_measures_each_against_its_library() -> None:
+    assert shutil.which("wrk"), "the benchmark needs wrk: `make test` installs it (make browser-deps)"
+    done = subprocess.run([sys.executable, "-m", "bench.fastpaths", "--seconds", "3", "--users", "20"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
+    measured = dict(re.findall(r"^  (\S.*?)\s+([\d.]+) µs", done.stdout, re.MULTILINE))
+    assert set(measured) == {"all fast", "library headers", "library write", "library response",
+                             "library accesslog", "all library"}, done.stdout
+    assert all(float(us) > 0 for us in measured.values()), done.stdout

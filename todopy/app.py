@@ -16,7 +16,7 @@ from todopy.accounts import Accounts
 from todopy.db import ConnectionPool
 from todopy.errors import NotFound, Unauthorized
 from todopy.http import JSON_CONTENT_TYPE, dumps
-from todopy.logs import AccessLog
+from todopy.fastpaths import AccessLog
 from todopy.metrics import Metrics
 from todopy.middleware.access_log import ENDPOINT_KEY, AccessLogMiddleware
 from todopy.middleware.crosssite import CrossSiteMiddleware

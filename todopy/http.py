@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable
 
 import gevent
-from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
 from todopy.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from todopy.environ import DEADLINE
+from todopy.fastpaths import JSON_CONTENT_TYPE, JSONResponse, NoContent
 
 MAX_BODY = 64 * 1024
 # time.monotonic() by which the request's head and body must have arrived (the server sets it).
@@ -19,9 +19,6 @@ DEADLINE_KEY = DEADLINE
 # An error after which the rest of the body stays unread: the server closes the connection.
 CLOSE = ("Connection", "close")
 JSON_TYPE = "application/json"
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-# Status lines as werkzeug's Response writes them ("201 CREATED"), so no client sees a difference.
-STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 
 
 # What a view answers with: a WSGI app for this one request (a JSONResponse, or werkzeug's Response).
@@ -35,37 +32,8 @@ def dumps(data: Any) -> bytes:
     return _ENCODER.encode(data).encode("utf-8")
 
 
-class JSONResponse:
-    """A JSON body with its status and headers, answered as a WSGI app.
-
-    What werkzeug's Response would send for it, without building one: its
-    header objects cost more than the rest of a GET of one todo. No body for HEAD.
-    """
-
-    __slots__ = ("body", "status", "headers")
-
-    def __init__(self, body: bytes, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> None:
-        self.body = body
-        self.status = status
-        self.headers = list(headers)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        start_response(STATUS_LINES[self.status],
-                       [*self.headers, ("Content-Type", JSON_CONTENT_TYPE), ("Content-Length", str(len(self.body)))])
-        return [] if environ["REQUEST_METHOD"] == "HEAD" else [self.body]
-
-
-class NoContent:
-    """204, with the headers werkzeug's `Response(status=204)` sent (its default type, no length)."""
-
-    HEADERS = (("Content-Type", "text/plain; charset=utf-8"),)
-
-    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        start_response(STATUS_LINES[204], list(self.HEADERS))
-        return []
-
-
 def json_response(data: Any, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> JSONResponse:
+    """werkzeug's `Response(json, status, headers)`, by todopy.fastpaths."""
     return JSONResponse(dumps(data), status, headers)
 
 

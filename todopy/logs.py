@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sys
-import time
-from typing import TextIO
 
 # Attributes every LogRecord has; anything else was passed in `extra=` and belongs in JSON output.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -63,43 +60,3 @@ def configure(log_format: str = "text", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-
-
-class AccessLog:
-    """The access log: one line per request, as the `todopy.access` logger's INFO lines look.
-
-    Written straight to the log stream (stderr), not through logging: a LogRecord, the
-    walk up three loggers, the handler's locks and a strftime per line cost more than
-    routing the request. The logger's level still decides whether lines are written,
-    and the lines are those the configured format (text or JSON) would write
-    (tests/test_logs.py holds them to it).
-    """
-
-    def __init__(self, log_format: str = "text", stream: TextIO | None = None) -> None:
-        self.json = log_format == "json"
-        self.stream = stream if stream is not None else sys.stderr
-        self._second = -1
-        self._stamp = ""
-
-    def write(self, method: str, path: str, status: str, seconds: float, user_id: str | None,
-              error: str | None) -> None:
-        if not ACCESS.isEnabledFor(logging.INFO):
-            return
-        now = time.time()
-        second = int(now)
-        if second != self._second:          # the time's text changes once a second
-            self._second = second
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S" if self.json else "%Y-%m-%d %H:%M:%S",
-                                        time.localtime(now))
-        millis = int((now - second) * 1000)
-        message = "%s %s %s %.1fms" % (method, path, status, seconds * 1000)
-        if not self.json:
-            message = escape_controls(message)   # JSON escapes them itself
-        if self.json:
-            line = json.dumps({"time": f"{self._stamp}.{millis:03d}", "level": "INFO", "logger": ACCESS.name,
-                               "message": message, "method": method, "path": path, "status": int(status),
-                               "ms": round(seconds * 1000, 2), "user_id": user_id, "error": error}, default=str)
-        else:
-            line = f"{self._stamp},{millis:03d} INFO [{os.getpid()}] {ACCESS.name}: {message}"
-        self.stream.write(line + "\n")
-        self.stream.flush()

@@ -1,27 +1,20 @@
-"""Request headers as pywsgi parses them (http.client into an email Message), faster and stricter.
+"""The request's header block, read as strictly as RFC 9112 asks of a server that may sit behind a proxy.
 
-Replaces pywsgi's `headers_factory`. pywsgi hands the header block to the email
-package's feed parser, three times the cost of splitting the lines (some 10 µs a
-request). Lines of the plain form `Name: value` are split here the way that
-parser splits them, so the result is the same Message
-(tests/test_request_headers.py compares the two on generated blocks).
-
-Stricter than pywsgi, as RFC 9112 asks of a server that may sit behind a proxy:
+pywsgi reads it with http.client, which caps each line (64 KiB) and the number of
+lines (100) only, and hands every line to the email package, which folds
+continuation lines and silently drops every header after a line it cannot read.
+Here, before the block is parsed (todopy.fastpaths.headers_message):
 - the whole block is capped (MAX_BLOCK), not only each line: a hundred lines of
   64 KiB each per connection let a few hundred connections take gigabytes;
-- any other line (obsolete folding, a line without a name, white space in a name,
-  a stray CR, a NUL) is refused instead of handed to the email parser, which
-  would fold it, or silently drop every header after it (a proxy in front may
-  read those headers, e.g. a Content-Length, differently: request smuggling).
+- any line that is not `Name: value` (obsolete folding, a line without a name,
+  white space in a name, a stray CR, a NUL) is refused: a proxy in front may read
+  such a block differently (e.g. its Content-Length), which is request smuggling.
 """
 from __future__ import annotations
 
-import email.parser
 import re
 from http.client import HTTPException
 from typing import BinaryIO
-
-from gevent.pywsgi import OldMessage
 
 MAX_HEADERS = 100         # http.client's limit, checked as it checks it
 MAX_BLOCK = 32 * 1024     # the whole header block, below http.client's 64 KiB per line (nginx: 4 x 8 KiB)
@@ -59,27 +52,19 @@ def read_lines(fp: BinaryIO, max_block: int = MAX_BLOCK) -> list[bytes]:
             return lines
 
 
-def parse(fp: BinaryIO) -> OldMessage:
-    """What pywsgi's `headers_factory` returns for the header block at `fp`, for the blocks we accept.
+def read_block(fp: BinaryIO) -> list[str]:
+    """The header block at `fp` as latin-1 text lines, the empty line that ends it last.
 
     Raises HeaderBlockTooLarge or MalformedHeader for the blocks we refuse.
     """
     lines = read_lines(fp)
-    text = [line.decode("iso-8859-1") for line in lines]
     if not lines[-1]:
         raise MalformedHeader("the request's header block ended early")
+    text = [line.decode("iso-8859-1") for line in lines]
     for line in text[:-1]:
         if not PLAIN_LINE.fullmatch(line):
             raise MalformedHeader(_what_is_wrong(line))
-    message = OldMessage()
-    for line in text[:-1]:
-        name, _, value = line.partition(":")
-        message.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
-    message.set_payload("")
-    # The email parser reads on into a multipart or message/* body; leave those to it.
-    if message.get_content_maintype() not in ("multipart", "message"):
-        return message
-    return email.parser.Parser(_class=OldMessage).parsestr("".join(text))
+    return text
 
 
 def _what_is_wrong(line: str) -> str:

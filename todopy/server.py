@@ -18,7 +18,7 @@ from geventwebsocket.handler import WebSocketHandler
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
-from todopy import request_headers
+from todopy import fastpaths, request_headers
 from todopy.errors import BadRequest, HeaderFieldsTooLarge, HTTPError, RequestTimeout, URITooLong
 from todopy.http import DEADLINE_KEY, MAX_BODY
 from todopy.realtime.socket import GOING_AWAY, Socket
@@ -26,7 +26,6 @@ from todopy.views.streaming import ACCEPT_KEY
 from todopy.settings import Settings
 
 log = logging.getLogger(__name__)
-ONE_SEND_BODY = 16 * 1024   # bodies up to this size are copied behind the headers, sent together
 DIGITS = re.compile(r"[0-9]{1,18}")
 DRAIN_LIMIT = 1024 * 1024   # unread body bytes read to keep a connection alive; past them it closes
 LINGER_SECONDS = 1.0        # after closing for an unread body, how long its tail is still discarded
@@ -120,8 +119,8 @@ class Handler(WebSocketHandler):
                 pass  # already gone
 
     def MessageClass(self, fp: Any, *args: Any) -> Any:  # noqa: N802 - pywsgi's name
-        """The request's headers as pywsgi's parser gives them, in a third of its time, framing checked."""
-        message = request_headers.parse(fp)
+        """The request's headers as pywsgi's parser gives them (a fast path), the block and framing checked."""
+        message = fastpaths.headers_message(request_headers.read_block(fp))
         self._check_framing(message)
         return message
 
@@ -149,35 +148,16 @@ class Handler(WebSocketHandler):
             if len(lengths) > 1 or "," in lengths[0]:
                 message.replace_header("Content-Length", next(iter(values)))
 
-    def _write_with_headers(self, data: bytes) -> None:
-        """pywsgi's, except that a small body goes out in the same send as the headers.
-
-        pywsgi sends them apart: two system calls, and with Nagle off two packets,
-        for every JSON response (the second send cost as much as routing the request).
-        """
-        self.headers_sent = True
-        self.finalize_headers()
-        # Status and headers are latin-1 bytes already (pywsgi's start_response encoded them).
-        head = bytearray(b"HTTP/1.1 ")
-        head += self.status
-        head += b"\r\n"
-        for header, value in self.response_headers:
-            head += header
-            head += b": "
-            head += value
-            head += b"\r\n"
+    def finalize_headers(self) -> None:
+        super().finalize_headers()
         if self.close_connection and self.request_version == "HTTP/1.1" and self.code != 101:
             # Tell the client this connection ends here (a request framed both ways, a
             # huge body left unread), unless the application already said so.
             if not any(header.lower() == b"connection" for header, _ in self.response_headers):
-                head += b"Connection: close\r\n"
-        head += b"\r\n"
-        if data and not self.response_use_chunked and len(data) <= ONE_SEND_BODY:
-            head += data
-            self._sendall(head)
-        else:
-            self._sendall(head)
-            self._write(data)
+                self.response_headers.append((b"Connection", b"close"))
+
+    def _write_with_headers(self, data: bytes) -> None:
+        fastpaths.write_with_headers(self, data)    # pywsgi's, in one send for a small body (a fast path)
 
     def run_application(self) -> Any:
         if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable
 
-from todopy.logs import AccessLog
+from todopy.fastpaths import AccessLog
 from todopy import environ as environ_keys
 from todopy.metrics import Metrics
 
