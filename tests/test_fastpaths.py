@@ -214,6 +214,20 @@ def test_no_content_is_what_werkzeug_sends(method):
     assert served(fastpaths.NoContent(), method) == served(Response(status=204), method)
 
 
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 405, 408, 409, 412, 413, 414, 415, 422, 429, 431, 500, 503])
+def test_errors_use_the_same_status_lines(status):
+    from todopy.errors import HTTPError
+    from todopy.middleware.errors import ErrorMiddleware
+
+    def failing(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        raise HTTPError("no", status=status)
+
+    werkzeugs = Response(status=status).status
+    assert served(ErrorMiddleware(failing), "GET")[0] == werkzeugs          # errors the application raises
+    head = HTTPError("no", status=status).http_message().split(b"\r\n", 1)[0]
+    assert head == b"HTTP/1.1 " + werkzeugs.encode()                      # requests refused before it runs
+
+
 # -- 4. the access log: logging's records through the configured formatter ---------------
 
 

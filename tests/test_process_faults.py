@@ -136,7 +136,7 @@ def test_slow_headers_are_cut_off_and_do_not_starve_other_clients(start_server):
         for sock in slow + half_open:
             sock.settimeout(2)
             answer = read_to_eof(sock)   # raises a timeout if the server kept it open
-            assert answer == b"" or answer.startswith(b"HTTP/1.1 408 Request Timeout"), answer
+            assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer
             assert answer == b"" or answer.endswith(b'"code": "request_timeout", "message": "request headers took too long"}}')
     finally:
         for sock in slow + half_open:

@@ -4,17 +4,7 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
-# The one table of reason phrases (RFC 9110's), for every status this server answers with.
-STATUS_TEXT = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-               405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 412: "Precondition Failed",
-               413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
-               422: "Unprocessable Content", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
-               500: "Internal Server Error", 503: "Service Unavailable"}
-
-
-def status_line(status: int) -> str:
-    """`"404 Not Found"`: the status as WSGI's start_response takes it."""
-    return f"{status} {STATUS_TEXT.get(status, 'Error')}"
+from todopy.fastpaths import status_line
 
 
 class HTTPError(Exception):

@@ -36,7 +36,8 @@ the server answers 28% fewer requests (PUT: 30% more CPU, 22% fewer).
    building a Response and its Headers costs more than the rest of the GET's
    view (25 µs against 3 in a micro-benchmark). GET: +45 µs (+7%), 7% fewer
    requests; PUT: +33 µs, 8% fewer. `status_line` is werkzeug's status line
-   ("201 CREATED"). Relies on werkzeug 3.1's Response:
+   ("201 CREATED"), the one table every response of this server uses,
+   werkzeug's own Responses included. Relies on werkzeug 3.1's Response:
    status-line format, header order, no body for HEAD.
 4. `AccessLog` replaces an INFO record of the `todopy.access` logger through
    the handler and formatter `todopy.logs.configure` installs: a LogRecord,

@@ -4,20 +4,16 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable
 
-from todopy.errors import HTTPError, status_line
+from todopy.errors import HTTPError
 from todopy.environ import ERROR
+from todopy.fastpaths import JSONResponse
 
 log = logging.getLogger("todopy.errors")
 
 
-def error_response(error: HTTPError, start_response: Callable, method: str = "GET") -> list[bytes]:
-    body = error.body()
-    headers = [("Content-Type", "application/json; charset=utf-8"),
-               ("Content-Length", str(len(body))), *error.headers]
-    start_response(status_line(error.status), headers)
-    # The server writes what we return even for HEAD; a body there would be read by a
-    # keep-alive client as the start of its next response.
-    return [] if method == "HEAD" else [body]
+def error_response(error: HTTPError, environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """The error's JSON body with its status and headers (none for HEAD, like every response)."""
+    return JSONResponse(error.body(), error.status, error.headers)(environ, start_response)
 
 
 class ErrorMiddleware:
@@ -31,9 +27,9 @@ class ErrorMiddleware:
             return self.app(environ, start_response)
         except HTTPError as error:
             environ[ERROR] = error.code
-            return error_response(error, start_response, environ.get("REQUEST_METHOD", "GET"))
+            return error_response(error, environ, start_response)
         except Exception:
             log.exception("unexpected error in %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             environ[ERROR] = "internal_error"
             return error_response(HTTPError("internal server error; the server log has the details"),
-                                  start_response, environ.get("REQUEST_METHOD", "GET"))
+                                  environ, start_response)
