@@ -12,12 +12,7 @@ import requests
 
 from tests.storm import Reader, Storm
 from tests.support import LIST, Api, ServerProcess, Stream, by_id, register, wait_for
-from todopy import db, prepared
 from todopy.migrate import migrate
-from todopy.realtime.ringer import SESSION, since
-from todopy.sqlfiles import queries
-
-RING_QUERY = queries("changes")["ring"]
 
 ELECTED = re.compile(r"^todopy_ringer_elected(?:\{[^}]*\})? ([0-9.]+)$", re.M)
 
@@ -150,49 +145,3 @@ def test_the_servers_connections_end_idle_write_transactions(dsn):
     finally:
         app.services.pool.close()
 
-
-def test_the_tick_parameters_come_from_the_previous_snapshot():
-    assert since("100:105:") == {"xmax": "105", "xip": []}
-    assert since("100:105:100,103") == {"xmax": "105", "xip": ["100", "103"]}
-
-
-def test_a_tick_looks_up_the_change_log_by_xid_whatever_its_size(postgres, sql):
-    """A long retention keeps many changes: each tick must read only what is new, by the
-    xid index, also once its prepared statement runs with a generic plan (after five runs)."""
-    dsn = fresh_database(postgres, sql)
-    setup = psycopg2.connect(dsn)
-    setup.autocommit = True
-    with setup.cursor() as cur:
-        cur.execute("INSERT INTO changes (list_id, rev, kind, op, title, xid, changed_time)"
-                    " SELECT gen_random_uuid(), 1, 'list', 'update', 'old', '3'::xid8, now() - interval '1 day'"
-                    "   FROM generate_series(1, 100000)")
-        cur.execute("ANALYZE changes")
-    setup.close()
-    conn = db.connect(dsn)
-    conn.autocommit = True
-    held = psycopg2.connect(dsn)
-    try:
-        # An xid still in progress below the snapshot's xmax (a later one committed): the
-        # snapshot lists it, and the tick's second half looks it up.
-        with held.cursor() as cur:
-            cur.execute("INSERT INTO users (username, password_hash) VALUES ('ringplan', '!')")
-        with conn.cursor() as cur:
-            cur.execute("INSERT INTO users (username, password_hash) VALUES ('ringplan2', '!')")
-            cur.execute(SESSION)
-            cur.execute("SELECT pg_current_snapshot()::text AS snapshot")
-            snapshot = cur.fetchone().snapshot
-            assert since(snapshot)["xip"], snapshot
-            for _ in range(7):
-                prepared.execute(cur, RING_QUERY, since(snapshot))
-                cur.fetchone()
-            run = conn.prepared[prepared.statement(RING_QUERY).name]
-            params = since(snapshot)
-        with conn.cursor(cursor_factory=psycopg2.extensions.cursor) as plain:   # EXPLAIN's column has a space
-            plain.execute("EXPLAIN " + run, [params["xmax"], params["xip"]])
-            plan = "\n".join(line for line, in plain.fetchall())
-    finally:
-        held.rollback()
-        held.close()
-        conn.close()
-    assert "Seq Scan on changes" not in plan, plan
-    assert plan.count("changes_xid") == 2, plan       # both halves: newer xids, and those in progress then

@@ -8,10 +8,15 @@ SELECT id::text, rev, horizon FROM lists WHERE id = ANY(%(lists)s::uuid[])
 
 -- name: after
 -- The dispatcher's batch: the changes after each list's cursor, in rev (= commit) order per list.
+-- LATERAL makes each list one range read of the primary key, whatever the log's size: as a
+-- plain join, the prepared statement's generic plan became a merge join that walked the
+-- whole index (7 ms at 10,000 changes, growing with the log, on every wake-up).
 SELECT c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.completed, c.created_time,
        c.was_completed, c.user_id::text, c.role, c.changed_time
   FROM unnest(%(lists)s::uuid[], %(revs)s::bigint[]) AS cursor (list_id, rev)
-  JOIN changes c ON c.list_id = cursor.list_id AND c.rev > cursor.rev
+ CROSS JOIN LATERAL (
+       SELECT * FROM changes c WHERE c.list_id = cursor.list_id AND c.rev > cursor.rev
+        ORDER BY c.rev LIMIT %(limit)s) c
  ORDER BY c.list_id, c.rev
  LIMIT %(limit)s
 
