@@ -4,7 +4,7 @@
 
 Starts its own PostgreSQL (in a temp dir), the real `todopy serve` with one
 worker and the two ceilings (bench/ceiling_rest.py, bench/ceiling_fanout.py);
-runs the phases of bench.phases and bench.triggers; prints a table and writes a
+runs the phases of bench.phases, bench.wakeup and bench.triggers; prints a table and writes a
 JSON file and a plot to bench/results/. `--only rest` runs the REST phase alone
 (about a minute): the figures of phases not run are `n/a`.
 """

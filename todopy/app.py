@@ -38,7 +38,6 @@ class Router:
     """Matches the URL in the one Map and dispatches to that route's resource instance."""
 
     def __init__(self, services: Services) -> None:
-        self.url_map = url_map
         # Rules name no host, scheme or method: matching needs only the path, so one adapter
         # serves every request. Only a redirect needs the request's own URL (see `_redirect`).
         self.adapter = url_map.bind("localhost")

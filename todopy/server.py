@@ -20,7 +20,7 @@ from gunicorn.app.base import BaseApplication
 
 from todopy import fastpaths, request_headers
 from todopy.errors import BadRequest, HeaderFieldsTooLarge, HTTPError, RequestTimeout, URITooLong
-from todopy.http import DEADLINE_KEY, MAX_BODY
+from todopy.http import DEADLINE_KEY
 from todopy.realtime.socket import GOING_AWAY, Socket
 from todopy.views.streaming import ACCEPT_KEY
 from todopy.settings import Settings
