@@ -11,8 +11,10 @@ moved with its head rev. A transaction that stays open never hides the others:
 it is looked up by its xid until it ends, however long that takes.
 
 Ticks are adaptive: every `min_interval` while changes flow, doubling up to
-`max_interval` when idle (5 ms and 20 ms: a sporadic write waits 10 ms on average, an idle database sees 50 cheap queries a second). Correctness never depends on the ringer: dispatchers
-also compare head revs on a slow timer, so a lost or late ring only delays.
+`max_interval` when idle (5 ms and 20 ms: a sporadic write waits 10 ms on
+average, an idle database sees 50 cheap queries a second). Correctness never
+depends on the ringer: dispatchers also compare head revs on a slow timer, so
+a lost or late ring only delays.
 """
 from __future__ import annotations
 
