@@ -8,14 +8,13 @@ and reads the plan it settled on.
 """
 from __future__ import annotations
 
-import uuid
 
 import psycopg2
 import psycopg2.extensions
 import pytest
 
+from tests.pg import new_database
 from todopy import db, prepared
-from todopy.migrate import migrate
 from todopy.realtime.ringer import SESSION, since
 from todopy.sqlfiles import queries
 
@@ -26,10 +25,7 @@ OLD_CHANGES = 100_000
 @pytest.fixture
 def big_log(postgres, sql) -> str:
     """A database of its own whose change log grew to 100,000 rows since it was last analyzed."""
-    name = f"plans_{uuid.uuid4().hex[:8]}"
-    sql(f"CREATE DATABASE {name}")                # a generated identifier, not data
-    dsn = postgres.dsn(name)
-    migrate(dsn)
+    dsn = new_database(postgres, sql)
     setup = psycopg2.connect(dsn)
     setup.autocommit = True
     with setup.cursor() as cur:

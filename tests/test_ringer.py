@@ -10,9 +10,9 @@ import uuid
 import psycopg2
 import requests
 
+from tests.pg import new_database
 from tests.storm import Reader, Storm
 from tests.support import LIST, Api, ServerProcess, Stream, by_id, register, wait_for
-from todopy.migrate import migrate
 
 ELECTED = re.compile(r"^todopy_ringer_elected(?:\{[^}]*\})? ([0-9.]+)$", re.M)
 
@@ -37,17 +37,8 @@ def test_exactly_one_process_rings(server, start_server):
     assert sum(elected(srv) for srv in servers) == 1
 
 
-def fresh_database(postgres, sql) -> str:
-    """A database of its own: no other server (the shared one) holds its ringer lock."""
-    name = f"ring_{uuid.uuid4().hex[:8]}"
-    sql(f"CREATE DATABASE {name}")                # a generated identifier, not data
-    dsn = postgres.dsn(name)
-    migrate(dsn)
-    return dsn
-
-
 def test_when_the_ringer_is_killed_another_takes_over_and_no_change_is_lost(start_server, postgres, sql):
-    dsn = fresh_database(postgres, sql)
+    dsn = new_database(postgres, sql)      # no other server (the shared one) holds its ringer lock
     servers = [start_server(database=dsn), start_server(database=dsn)]
     holder = ringer_of(servers)
     survivor = next(srv for srv in servers if srv is not holder)

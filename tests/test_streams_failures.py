@@ -10,16 +10,15 @@ import signal
 import socket
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import psycopg2
-import psycopg2.sql
+import psycopg2.extensions
 import requests
 import websocket
 
 from tests import support
-from tests.pg import lock_sessions, waiting_for
+from tests.pg import lock_sessions, new_database, waiting_for
 from tests.storm import Reader
 from tests.support import (LIST, PASSWORD, Api, Replica, ServerProcess, Stream, by_id, metric, open_streams_gauge,
                            read_until, register, start_postgres)
@@ -162,10 +161,7 @@ def test_streams_survive_a_database_restart_without_reconnecting(tmp_path, start
 
 
 def test_500_streams_hold_no_more_connections_than_the_pool_plus_listener_and_ringer(postgres, sql, start_server):
-    name = f"conns_{uuid.uuid4().hex[:8]}"
-    sql(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
-    dsn = postgres.dsn(name)
-    migrate(dsn)
+    dsn = new_database(postgres, sql)
     pool_size = 4
     server = start_server(env={"TODOPY_POOL_SIZE": str(pool_size)}, database=dsn)
     users = [register(server.base_url) for _ in range(5)]
@@ -188,7 +184,7 @@ def test_500_streams_hold_no_more_connections_than_the_pool_plus_listener_and_ri
             list(burst.map(connect, range(400, 500)))
         assert open_streams_gauge(server) == 500
         (count,), = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name LIKE 'todopy%%'",
-                        (name,))
+                        (psycopg2.extensions.parse_dsn(dsn)["dbname"],))
         print(f"\n500 open streams: {count} todopy connections to PostgreSQL (pool size {pool_size})")
         # The pool, the LISTEN connection, and the ringer's (one per process, elected or waiting).
         assert count <= pool_size + 2
