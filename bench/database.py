@@ -61,6 +61,19 @@ class Database:
         """`count` users named prefix000001..., each with a session and `todos_per_user` todos, in order."""
         return seed_users(self.conn, prefix, count, todos_per_user, f"{self._secret}-")
 
+    def scratch(self, name: str) -> str:
+        """A migrated, empty database `name` beside the main one (made anew if left from a failed run); its DSN."""
+        self.drop(name)
+        with self.conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE {name}")       # a constant of the bench, not data
+        dsn = self.cluster.dsn(name)
+        migrate(dsn)
+        return dsn
+
+    def drop(self, name: str) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
     def todopy_connections(self) -> int:
         with self.conn.cursor() as cur:
             cur.execute(COUNT_CONNECTIONS)

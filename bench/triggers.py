@@ -22,7 +22,6 @@ import psycopg2
 
 from bench.database import Database
 from bench.servers import start_todopy
-from todopy.migrate import migrate
 
 SCRATCH = "bench_triggers"
 WRITERS = 16
@@ -60,11 +59,7 @@ TPS = re.compile(r"tps = ([\d.]+) \(without initial connection time\)")
 
 
 def _scratch_dsn(database: Database) -> str:
-    with database.conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {SCRATCH}")
-    dsn = database.cluster.dsn(SCRATCH)
-    migrate(dsn)
+    dsn = database.scratch(SCRATCH)
     conn = psycopg2.connect(dsn, application_name="bench")
     try:
         with conn, conn.cursor() as cur:
@@ -164,6 +159,5 @@ def measure(database: Database, seconds: int, log_dir: Path, pool_size: int) -> 
             results["change_log_indexes"] = _index_costs(dsn, database, path, seconds)
     finally:
         server.stop()
-    with database.conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE {SCRATCH} WITH (FORCE)")
+    database.drop(SCRATCH)
     return results

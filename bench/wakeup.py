@@ -26,7 +26,6 @@ from bench.loadgen import StreamClient
 from bench.plan import Plan
 from bench.report import percentile
 from bench.servers import Server, start_todopy
-from todopy.migrate import migrate
 
 HELD_STREAMS = 100
 HELD_RATE = 200.0
@@ -95,18 +94,9 @@ def _elected(server: Server) -> bool:
     return bool(match and float(match.group(1)) == 1.0)
 
 
-def _scratch(database: Database) -> str:
-    with database.conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {FAILOVER_SCRATCH} WITH (FORCE)")
-        cur.execute(f"CREATE DATABASE {FAILOVER_SCRATCH}")
-    dsn = database.cluster.dsn(FAILOVER_SCRATCH)
-    migrate(dsn)
-    return dsn
-
-
 def failover(database: Database, log_dir: Path, pool_size: int) -> dict[str, Any]:
     """Kill the elected ringer mid-probe; how long the survivor's stream waited, and whether anything was lost."""
-    dsn = _scratch(database)
+    dsn = database.scratch(FAILOVER_SCRATCH)
     conn = psycopg2.connect(dsn, application_name="bench")
     conn.autocommit = True
     try:
@@ -140,8 +130,7 @@ def failover(database: Database, log_dir: Path, pool_size: int) -> dict[str, Any
     finally:
         for server in servers:
             server.stop()
-        with database.conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {FAILOVER_SCRATCH} WITH (FORCE)")
+        database.drop(FAILOVER_SCRATCH)
     summary = _summary(probe)
     if not took_over:
         raise RuntimeError("the surviving server never became the ringer")
