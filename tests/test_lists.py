@@ -205,7 +205,7 @@ def test_precedence_404_before_403_and_405_before_403(people):
 # -- limits -----------------------------------------------------------------------------
 
 def test_a_full_list_refuses_more_todos_and_writes_nothing(alice: Api, sql):
-    from todopy.views.todos import MAX_TODOS_PER_LIST
+    from todopy.writes import MAX_TODOS_PER_LIST
     sql("INSERT INTO todos (list_id, title) SELECT personal_list(%s), 't' FROM generate_series(1, %s)",
         (alice.user["id"], MAX_TODOS_PER_LIST - 1))
     assert alice.post("/api/todos/", {"title": "the last one"}).status_code == 201

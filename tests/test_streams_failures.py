@@ -74,12 +74,16 @@ def test_a_change_committed_while_the_listener_reads_the_log_is_not_held_back(se
         s.sync()
         for i in range(12):
             with bulk.cursor() as cur:     # a big batch keeps the listener busy reading the log...
-                cur.execute("INSERT INTO todos (list_id, title) SELECT personal_list(%s), 'noise' FROM generate_series(1, 2000)",
-                            (bob.user["id"],))
+                # (the previous round's noise goes in the same batch: a list holds at most 5,000 todos)
+                cur.execute("WITH gone AS (DELETE FROM todos WHERE list_id = personal_list(%(bob)s))"
+                            " INSERT INTO todos (list_id, title) SELECT personal_list(%(bob)s), 'noise'"
+                            " FROM generate_series(1, 2000)", {"bob": bob.user["id"]})
             time.sleep(0.001 * (i % 6))
             with single.cursor() as cur:   # ...while this commits
-                cur.execute("INSERT INTO todos (list_id, title) VALUES (personal_list(%s), %s) RETURNING rev",
+                cur.execute("INSERT INTO todos (list_id, title) VALUES (personal_list(%s), %s) RETURNING id",
                             (alice.user["id"], f"round {i}"))
+                (todo_id,) = cur.fetchone()
+                cur.execute("SELECT rev FROM todos WHERE id = %s", (todo_id,))    # assigned at commit
                 (rev,) = cur.fetchone()
             try:
                 message = s.recv(3)

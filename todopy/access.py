@@ -23,6 +23,14 @@ NO_SUCH_LIST = "no such list"
 
 
 @dataclasses.dataclass(frozen=True)
+class Writer:
+    """Who writes, as the capture checks it at commit: the user and the session (token hash) they came with."""
+
+    user_id: str
+    session: bytes | None
+
+
+@dataclasses.dataclass(frozen=True)
 class ListAccess:
     """A user's standing in one list, as resolved for this request."""
 
@@ -30,19 +38,28 @@ class ListAccess:
     user: User
     role: str
     view: dict[str, Any] | None = None      # the list as the user sees it, when it was read
+    session: bytes | None = None            # the token hash the request came with: writes check it at commit
 
     def allows(self, role: str) -> bool:
         return RANK[self.role] >= RANK[role]
 
+    @property
+    def writer(self) -> Writer:
+        return Writer(self.user.id, self.session)
 
-def resolve(pool: ConnectionPool, user: User, list_id: str | None) -> ListAccess:
-    """The user's access to `list_id`, or to their personal list when None (no query: it is theirs)."""
+
+def resolve(pool: ConnectionPool, user: User, list_id: str | None, session: bytes | None = None) -> ListAccess:
+    """The user's access to `list_id`, or to their personal list when None (no query: it is theirs).
+
+    This is the door's answer, for the contract's 404/403 before any body is read;
+    writes are checked again at commit (todopy.writes), reads and streams in the
+    statement that reads the data."""
     if list_id is None:
-        return ListAccess(user.personal_list, user, OWNER)
+        return ListAccess(user.personal_list, user, OWNER, session=session)
     row = pool.query_one(LISTS_SQL["membership"], {"list": list_id, "user": user.id})
     if row is None:
         raise NotFound(NO_SUCH_LIST)
-    return ListAccess(row.id, user, row.role, list_json(row))
+    return ListAccess(row.id, user, row.role, list_json(row), session)
 
 
 def read_view(pool: ConnectionPool, access: ListAccess) -> dict[str, Any]:

@@ -21,15 +21,20 @@ SELECT c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.complet
  LIMIT %(limit)s
 
 -- name: resume
--- A stream's missed changes after `since`, with its list's head, in one snapshot.
+-- A stream's missed changes after `since`, with its list's head and the user's
+-- membership, in one snapshot: a removal either precedes it (no member: the stream
+-- closes) or follows it (it is one of the changes the stream is then sent).
 -- The gap is resumable when the log still holds it, it is not past the head (another
--- database's rev), and it is at most `limit` long; else no change comes (a snapshot
--- will), and the rev bound keeps the index scan that short either way.
-SELECT l.rev AS head, gap.resumable,
+-- database's rev), it does not reach back before the member joined (their history
+-- starts there: a snapshot instead), and it is at most `limit` long; else no change
+-- comes (a snapshot will), and the rev bound keeps the index scan that short either way.
+SELECT l.rev AS head, m.role IS NOT NULL AS member, gap.resumable,
        c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.completed, c.created_time,
        c.was_completed, c.user_id::text, c.role, c.changed_time
   FROM lists l
- CROSS JOIN LATERAL (SELECT %(since)s::bigint BETWEEN l.horizon AND l.rev
+  LEFT JOIN memberships m ON m.list_id = l.id AND m.user_id = %(user)s
+ CROSS JOIN LATERAL (SELECT m.role IS NOT NULL
+                            AND %(since)s::bigint BETWEEN greatest(l.horizon, m.joined_rev) AND l.rev
                             AND l.rev - %(since)s::bigint <= %(limit)s AS resumable) gap
   LEFT JOIN changes c ON gap.resumable AND c.list_id = l.id
                      AND c.rev > %(since)s::bigint AND c.rev <= %(since)s::bigint + %(limit)s
@@ -37,8 +42,11 @@ SELECT l.rev AS head, gap.resumable,
  ORDER BY c.rev
 
 -- name: todo_snapshot
+-- One todo and its list's rev, if the user is a member (one snapshot, as for `resume`).
 SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.rev
-  FROM lists l JOIN todos t ON t.list_id = l.id
+  FROM lists l
+  JOIN memberships m ON m.list_id = l.id AND m.user_id = %(user)s
+  JOIN todos t ON t.list_id = l.id
  WHERE l.id = %(list)s AND t.id = %(id)s
 
 -- name: ring

@@ -17,7 +17,8 @@ SELECT l.id::text, l.title, m.role, l.personal, l.created_time, l.rev
 -- name: create
 -- Nothing is written when the id is taken or the user is at the quota. The user's
 -- row is locked first so that concurrent creations count each other. The owner's
--- membership, added by a trigger after the row, is the list's first change: rev 1.
+-- membership, added by a trigger after the row, is the list's first change: rev 1
+-- (assigned at commit).
 WITH locked AS (SELECT id FROM users WHERE id = %(user)s FOR NO KEY UPDATE)
 INSERT INTO lists (id, owner, title)
 SELECT coalesce(%(id)s::uuid, gen_random_uuid()), locked.id, %(title)s
@@ -36,7 +37,12 @@ SELECT l.owner = %(user)s AND m.role IS NOT NULL AS mine,
 -- name: rename
 UPDATE lists SET title = %(title)s
  WHERE id = %(list)s AND (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[]))
-RETURNING id::text, title, %(role)s AS role, personal, created_time, rev
+
+-- name: renamed
+-- The list as this transaction left it, with the rev its commit assigned; no row: not renamed.
+SELECT id::text, title, %(role)s AS role, personal, created_time, rev
+  FROM lists
+ WHERE id = %(list)s AND xmin = xid(pg_current_xact_id_if_assigned())
 
 -- name: rev
 SELECT rev FROM lists WHERE id = %(list)s

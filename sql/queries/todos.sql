@@ -1,18 +1,15 @@
--- Named queries for todos. Every statement names the list in its WHERE clause
--- (authorization has already checked the user's role in it); writes return the
--- new row, so no write reads before it writes.
---
--- Writes begin by locking their list's row (the `locked` CTE they join): the
--- trigger that gives each change its rev locks that row anyway, and taking it
--- before any todo row gives every writer one lock order (list, then todos), so a
--- toggle-all and a single-todo write of one list queue instead of deadlocking.
--- A row is locked only when the write reaches it, after the join has read the
--- list's row; and one statement is one round trip, prepared once per connection.
+-- Named queries for todos. Every statement names the list in its WHERE clause.
+-- Reads name the user too, and read the membership in the same statement (one
+-- snapshot: a removal either precedes the read, and nothing is shown, or follows
+-- it). Writes run through todopy.writes, which names the writer to the capture;
+-- it assigns the revs, and checks the writer's role, at commit under the list's
+-- lock, so a write takes no lock here but the rows it writes.
 
 -- name: list
--- One statement, one snapshot: the rows and the list's rev they reflect.
+-- One statement, one snapshot: the rows and the list's rev they reflect, if the user is a member.
 SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.rev
   FROM lists l
+  JOIN memberships m ON m.list_id = l.id AND m.user_id = %(user)s
   LEFT JOIN todos t ON t.list_id = l.id
                    AND (%(completed)s::boolean IS NULL OR t.completed = %(completed)s::boolean)
  WHERE l.id = %(list)s
@@ -20,7 +17,9 @@ SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.re
 
 -- name: get
 -- The id as text: Python writes it to JSON as it is (no UUID object made and unmade).
-SELECT id::text, title, completed, created_time, rev FROM todos WHERE id = %(id)s AND list_id = %(list)s
+SELECT t.id::text, t.title, t.completed, t.created_time, t.rev
+  FROM todos t JOIN memberships m ON m.list_id = t.list_id AND m.user_id = %(user)s
+ WHERE t.id = %(id)s AND t.list_id = %(list)s
 
 -- name: current_rev
 SELECT rev FROM todos WHERE id = %(id)s AND list_id = %(list)s
@@ -30,50 +29,57 @@ SELECT rev FROM todos WHERE id = %(id)s AND list_id = %(list)s
 SELECT list_id = %(list)s AS here, id::text, title, completed, created_time, rev FROM todos WHERE id = %(id)s
 
 -- name: create
--- Nothing is written when the id is taken or the list is full (the caller finds out which).
-WITH locked AS (SELECT id, todo_count FROM lists WHERE id = %(list)s FOR NO KEY UPDATE)
+-- Nothing is written when the id is taken (the caller finds out where); a full list is
+-- refused at commit (the lists_todo_limit constraint).
 INSERT INTO todos (id, list_id, title, completed)
-SELECT coalesce(%(id)s::uuid, gen_random_uuid()), locked.id, %(title)s, %(completed)s
-  FROM locked
- WHERE locked.todo_count < %(max_todos)s
-   AND (%(id)s::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM todos WHERE id = %(id)s::uuid))
-RETURNING id::text, title, completed, created_time, rev
+VALUES (%(id)s, %(list)s, %(title)s, %(completed)s)
+ON CONFLICT (id) DO NOTHING
+
+-- name: written
+-- The todo as this transaction wrote it, with the rev its commit assigned; no row: not written.
+SELECT id::text, title, completed, created_time, rev
+  FROM todos
+ WHERE id = %(id)s AND list_id = %(list)s AND xmin = xid(pg_current_xact_id_if_assigned())
 
 -- name: update
 -- PUT and PATCH: absent fields (NULL) keep their value; If-Match is checked
 -- against the row being updated, so a concurrent write makes it fail.
-WITH locked AS (SELECT id FROM lists WHERE id = %(list)s FOR NO KEY UPDATE)
 UPDATE todos
-   SET title = coalesce(%(title)s, todos.title),
-       completed = coalesce(%(completed)s::boolean, todos.completed)
-  FROM locked
- WHERE todos.id = %(id)s AND todos.list_id = locked.id
-   AND (%(if_revs)s::bigint[] IS NULL OR todos.rev = ANY(%(if_revs)s::bigint[]))
-RETURNING todos.id::text, todos.title, todos.completed, todos.created_time, todos.rev
+   SET title = coalesce(%(title)s, title), completed = coalesce(%(completed)s::boolean, completed)
+ WHERE id = %(id)s AND list_id = %(list)s
+   AND (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[]))
 
 -- name: delete
-WITH locked AS (SELECT id FROM lists WHERE id = %(list)s FOR NO KEY UPDATE)
-DELETE FROM todos USING locked
- WHERE todos.id = %(id)s AND todos.list_id = locked.id
-   AND (%(if_revs)s::bigint[] IS NULL OR todos.rev = ANY(%(if_revs)s::bigint[]))
-RETURNING todos.id
+DELETE FROM todos
+ WHERE id = %(id)s AND list_id = %(list)s
+   AND (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[]))
+RETURNING id::text
 
 -- name: set_all_completed
--- Toggle all: only rows whose state differs change (and get a new rev, the last
--- of which is the list's rev after this write).
-WITH locked AS (SELECT id FROM lists WHERE id = %(list)s FOR NO KEY UPDATE)
+-- Toggle all: only rows whose state differs change.
 UPDATE todos SET completed = %(completed)s
-  FROM locked
- WHERE todos.list_id = locked.id AND todos.completed <> %(completed)s
-   AND (%(filter)s::boolean IS NULL OR todos.completed = %(filter)s::boolean)
-RETURNING todos.id::text, todos.title, todos.completed, todos.created_time, todos.rev
+ WHERE list_id = %(list)s AND completed <> %(completed)s
+   AND (%(filter)s::boolean IS NULL OR completed = %(filter)s::boolean)
+
+-- name: written_in_list
+-- The list's rev after this transaction (its changes are the list's latest), and the todos
+-- it wrote; the list's row alone when it wrote none, no row when the list is gone.
+SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.rev
+  FROM lists l
+  LEFT JOIN todos t ON t.list_id = l.id AND t.xmin = xid(pg_current_xact_id_if_assigned())
+ WHERE l.id = %(list)s
+ ORDER BY t.created_time, t.id
 
 -- name: list_rev
 SELECT rev FROM lists WHERE id = %(list)s
 
 -- name: delete_completed
--- Clear completed: how many, and the list's rev after it (the locked row's rev is
--- the one before; each delete took the next).
-WITH locked AS (SELECT id, rev FROM lists WHERE id = %(list)s FOR NO KEY UPDATE),
-gone AS (DELETE FROM todos USING locked WHERE todos.list_id = locked.id AND todos.completed RETURNING 1)
-SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT rev FROM locked) + (SELECT count(*) FROM gone) AS rev
+DELETE FROM todos WHERE list_id = %(list)s AND completed
+
+-- name: deleted_in_list
+-- Clear completed: how many this transaction deleted, and the list's rev after it.
+SELECT l.rev, (SELECT count(*) FROM changes c
+                WHERE c.xid = pg_current_xact_id_if_assigned() AND c.list_id = l.id
+                  AND c.kind = 'todo' AND c.op = 'delete') AS deleted
+  FROM lists l
+ WHERE l.id = %(list)s

@@ -16,7 +16,7 @@ from todopy.db import ConnectionPool, Row
 from todopy.errors import DatabaseUnavailable, HTTPError
 from todopy.metrics import Metrics
 from todopy.realtime.changes import Change
-from todopy.realtime.socket import LIST_DELETED, NOT_A_MEMBER, POLICY, TOO_SLOW
+from todopy.realtime.socket import LIST_DELETED, POLICY, TOO_SLOW
 from todopy.realtime.subscription import ListsSubscription, Subscription
 from todopy.sqlfiles import queries
 
@@ -331,13 +331,10 @@ class Dispatcher:
                 sub.offer_title(change)
 
     def _member_changed(self, change: Change, subs: Iterable[Subscription]) -> None:
-        for sub in list(subs):
-            if sub.user_id != change.user_id:
-                continue
-            if change.op == "delete":
-                sub.end(NOT_A_MEMBER)
-            elif change.role is not None:
-                sub.list_view["role"] = change.role
+        """A stream acts on its user's membership changes itself, in rev order: one older than
+        its snapshot (a removal before a re-add) must not end it."""
+        for sub in subs:
+            sub.offer_member(change)
 
 
 def _discard(index: dict[Any, set], key: Any, sub: Any) -> None:

@@ -21,7 +21,7 @@ from todopy.realtime.changes import Change
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR,
                                     TOO_SLOW, ConnectionClosed, Socket, WriteStalled, text_frame)
-from todopy.realtime.subscription import PEER_GONE, ListsSubscription, PeerGone, Subscription
+from todopy.realtime.subscription import MEMBER_MESSAGE, PEER_GONE, ListsSubscription, PeerGone, Subscription
 from todopy.representations import list_json, todo_json, todos_json
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
@@ -53,6 +53,10 @@ class ListGone(Exception):
     """The list was deleted while the stream synced."""
 
 
+class AccessLost(Exception):
+    """The user stopped being a member of the list before the stream's sync read it."""
+
+
 class Stream:
     """One open stream: its socket and its subscription, as the pinger and the dispatcher see them."""
 
@@ -76,8 +80,8 @@ class Stream:
         assert isinstance(sub, Subscription)
         if change.rev <= sub.sent_rev:
             return True                     # already in the snapshot or the resumed tail
-        if sub.todo_id is not None and op == "delete":
-            return False                    # the greenlet sends it, then closes the stream
+        if op == MEMBER_MESSAGE or (sub.todo_id is not None and op == "delete"):
+            return False                    # the greenlet acts on it (or sends it), then may close the stream
         if not self.socket.try_send(sub.frame(change, op)):
             return False
         sub.sent_rev = change.rev
@@ -120,7 +124,7 @@ class Streams:
                            limit=self.settings.stream_queue_size, list_view=dict(list_view))
 
         def sync() -> int | None:
-            return self._sync_list(socket, sub.list_view, predicate, since)
+            return self._sync_list(socket, sub.list_view, opener.user_id, predicate, since)
 
         self._serve_changes(socket, opener, sub, sync)
 
@@ -131,9 +135,10 @@ class Streams:
                            limit=self.settings.stream_queue_size, list_view=dict(list_view))
 
         def sync() -> int | None:
-            row = self.pool.query_one(CHANGES_SQL["todo_snapshot"], {"list": list_id, "id": todo_id},
-                                      timeout=SYNC_POOL_WAIT)
+            row = self.pool.query_one(CHANGES_SQL["todo_snapshot"], {"list": list_id, "id": todo_id,
+                                                                     "user": opener.user_id}, timeout=SYNC_POOL_WAIT)
             if row is None:
+                self._check_access(list_id, opener.user_id)
                 return None  # deleted between the handshake and now
             socket.send_text(dumps({"type": "snapshot", "todo": todo_json(row), "rev": row.list_rev}))
             return self._ready(socket, row.list_rev)
@@ -223,6 +228,9 @@ class Streams:
         except ListGone:
             socket.close(LIST_DELETED, CLOSE_REASONS[LIST_DELETED])
             return "list deleted"
+        except AccessLost:
+            socket.close(NOT_A_MEMBER, CLOSE_REASONS[NOT_A_MEMBER])
+            return "no longer a member"
         except HTTPError as error:
             socket.close(SERVER_ERROR, "temporarily unavailable; reconnect with since")
             return f"sync failed: {error.message}"
@@ -275,10 +283,20 @@ class Streams:
                 frames: list[bytes] = []
                 changed_times: list[float] = []
                 deleted = False
-                while queue and not deleted:
+                removed = False
+                while queue and not deleted and not removed:
                     change, op = queue.popleft()
                     if change.rev <= sub.sent_rev:
                         continue  # already in the snapshot or the resumed tail
+                    if op == MEMBER_MESSAGE:
+                        # The user's own membership, in the list's order: a removal older than
+                        # what the stream started from is history, a newer one ends it.
+                        sub.sent_rev = change.rev
+                        if change.role is None:
+                            removed = True
+                        else:
+                            sub.list_view["role"] = change.role
+                        continue
                     frames.append(sub.frame(change, op))
                     changed_times.append(change.changed_time)
                     sub.sent_rev = change.rev
@@ -292,16 +310,24 @@ class Streams:
                 if deleted:
                     socket.close(NORMAL, "todo deleted")
                     return "todo deleted"
+                if removed:
+                    socket.close(NOT_A_MEMBER, CLOSE_REASONS[NOT_A_MEMBER])
+                    return "no longer a member"
 
-    def _sync_list(self, socket: Socket, list_view: dict[str, Any], predicate: bool | None, since: int | None) -> int:
+    def _sync_list(self, socket: Socket, list_view: dict[str, Any], user_id: str, predicate: bool | None,
+                   since: int | None) -> int:
+        """Send the missed changes after `since`, or a snapshot; read with the user's membership in
+        one statement, so the stream starts at a rev where the user was a member."""
         list_id = list_view["id"]
         if since is not None:
             # A queue's worth at most: a longer gap costs more than a snapshot of the list.
-            rows = self.pool.query_all(CHANGES_SQL["resume"], {"list": list_id, "since": since,
+            rows = self.pool.query_all(CHANGES_SQL["resume"], {"list": list_id, "since": since, "user": user_id,
                                                                "limit": self.settings.stream_queue_size},
                                        timeout=SYNC_POOL_WAIT)
             if not rows:
                 raise ListGone()
+            if not rows[0].member:
+                raise AccessLost()
             if rows[0].resumable:
                 frames = []
                 for row in rows:
@@ -312,15 +338,25 @@ class Streams:
                         frames.append(change.frame(change.op_for_resume(predicate)))
                     elif change.kind == "list" and change.op == "update":
                         frames.append(change.list_frame(list_view))
+                    elif change.kind == "member" and change.user_id == user_id and change.role is not None:
+                        list_view["role"] = change.role
                 if frames:
                     socket.send_frames(b"".join(frames))
                 return self._ready(socket, rows[0].head)
-        todos = todos_json(self.pool.query_all(TODOS_SQL["list"], {"list": list_id, "completed": predicate},
-                                               timeout=SYNC_POOL_WAIT))
+        todos = todos_json(self.pool.query_all(TODOS_SQL["list"], {"list": list_id, "completed": predicate,
+                                                                   "user": user_id}, timeout=SYNC_POOL_WAIT))
         if todos is None:
+            self._check_access(list_id, user_id)
             raise ListGone()
         socket.send_text(dumps({"type": "snapshot", **todos}))
         return self._ready(socket, todos["rev"])
+
+    def _check_access(self, list_id: str, user_id: str) -> None:
+        """After a sync read found nothing: AccessLost when the list is there but the user is not in it."""
+        key = {"list": list_id, "user": user_id}
+        if (self.pool.query_one(LISTS_SQL["member_role"], key, timeout=SYNC_POOL_WAIT) is None
+                and self.pool.query_one(LISTS_SQL["rev"], key, timeout=SYNC_POOL_WAIT) is not None):
+            raise AccessLost()
 
     def _ready(self, socket: Socket, rev: int) -> int:
         socket.send_text(dumps({"type": "ready", "rev": rev}))

@@ -10,6 +10,7 @@ import gevent.event
 from todopy.realtime.changes import Change
 
 LIST_MESSAGE = "list"       # a queued change sent as a `list` message (a new title)
+MEMBER_MESSAGE = "member"   # a queued change of the stream's user's own membership: acted on, never sent
 
 
 class PeerGone(enum.Enum):
@@ -73,6 +74,12 @@ class Subscription:
         if self.todo_id is not None:
             return False
         return self._queue(change, LIST_MESSAGE)
+
+    def offer_member(self, change: Change) -> bool:
+        """A membership change: queued, in rev order with the rest, when it is this stream's user's."""
+        if change.user_id != self.user_id:
+            return False
+        return self._queue(change, MEMBER_MESSAGE)
 
     def _queue(self, change: Change, op: str) -> bool:
         if self.overflowed:

@@ -9,8 +9,8 @@ from todopy import access
 from todopy.environ import ACCEPT_WEBSOCKET
 from todopy.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
-from todopy.accounts import User
-from todopy.middleware.sessions import current_user
+from todopy.accounts import User, hash_token
+from todopy.middleware.sessions import SESSION_KEY, current_user
 from todopy.services import Services
 
 VERBS = ("get", "post", "put", "patch", "delete")
@@ -63,7 +63,8 @@ class Resource:
             verb = "get" if request.method == "HEAD" else request.method.lower()
         if self.in_list:
             assert user is not None
-            values["grant"] = access.resolve(self.services.pool, user, _list_id(values))
+            values["grant"] = access.resolve(self.services.pool, user, _list_id(values),
+                                             writer_of(request).session)
         handler = getattr(self, verb, None) if verb in (*VERBS, WEBSOCKET) else None
         if handler is None:
             raise MethodNotAllowed(self.allowed_methods())
@@ -82,6 +83,12 @@ def signed_in(request: Request) -> User:
     if user is None:
         raise Unauthorized(SIGN_IN_FIRST)
     return user
+
+
+def writer_of(request: Request) -> access.Writer:
+    """The request's user and session, as a write names them to the capture."""
+    token = request.environ[SESSION_KEY].token
+    return access.Writer(signed_in(request).id, hash_token(token) if token else None)
 
 
 def _list_id(values: dict[str, Any]) -> str | None:

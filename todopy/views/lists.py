@@ -6,13 +6,13 @@ from typing import Any
 import psycopg2.errors
 from werkzeug.wrappers import Request
 
-from todopy import access, validation
+from todopy import access, validation, writes
 from todopy.access import ListAccess
 from todopy.conditional import describe, etag, if_match_revs
 from todopy.db import Row
 from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed
 from todopy.http import Reply, json_response, no_content, read_json_object
-from todopy.views.base import signed_in
+from todopy.views.base import signed_in, writer_of
 from todopy.representations import list_json, member_json
 from todopy.sqlfiles import queries
 from todopy.views import streaming
@@ -40,11 +40,11 @@ class Lists(Resource):
         body = validation.fields(read_json_object(request), validation.NEW_LIST_FIELDS, required={"title"})
         params = {"user": user.id, "id": body.get("id"), "title": body["title"], "max_lists": MAX_LISTS_PER_USER}
         try:
-            row = self.services.pool.query_one(LISTS_SQL["create"], params)
+            rows = writes.write(self.services.pool, writer_of(request), LISTS_SQL["create"], params)
         except psycopg2.errors.UniqueViolation:
-            row = None       # the same id, created concurrently: answered below like a retry
-        if row is not None:
-            created = list_json(row)
+            rows = []       # the same id, created concurrently: answered below like a retry
+        if rows:
+            created = list_json(rows[0])
             return json_response(created, 201, [("Location", f"/api/lists/{created['id']}/"), etag(created["rev"])])
         if params["id"] is not None:
             found = self.services.pool.query_one(LISTS_SQL["find"], params)
@@ -78,10 +78,11 @@ class OneList(Resource):
         body = validation.fields(read_json_object(request), validation.LIST_FIELDS, required={"title"},
                                  ignored=validation.READ_ONLY_LIST_FIELDS)
         key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
-        row = self.services.pool.query_one(LISTS_SQL["rename"], {**key, "title": body["title"], "role": grant.role})
-        if row is None:
+        rows = writes.write(self.services.pool, grant.writer, LISTS_SQL["rename"],
+                            {**key, "title": body["title"], "role": grant.role}, LISTS_SQL["renamed"])
+        if not rows:
             raise self._miss(key)
-        renamed = list_json(row)
+        renamed = list_json(rows[0])
         return json_response(renamed, headers=[etag(renamed["rev"])])
 
     def delete(self, request: Request, grant: ListAccess) -> Reply:
@@ -89,7 +90,7 @@ class OneList(Resource):
         if view["personal"]:
             raise Conflict("a personal list cannot be deleted; " + OWNER_STAYS, code="owner_stays")
         key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
-        if self.services.pool.query_one(LISTS_SQL["delete"], key) is None:
+        if not writes.write(self.services.pool, grant.writer, LISTS_SQL["delete"], key):
             raise self._miss(key)
         return no_content()
 
@@ -139,12 +140,9 @@ class Member(Resource):
         current = self.services.pool.query_one(LISTS_SQL["member_role"], params)
         if current is not None and current.role == access.OWNER:
             raise Conflict(OWNER_STAYS, code="owner_stays")
-        try:
-            row = self.services.pool.query_one(LISTS_SQL["put_member"], params)
-        except psycopg2.errors.ForeignKeyViolation:
-            raise NotFound(access.NO_SUCH_LIST) from None
-        if row is not None:
-            return json_response(member_json(user, body["role"]), 201 if row.added else 200)
+        rows = writes.write(self.services.pool, grant.writer, LISTS_SQL["put_member"], params)
+        if rows:
+            return json_response(member_json(user, body["role"]), 201 if rows[0].added else 200)
         now = self.services.pool.query_one(LISTS_SQL["member_role"], params)
         if now is None:
             raise Conflict(f"this list has the most members a list may have ({MAX_MEMBERS_PER_LIST})",
@@ -156,7 +154,7 @@ class Member(Resource):
     def delete(self, request: Request, grant: ListAccess, username: str) -> Reply:
         user = self._existing_user(username)
         key = {"list": grant.list_id, "user": user.id}
-        if self.services.pool.query_one(LISTS_SQL["remove_member"], key) is None:
+        if not writes.write(self.services.pool, grant.writer, LISTS_SQL["remove_member"], key):
             if self.services.pool.query_one(LISTS_SQL["member_role"], key) is None:
                 raise NotFound(self.missing)
             raise Conflict(OWNER_STAYS, code="owner_stays")

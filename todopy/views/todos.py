@@ -6,10 +6,9 @@ import contextlib
 import uuid
 from typing import Any, Iterator, NoReturn
 
-import psycopg2.errors
 from werkzeug.wrappers import Request
 
-from todopy import access, validation
+from todopy import access, validation, writes
 from todopy.access import ListAccess
 from todopy.conditional import describe, etag, if_match_revs
 from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed, Unprocessable
@@ -20,7 +19,6 @@ from todopy.views import streaming
 from todopy.views.base import Resource
 
 TODOS_SQL = queries("todos")
-MAX_TODOS_PER_LIST = 5_000
 NO_SUCH_TODO = "no such todo"
 
 
@@ -31,42 +29,33 @@ class TodoList(Resource):
 
     def get(self, request: Request, grant: ListAccess) -> Reply:
         completed = validation.bool_param(request.args, "completed")
-        todos = todos_json(self.services.pool.query_all(TODOS_SQL["list"],
-                                                        {"list": grant.list_id, "completed": completed}))
+        todos = todos_json(self.services.pool.query_all(TODOS_SQL["list"], {"list": grant.list_id, "completed": completed,
+                                                                            "user": grant.user.id}))
         if todos is None:
-            raise NotFound(access.NO_SUCH_LIST)     # deleted since the access check
+            raise NotFound(access.NO_SUCH_LIST)     # deleted, or the user removed, since the access check
         return json_response(todos)
 
     def post(self, request: Request, grant: ListAccess) -> Reply:
         body = validation.fields(read_json_object(request), validation.NEW_TODO_FIELDS, required={"title"},
                                  ignored=validation.READ_ONLY_TODO_FIELDS - {"id"})
-        params = {"list": grant.list_id, "id": body.get("id"), "title": body["title"],
-                  "completed": body.get("completed", False), "max_todos": MAX_TODOS_PER_LIST}
-        try:
-            row = self.services.pool.query_one(TODOS_SQL["create"], params)
-        except psycopg2.errors.UniqueViolation:
-            row = None      # the same id, created concurrently: answered below like a retry
-        except psycopg2.errors.ForeignKeyViolation:
-            raise NotFound(access.NO_SUCH_LIST) from None
-        if row is not None:
-            todo = todo_json(row)
+        params = {"list": grant.list_id, "id": body.get("id") or str(uuid.uuid4()), "title": body["title"],
+                  "completed": body.get("completed", False)}
+        rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["create"], params, TODOS_SQL["written"])
+        if rows:
+            todo = todo_json(rows[0])
             return json_response(todo, 201, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
         return self._not_created(request, params)
 
     def _not_created(self, request: Request, params: dict[str, Any]) -> Reply:
-        """Nothing was written: a retried create (200, the todo as it is now), an id taken
-        elsewhere (409), or a full list (409)."""
-        if params["id"] is not None:
-            found = self.services.pool.query_one(TODOS_SQL["find"], params)
-            if found is not None:
-                if not found.here:
-                    raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
-                todo = todo_json(found)
-                return json_response(todo, 200, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
-        if self.services.pool.query_one(TODOS_SQL["list_rev"], params) is None:
-            raise NotFound(access.NO_SUCH_LIST)
-        raise Conflict(f"this list has the most todos a list may have ({MAX_TODOS_PER_LIST}); "
-                       "delete some first", code="limit_reached")
+        """Nothing was written: the id is taken, by this list's todo (a retried create: 200,
+        the todo as it is now) or by another list's (409)."""
+        found = self.services.pool.query_one(TODOS_SQL["find"], params)
+        if found is None:
+            raise Conflict("this id was just deleted; choose another (a new UUID)", code="id_taken")
+        if not found.here:
+            raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
+        todo = todo_json(found)
+        return json_response(todo, 200, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
 
     def patch(self, request: Request, grant: ListAccess) -> Reply:
         # The body first: its 413/415/400 win over a 422 for the query (the contract's precedence).
@@ -74,26 +63,22 @@ class TodoList(Resource):
         only = validation.bool_param(request.args, "completed")
         body = validation.fields(raw, {"completed": validation.completed}, required={"completed"})
         params = {"list": grant.list_id, "completed": body["completed"], "filter": only}
-        rows = self.services.pool.query_all(TODOS_SQL["set_all_completed"], params)
-        # Rows come back in no particular order; each took the next rev, the last is the list's.
-        changed = sorted((todo_json(row) for row in rows), key=lambda todo: (todo["created_time"], todo["id"]))
-        if changed:
-            rev = max(todo["rev"] for todo in changed)
-        else:
-            row = self.services.pool.query_one(TODOS_SQL["list_rev"], params)
-            if row is None:
-                raise NotFound(access.NO_SUCH_LIST)
-            rev = row.rev
-        return json_response({"todos": changed, "rev": rev})
+        rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["set_all_completed"], params,
+                            TODOS_SQL["written_in_list"])
+        changed = todos_json(rows)
+        if changed is None:
+            raise NotFound(access.NO_SUCH_LIST)
+        return json_response(changed)
 
     def delete(self, request: Request, grant: ListAccess) -> Reply:
         if validation.bool_param(request.args, "completed") is not True:
             raise Unprocessable("completed must be true: only completed todos can be cleared at once",
                                 code="invalid")
-        row = self.services.pool.query_one(TODOS_SQL["delete_completed"], {"list": grant.list_id})
-        if row is None or row.rev is None:
+        rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["delete_completed"], {"list": grant.list_id},
+                            TODOS_SQL["deleted_in_list"])
+        if not rows:
             raise NotFound(access.NO_SUCH_LIST)
-        return json_response({"deleted": row.deleted, "rev": row.rev})
+        return json_response({"deleted": rows[0].deleted, "rev": rows[0].rev})
 
     def websocket(self, request: Request, grant: ListAccess) -> None:
         predicate = validation.bool_param(request.args, "completed")
@@ -113,7 +98,8 @@ class Todo(Resource):
         return self._current_rev(grant, values["todo_id"]) is not None
 
     def get(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
-        row = self.services.pool.query_one(TODOS_SQL["get"], {"id": todo_id, "list": grant.list_id})
+        row = self.services.pool.query_one(TODOS_SQL["get"], {"id": todo_id, "list": grant.list_id,
+                                                             "user": grant.user.id})
         if row is None:
             raise NotFound(NO_SUCH_TODO)
         return json_response(todo_json(row), headers=[etag(row.rev)])
@@ -134,7 +120,7 @@ class Todo(Resource):
 
     def delete(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
-        if self.services.pool.query_one(TODOS_SQL["delete"], key) is None:
+        if not writes.write(self.services.pool, grant.writer, TODOS_SQL["delete"], key):
             self._explain_miss(grant, key)
         return no_content()
 
@@ -147,11 +133,12 @@ class Todo(Resource):
 
     def _update(self, request: Request, grant: ListAccess, todo_id: uuid.UUID, body: dict[str, Any]) -> Reply:
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
-        row = self.services.pool.query_one(TODOS_SQL["update"], {**key, "title": body.get("title"),
-                                                                "completed": body.get("completed")})
-        if row is None:
+        rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["update"],
+                            {**key, "title": body.get("title"), "completed": body.get("completed")},
+                            TODOS_SQL["written"])
+        if not rows:
             self._explain_miss(grant, key)
-        return json_response(todo_json(row), headers=[etag(row.rev)])
+        return json_response(todo_json(rows[0]), headers=[etag(rows[0].rev)])
 
     def _current_rev(self, grant: ListAccess, todo_id: uuid.UUID) -> int | None:
         row = self.services.pool.query_one(TODOS_SQL["current_rev"], {"id": todo_id, "list": grant.list_id})

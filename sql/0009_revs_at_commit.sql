@@ -1,0 +1,229 @@
+-- Revs at commit: the capture takes no lock a writer did not choose, logs only what
+-- happened, and decides the writer's access in the list's own order.
+--
+-- Before: BEFORE row triggers bumped the list's row in the middle of the writing
+-- statement. A plain `UPDATE todos ... WHERE id = $1` locked the todo, then (in
+-- the trigger) its list; the API's writes locked the list, then the todos. Two
+-- lock orders: plain SQL writers beside a toggle-all deadlocked, a cycle the
+-- triggers added to a workload that cannot deadlock without them. BEFORE INSERT
+-- triggers also fire for `INSERT ... ON CONFLICT DO NOTHING` rows that are never
+-- inserted, so the log told of inserts that did not happen.
+--
+-- Now a change is captured in two steps:
+-- 1. AFTER row triggers (they fire only for rows really written; a rolled-back
+--    subtransaction takes its rows and queued events with it) append the change to
+--    `changes` with a provisional negative rev, and lock nothing but that new row.
+-- 2. At commit, a deferred constraint trigger (`capture_commit`) takes every list
+--    the transaction changed, in list id order, and numbers its changes from the
+--    list's counter: rev order is commit order within a list, and the list's row
+--    is locked only from then to the commit. Nothing waits for a row lock while
+--    holding a list's, and list locks are always taken in one order: no cycle.
+--    Todos and memberships get their final revs in the same step.
+--
+-- Access in the list's order: a writer that says who it is (`todopy.user`, and
+-- `todopy.session`, set for its transaction; the server always does) is checked at
+-- that point, under the list's lock, against the memberships as of then. A removal,
+-- a downgrade or a sign-out that committed first refuses the write (SQLSTATE 42501,
+-- DETAIL not_a_member, role or signed_out); one that commits after it sees the write
+-- as history before it.
+
+-- Who made each change: the user id the writer named (NULL: a database writer that did not say).
+ALTER TABLE changes ADD COLUMN by_user uuid;
+
+-- The rev at which each member (last) joined: a member's history starts there.
+ALTER TABLE memberships ADD COLUMN joined_rev bigint NOT NULL DEFAULT 0;
+
+-- A todo's rev is its latest change's, assigned when its transaction commits; until
+-- then (inside the writing transaction only) a new todo's is 0.
+ALTER TABLE todos ALTER COLUMN rev SET DEFAULT 0;
+
+-- Provisional revs of changes not yet committed: negative, unique, in the order written.
+CREATE SEQUENCE changes_pending;
+
+-- The quota is a rule of the database, kept at commit (NOT VALID: lists that SQL
+-- writers filled past it before this migration keep their todos).
+ALTER TABLE lists ADD CONSTRAINT lists_todo_limit CHECK (todo_count <= 5000) NOT VALID;
+
+DROP TRIGGER todos_log ON todos;
+DROP TRIGGER lists_log_title ON lists;
+DROP TRIGGER lists_log_delete ON lists;
+DROP TRIGGER memberships_log ON memberships;
+DROP FUNCTION todos_log(), lists_log_title(), lists_log_delete(), memberships_log();
+
+-- Step 1: log a change with a provisional rev; `capture_commit` numbers it at commit.
+CREATE FUNCTION capture_stage(list uuid, kind text, op text, todo_id uuid, title text, completed boolean,
+                              created_time timestamptz, was_completed boolean, member uuid, role text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO changes (list_id, rev, kind, op, todo_id, title, completed, created_time, was_completed,
+                         user_id, role, by_user)
+    VALUES (list, -nextval('changes_pending'), kind, op, todo_id, title, completed, created_time, was_completed,
+            member, role, nullif(current_setting('todopy.user', true), '')::uuid);
+    PERFORM set_config('todopy.pending', 'on', true);
+END $$;
+
+CREATE FUNCTION todos_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM capture_stage(OLD.list_id, 'todo', 'delete', OLD.id, OLD.title, OLD.completed, OLD.created_time,
+                              NULL, NULL, NULL);
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.list_id <> OLD.list_id OR NEW.id <> OLD.id THEN
+            -- A todo's identity is its list's history: moving it would rewrite two lists' logs.
+            RAISE check_violation USING MESSAGE = 'a todo cannot change its id or move to another list',
+                HINT = 'delete it and insert a new one';
+        END IF;
+        PERFORM capture_stage(NEW.list_id, 'todo', 'update', NEW.id, NEW.title, NEW.completed, NEW.created_time,
+                              OLD.completed, NULL, NULL);
+    ELSE
+        PERFORM capture_stage(NEW.list_id, 'todo', 'insert', NEW.id, NEW.title, NEW.completed, NEW.created_time,
+                              NULL, NULL, NULL);
+    END IF;
+    RETURN NULL;
+END $$;
+
+-- Our own rev bookkeeping at commit (`todopy.capturing`) is not a change.
+CREATE TRIGGER todos_capture AFTER INSERT OR UPDATE OR DELETE ON todos FOR EACH ROW
+    WHEN (current_setting('todopy.capturing', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION todos_capture();
+
+CREATE FUNCTION lists_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM capture_stage(NEW.id, 'list', 'update', NULL, NEW.title, NULL, NULL, NULL, NULL, NULL);
+    RETURN NULL;
+END $$;
+-- Only a new title is a change of the list; rev bumps at commit are not.
+CREATE TRIGGER lists_capture AFTER UPDATE ON lists FOR EACH ROW
+    WHEN (OLD.title IS DISTINCT FROM NEW.title) EXECUTE FUNCTION lists_capture();
+
+-- A deleted list's last change, numbered at once: its row is locked by the DELETE
+-- itself, and no change can follow it. Its cascaded todo and member changes are
+-- dropped at commit (the list's deletion says it all).
+CREATE FUNCTION lists_capture_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO changes (list_id, rev, kind, op, title, by_user)
+    VALUES (OLD.id, OLD.rev + 1, 'list', 'delete', OLD.title, nullif(current_setting('todopy.user', true), '')::uuid);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER lists_capture_delete AFTER DELETE ON lists FOR EACH ROW EXECUTE FUNCTION lists_capture_delete();
+
+-- A membership change, as what it means to each user it touches: an UPDATE that
+-- moves a membership to another user (or list) is one member leaving and another joining.
+CREATE FUNCTION memberships_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP IN ('DELETE', 'UPDATE') AND
+       (TG_OP = 'DELETE' OR NEW.user_id <> OLD.user_id OR NEW.list_id <> OLD.list_id) THEN
+        PERFORM capture_stage(OLD.list_id, 'member', 'delete', NULL, NULL, NULL, NULL, NULL, OLD.user_id, NULL);
+    END IF;
+    IF TG_OP = 'INSERT' OR (NEW.user_id <> OLD.user_id OR NEW.list_id <> OLD.list_id) THEN
+        PERFORM capture_stage(NEW.list_id, 'member', 'insert', NULL, NULL, NULL, NULL, NULL, NEW.user_id, NEW.role);
+    ELSIF TG_OP = 'UPDATE' AND NEW.role IS DISTINCT FROM OLD.role THEN
+        PERFORM capture_stage(NEW.list_id, 'member', 'update', NULL, NULL, NULL, NULL, NULL, NEW.user_id, NEW.role);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER memberships_capture AFTER INSERT OR UPDATE OR DELETE ON memberships FOR EACH ROW
+    WHEN (current_setting('todopy.capturing', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION memberships_capture();
+
+-- TRUNCATE fires no row trigger, so alone it would empty lists behind every stream's
+-- back. Here TRUNCATE todos (or memberships) means DELETE FROM it: each row's deletion
+-- is logged and streamed as any DELETE's, in the time a DELETE takes.
+CREATE FUNCTION truncate_as_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('DELETE FROM %I.%I', TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    -- Number the deletions now: at commit their rows' files are truncated, and the
+    -- queued commit-time events could no longer read them.
+    SET CONSTRAINTS todos_commit, memberships_commit IMMEDIATE;
+    SET CONSTRAINTS todos_commit, memberships_commit DEFERRED;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER todos_truncate BEFORE TRUNCATE ON todos EXECUTE FUNCTION truncate_as_delete();
+CREATE TRIGGER memberships_truncate BEFORE TRUNCATE ON memberships EXECUTE FUNCTION truncate_as_delete();
+
+-- Step 2, at commit (or at SET CONSTRAINTS ... IMMEDIATE): number every staged change.
+CREATE FUNCTION capture_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    moved record;
+    last bigint;
+    writer uuid;
+    session bytea;
+    role text;
+    needed text;
+BEGIN
+    -- One event per written row is queued; the first does the work for all of them.
+    IF current_setting('todopy.pending', true) IS DISTINCT FROM 'on' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config('todopy.pending', 'off', true);
+    PERFORM set_config('todopy.capturing', 'on', true);
+    writer := nullif(current_setting('todopy.user', true), '')::uuid;
+    session := decode(nullif(current_setting('todopy.session', true), ''), 'hex');
+    IF session IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = session AND s.expires_time > now()) THEN
+        RAISE insufficient_privilege USING MESSAGE = 'the session was signed out or expired', DETAIL = 'signed_out';
+    END IF;
+    FOR moved IN
+        SELECT c.list_id, count(*) AS n,
+               count(*) FILTER (WHERE c.kind = 'todo' AND c.op = 'insert')
+               - count(*) FILTER (WHERE c.kind = 'todo' AND c.op = 'delete') AS added,
+               bool_or(c.kind = 'member' AND NOT (c.op = 'delete' AND c.user_id = writer)) AS manages,
+               bool_or(c.kind <> 'member') AS edits
+          FROM changes c
+         WHERE c.xid = pg_current_xact_id() AND c.rev < 0
+         GROUP BY c.list_id
+         ORDER BY c.list_id
+    LOOP
+        -- The list's lock, from here to the commit: the one point where its revs are taken.
+        UPDATE lists SET rev = rev + moved.n, todo_count = todo_count + moved.added
+         WHERE id = moved.list_id RETURNING rev INTO last;
+        IF NOT FOUND THEN
+            -- Deleted in this transaction: its deletion is its last change.
+            DELETE FROM changes WHERE list_id = moved.list_id AND rev < 0 AND xid = pg_current_xact_id();
+            CONTINUE;
+        END IF;
+        IF writer IS NOT NULL THEN
+            -- A statement of its own: in READ COMMITTED it sees every membership change
+            -- that committed before this transaction took the list's lock.
+            SELECT m.role INTO role FROM memberships m WHERE m.list_id = moved.list_id AND m.user_id = writer;
+            needed := CASE WHEN moved.manages THEN 'owner' WHEN moved.edits THEN 'editor' END;
+            IF needed IS NOT NULL AND role IS NULL THEN
+                RAISE insufficient_privilege USING MESSAGE = 'not a member of this list', DETAIL = 'not_a_member';
+            ELSIF needed = 'owner' AND role <> 'owner' OR needed = 'editor' AND role = 'viewer' THEN
+                RAISE insufficient_privilege USING
+                    MESSAGE = format('your role in this list (%s) does not allow this', role), DETAIL = 'role';
+            END IF;
+        END IF;
+        -- Provisional revs count down in the order written: number them up from the list's old rev.
+        UPDATE changes c SET rev = numbered.rev
+          FROM (SELECT p.rev AS pending, last - moved.n + row_number() OVER (ORDER BY p.rev DESC) AS rev
+                  FROM changes p
+                 WHERE p.list_id = moved.list_id AND p.rev < 0 AND p.xid = pg_current_xact_id()) numbered
+         WHERE c.list_id = moved.list_id AND c.rev = numbered.pending;
+        UPDATE todos t SET rev = latest.rev
+          FROM (SELECT c.todo_id, max(c.rev) AS rev FROM changes c
+                 WHERE c.list_id = moved.list_id AND c.rev > last - moved.n AND c.kind = 'todo'
+                 GROUP BY c.todo_id) latest
+         WHERE t.id = latest.todo_id AND t.list_id = moved.list_id;
+        UPDATE memberships m SET joined_rev = joined.rev
+          FROM (SELECT c.user_id, max(c.rev) AS rev FROM changes c
+                 WHERE c.list_id = moved.list_id AND c.rev > last - moved.n AND c.kind = 'member' AND c.op = 'insert'
+                 GROUP BY c.user_id) joined
+         WHERE m.list_id = moved.list_id AND m.user_id = joined.user_id;
+    END LOOP;
+    PERFORM set_config('todopy.capturing', 'off', true);
+    RETURN NULL;
+END $$;
+
+CREATE CONSTRAINT TRIGGER todos_commit AFTER INSERT OR UPDATE OR DELETE ON todos
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (current_setting('todopy.capturing', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION capture_commit();
+CREATE CONSTRAINT TRIGGER lists_commit AFTER UPDATE ON lists
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (OLD.title IS DISTINCT FROM NEW.title)
+    EXECUTE FUNCTION capture_commit();
+CREATE CONSTRAINT TRIGGER memberships_commit AFTER INSERT OR UPDATE OR DELETE ON memberships
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+    WHEN (current_setting('todopy.capturing', true) IS DISTINCT FROM 'on')
+    EXECUTE FUNCTION capture_commit();

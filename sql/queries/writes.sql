@@ -1,0 +1,5 @@
+-- The parts of a write's one transaction that are not the write itself (todopy/writes.py).
+
+-- name: as_writer
+-- Who writes, for the capture's access check at commit and the changes' `by_user`.
+SELECT set_config('todopy.user', %(writer)s, true) AS writer, set_config('todopy.session', %(session)s, true) AS session

@@ -1,0 +1,51 @@
+"""Writes in their list's order: the writer named to the capture, the revs read back once assigned.
+
+A list's revs are assigned at commit, under the list's lock, by the capture
+(sql/0009_revs_at_commit.sql), which also decides there whether the writer still
+holds the role the write needs: a removal, a downgrade or a sign-out that
+committed first refuses it, whenever the request's body arrived. So a write is
+one transaction, sent as one message (one round trip): name the writer, write,
+assign the revs now (`SET CONSTRAINTS ALL IMMEDIATE`), read back what was written.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import psycopg2.errors
+
+from todopy.access import NO_SUCH_LIST, Writer
+from todopy.db import ConnectionPool, Row
+from todopy.errors import Conflict, Forbidden, NotFound, Unauthorized
+from todopy.sqlfiles import queries
+
+WRITES_SQL = queries("writes")
+SIGNED_OUT = "the session was signed out or expired; sign in again"
+# Quotas the database keeps at commit (constraints of sql/), and what the client is told.
+MAX_TODOS_PER_LIST = 5_000         # lists_todo_limit
+LIMITS = {"lists_todo_limit": f"this list has the most todos a list may have ({MAX_TODOS_PER_LIST}); "
+                              "delete some first"}
+
+
+def write(pool: ConnectionPool, writer: Writer, statement: str, params: Mapping[str, Any],
+          read_back: str | None = None) -> list[Row]:
+    """Run `statement` as `writer`; the rows of `read_back` (run after the revs are
+    assigned), or of `statement` itself when there is nothing to read back."""
+    parts = [WRITES_SQL["as_writer"], statement]
+    if read_back is not None:
+        parts += ["SET CONSTRAINTS ALL IMMEDIATE", read_back]
+    values = {**params, "writer": writer.user_id, "session": writer.session.hex() if writer.session else ""}
+    try:
+        return pool.query_all(";\n".join(parts), values)
+    except psycopg2.errors.InsufficientPrivilege as error:
+        if error.diag.message_detail == "signed_out":
+            raise Unauthorized(SIGNED_OUT) from None
+        if error.diag.message_detail == "role":
+            raise Forbidden(error.diag.message_primary or "your role in this list does not allow this") from None
+        raise NotFound(NO_SUCH_LIST) from None
+    except psycopg2.errors.ForeignKeyViolation:
+        raise NotFound(NO_SUCH_LIST) from None      # the list was deleted meanwhile
+    except psycopg2.errors.CheckViolation as error:
+        message = LIMITS.get(error.diag.constraint_name or "")
+        if message is None:
+            raise
+        raise Conflict(message, code="limit_reached") from None
