@@ -11,8 +11,8 @@
 --
 -- Now a change is captured in two steps:
 -- 1. AFTER row triggers (they fire only for rows really written; a rolled-back
---    subtransaction takes its rows and queued events with it) append the change to
---    `changes` with a provisional negative rev, and lock nothing but that new row.
+--    subtransaction takes its rows and queued events with it) stage the change in
+--    `changes_pending`, and lock nothing.
 -- 2. At commit, a deferred constraint trigger (`capture_commit`) takes every list
 --    the transaction changed, in list id order, and numbers its changes from the
 --    list's counter: rev order is commit order within a list, and the list's row
@@ -37,8 +37,26 @@ ALTER TABLE memberships ADD COLUMN joined_rev bigint NOT NULL DEFAULT 0;
 -- then (inside the writing transaction only) a new todo's is 0.
 ALTER TABLE todos ALTER COLUMN rev SET DEFAULT 0;
 
--- Provisional revs of changes not yet committed: negative, unique, in the order written.
-CREATE SEQUENCE changes_pending;
+-- Changes staged by a transaction that has not committed yet. Rows live only inside
+-- their transaction (moved to `changes` at its commit, gone with its rollback), so
+-- the table is UNLOGGED: staging costs no WAL, and a crash loses nothing committed.
+CREATE UNLOGGED TABLE changes_pending (
+    xid            xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    seq            bigint GENERATED ALWAYS AS IDENTITY,      -- the order written
+    list_id        uuid NOT NULL,
+    kind           text NOT NULL,
+    op             text NOT NULL,
+    todo_id        uuid,
+    title          varchar(512),
+    completed      boolean,
+    created_time   timestamptz,
+    was_completed  boolean,
+    user_id        uuid,
+    role           text,
+    by_user        uuid DEFAULT nullif(current_setting('todopy.user', true), '')::uuid,
+    changed_time   timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX changes_pending_xid ON changes_pending (xid, list_id);
 
 -- The quota is a rule of the database, kept at commit (NOT VALID: lists that SQL
 -- writers filled past it before this migration keep their todos).
@@ -50,35 +68,34 @@ DROP TRIGGER lists_log_delete ON lists;
 DROP TRIGGER memberships_log ON memberships;
 DROP FUNCTION todos_log(), lists_log_title(), lists_log_delete(), memberships_log();
 
--- Step 1: log a change with a provisional rev; `capture_commit` numbers it at commit.
-CREATE FUNCTION capture_stage(list uuid, kind text, op text, todo_id uuid, title text, completed boolean,
-                              created_time timestamptz, was_completed boolean, member uuid, role text)
+-- Step 1: stage a change; `capture_commit` numbers it at commit. (The todos trigger
+-- writes its INSERT itself: a nested plpgsql call per row is a measurable share of a write.)
+CREATE FUNCTION capture_stage(list uuid, kind text, op text, title text, member uuid, role text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO changes (list_id, rev, kind, op, todo_id, title, completed, created_time, was_completed,
-                         user_id, role, by_user)
-    VALUES (list, -nextval('changes_pending'), kind, op, todo_id, title, completed, created_time, was_completed,
-            member, role, nullif(current_setting('todopy.user', true), '')::uuid);
+    INSERT INTO changes_pending (list_id, kind, op, title, user_id, role)
+    VALUES (list, kind, op, title, member, role);
     PERFORM set_config('todopy.pending', 'on', true);
 END $$;
 
 CREATE FUNCTION todos_capture() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        PERFORM capture_stage(OLD.list_id, 'todo', 'delete', OLD.id, OLD.title, OLD.completed, OLD.created_time,
-                              NULL, NULL, NULL);
+        INSERT INTO changes_pending (list_id, kind, op, todo_id, title, completed, created_time)
+        VALUES (OLD.list_id, 'todo', 'delete', OLD.id, OLD.title, OLD.completed, OLD.created_time);
     ELSIF TG_OP = 'UPDATE' THEN
         IF NEW.list_id <> OLD.list_id OR NEW.id <> OLD.id THEN
             -- A todo's identity is its list's history: moving it would rewrite two lists' logs.
             RAISE check_violation USING MESSAGE = 'a todo cannot change its id or move to another list',
                 HINT = 'delete it and insert a new one';
         END IF;
-        PERFORM capture_stage(NEW.list_id, 'todo', 'update', NEW.id, NEW.title, NEW.completed, NEW.created_time,
-                              OLD.completed, NULL, NULL);
+        INSERT INTO changes_pending (list_id, kind, op, todo_id, title, completed, created_time, was_completed)
+        VALUES (NEW.list_id, 'todo', 'update', NEW.id, NEW.title, NEW.completed, NEW.created_time, OLD.completed);
     ELSE
-        PERFORM capture_stage(NEW.list_id, 'todo', 'insert', NEW.id, NEW.title, NEW.completed, NEW.created_time,
-                              NULL, NULL, NULL);
+        INSERT INTO changes_pending (list_id, kind, op, todo_id, title, completed, created_time)
+        VALUES (NEW.list_id, 'todo', 'insert', NEW.id, NEW.title, NEW.completed, NEW.created_time);
     END IF;
+    PERFORM set_config('todopy.pending', 'on', true);
     RETURN NULL;
 END $$;
 
@@ -89,7 +106,7 @@ CREATE TRIGGER todos_capture AFTER INSERT OR UPDATE OR DELETE ON todos FOR EACH 
 
 CREATE FUNCTION lists_capture() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM capture_stage(NEW.id, 'list', 'update', NULL, NEW.title, NULL, NULL, NULL, NULL, NULL);
+    PERFORM capture_stage(NEW.id, 'list', 'update', NEW.title, NULL, NULL);
     RETURN NULL;
 END $$;
 -- Only a new title is a change of the list; rev bumps at commit are not.
@@ -113,12 +130,12 @@ CREATE FUNCTION memberships_capture() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('DELETE', 'UPDATE') AND
        (TG_OP = 'DELETE' OR NEW.user_id <> OLD.user_id OR NEW.list_id <> OLD.list_id) THEN
-        PERFORM capture_stage(OLD.list_id, 'member', 'delete', NULL, NULL, NULL, NULL, NULL, OLD.user_id, NULL);
+        PERFORM capture_stage(OLD.list_id, 'member', 'delete', NULL, OLD.user_id, NULL);
     END IF;
     IF TG_OP = 'INSERT' OR (NEW.user_id <> OLD.user_id OR NEW.list_id <> OLD.list_id) THEN
-        PERFORM capture_stage(NEW.list_id, 'member', 'insert', NULL, NULL, NULL, NULL, NULL, NEW.user_id, NEW.role);
+        PERFORM capture_stage(NEW.list_id, 'member', 'insert', NULL, NEW.user_id, NEW.role);
     ELSIF TG_OP = 'UPDATE' AND NEW.role IS DISTINCT FROM OLD.role THEN
-        PERFORM capture_stage(NEW.list_id, 'member', 'update', NULL, NULL, NULL, NULL, NULL, NEW.user_id, NEW.role);
+        PERFORM capture_stage(NEW.list_id, 'member', 'update', NULL, NEW.user_id, NEW.role);
     END IF;
     RETURN NULL;
 END $$;
@@ -144,11 +161,12 @@ CREATE TRIGGER memberships_truncate BEFORE TRUNCATE ON memberships EXECUTE FUNCT
 -- Step 2, at commit (or at SET CONSTRAINTS ... IMMEDIATE): number every staged change.
 CREATE FUNCTION capture_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    me xid8;
     moved record;
     last bigint;
     writer uuid;
     session bytea;
-    role text;
+    writer_role text;
     needed text;
 BEGIN
     -- One event per written row is queued; the first does the work for all of them.
@@ -157,6 +175,7 @@ BEGIN
     END IF;
     PERFORM set_config('todopy.pending', 'off', true);
     PERFORM set_config('todopy.capturing', 'on', true);
+    me := pg_current_xact_id();
     writer := nullif(current_setting('todopy.user', true), '')::uuid;
     session := decode(nullif(current_setting('todopy.session', true), ''), 'hex');
     IF session IS NOT NULL
@@ -164,52 +183,60 @@ BEGIN
         RAISE insufficient_privilege USING MESSAGE = 'the session was signed out or expired', DETAIL = 'signed_out';
     END IF;
     FOR moved IN
-        SELECT c.list_id, count(*) AS n,
-               count(*) FILTER (WHERE c.kind = 'todo' AND c.op = 'insert')
-               - count(*) FILTER (WHERE c.kind = 'todo' AND c.op = 'delete') AS added,
-               bool_or(c.kind = 'member' AND NOT (c.op = 'delete' AND c.user_id = writer)) AS manages,
-               bool_or(c.kind <> 'member') AS edits
-          FROM changes c
-         WHERE c.xid = pg_current_xact_id() AND c.rev < 0
-         GROUP BY c.list_id
-         ORDER BY c.list_id
+        SELECT p.list_id, count(*) AS n,
+               count(*) FILTER (WHERE p.kind = 'todo' AND p.op = 'insert')
+               - count(*) FILTER (WHERE p.kind = 'todo' AND p.op = 'delete') AS added,
+               count(*) FILTER (WHERE p.kind = 'member' AND p.op = 'insert') AS joined,
+               bool_or(p.kind = 'member' AND NOT (p.op = 'delete' AND p.user_id = writer)) AS manages,
+               bool_or(p.kind <> 'member') AS edits
+          FROM changes_pending p
+         WHERE p.xid = me
+         GROUP BY p.list_id
+         ORDER BY p.list_id
     LOOP
         -- The list's lock, from here to the commit: the one point where its revs are taken.
         UPDATE lists SET rev = rev + moved.n, todo_count = todo_count + moved.added
          WHERE id = moved.list_id RETURNING rev INTO last;
         IF NOT FOUND THEN
             -- Deleted in this transaction: its deletion is its last change.
-            DELETE FROM changes WHERE list_id = moved.list_id AND rev < 0 AND xid = pg_current_xact_id();
+            DELETE FROM changes_pending WHERE xid = me AND list_id = moved.list_id;
             CONTINUE;
         END IF;
         IF writer IS NOT NULL THEN
             -- A statement of its own: in READ COMMITTED it sees every membership change
             -- that committed before this transaction took the list's lock.
-            SELECT m.role INTO role FROM memberships m WHERE m.list_id = moved.list_id AND m.user_id = writer;
+            SELECT m.role INTO writer_role FROM memberships m WHERE m.list_id = moved.list_id AND m.user_id = writer;
             needed := CASE WHEN moved.manages THEN 'owner' WHEN moved.edits THEN 'editor' END;
-            IF needed IS NOT NULL AND role IS NULL THEN
+            IF needed IS NOT NULL AND writer_role IS NULL THEN
                 RAISE insufficient_privilege USING MESSAGE = 'not a member of this list', DETAIL = 'not_a_member';
-            ELSIF needed = 'owner' AND role <> 'owner' OR needed = 'editor' AND role = 'viewer' THEN
+            ELSIF needed = 'owner' AND writer_role <> 'owner' OR needed = 'editor' AND writer_role = 'viewer' THEN
                 RAISE insufficient_privilege USING
-                    MESSAGE = format('your role in this list (%s) does not allow this', role), DETAIL = 'role';
+                    MESSAGE = format('your role in this list (%s) does not allow this', writer_role), DETAIL = 'role';
             END IF;
         END IF;
-        -- Provisional revs count down in the order written: number them up from the list's old rev.
-        UPDATE changes c SET rev = numbered.rev
-          FROM (SELECT p.rev AS pending, last - moved.n + row_number() OVER (ORDER BY p.rev DESC) AS rev
-                  FROM changes p
-                 WHERE p.list_id = moved.list_id AND p.rev < 0 AND p.xid = pg_current_xact_id()) numbered
-         WHERE c.list_id = moved.list_id AND c.rev = numbered.pending;
+        -- Number the list's staged changes in the order written, log them, and give each
+        -- todo its latest change's rev: one statement.
+        WITH staged AS (
+            DELETE FROM changes_pending p WHERE p.xid = me AND p.list_id = moved.list_id RETURNING p.*
+        ), logged AS (
+            INSERT INTO changes (list_id, rev, kind, op, todo_id, title, completed, created_time, was_completed,
+                                 user_id, role, by_user, xid, changed_time)
+            SELECT s.list_id, last - moved.n + row_number() OVER (ORDER BY s.seq), s.kind, s.op, s.todo_id, s.title,
+                   s.completed, s.created_time, s.was_completed, s.user_id, s.role, s.by_user, s.xid, s.changed_time
+              FROM staged s
+            RETURNING changes.kind, changes.todo_id, changes.rev
+        )
         UPDATE todos t SET rev = latest.rev
-          FROM (SELECT c.todo_id, max(c.rev) AS rev FROM changes c
-                 WHERE c.list_id = moved.list_id AND c.rev > last - moved.n AND c.kind = 'todo'
-                 GROUP BY c.todo_id) latest
+          FROM (SELECT l.todo_id, max(l.rev) AS rev FROM logged l WHERE l.kind = 'todo' GROUP BY l.todo_id) latest
          WHERE t.id = latest.todo_id AND t.list_id = moved.list_id;
-        UPDATE memberships m SET joined_rev = joined.rev
-          FROM (SELECT c.user_id, max(c.rev) AS rev FROM changes c
-                 WHERE c.list_id = moved.list_id AND c.rev > last - moved.n AND c.kind = 'member' AND c.op = 'insert'
-                 GROUP BY c.user_id) joined
-         WHERE m.list_id = moved.list_id AND m.user_id = joined.user_id;
+        IF moved.joined > 0 THEN
+            UPDATE memberships m SET joined_rev = joined.rev
+              FROM (SELECT c.user_id, max(c.rev) AS rev FROM changes c
+                     WHERE c.list_id = moved.list_id AND c.rev > last - moved.n AND c.kind = 'member'
+                       AND c.op = 'insert'
+                     GROUP BY c.user_id) joined
+             WHERE m.list_id = moved.list_id AND m.user_id = joined.user_id;
+        END IF;
     END LOOP;
     PERFORM set_config('todopy.capturing', 'off', true);
     RETURN NULL;

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import psycopg2
+import psycopg2.errors
 
 from todopy import prepared
 from todopy.db import ConnectionPool
@@ -53,3 +54,28 @@ def test_every_named_query_answers_the_same_prepared_and_plain(dsn, sql):
     finally:
         pool.close()
         plain.close()
+
+
+def test_a_script_runs_its_statements_prepared_in_one_transaction_and_answers_with_the_last(dsn, sql):
+    user = sql("INSERT INTO users (username, password_hash) VALUES ('script', 'x') RETURNING id")[0][0]
+    (list_id,) = sql("SELECT personal_list(%s)", (user,))[0]
+    todos = queries("todos")
+    pool = ConnectionPool(dsn, 1)
+    try:
+        for n in range(2):                    # prepared on the first run, executed as prepared on the second
+            params = {"list": list_id, "id": f"00000000-0000-4000-8000-00000000000{n}", "title": f"scripted {n}",
+                      "completed": False, "writer": "", "session": ""}
+            rows = pool.script([queries("writes")["as_writer"], todos["create"], queries("writes")["assign_revs"],
+                                todos["written"]], params)
+            assert [(row.title, row.rev) for row in rows] == [(f"scripted {n}", sql(
+                "SELECT rev FROM lists WHERE id = %s", (list_id,))[0][0])]
+        with pool.connection() as conn:
+            assert len(conn.prepared) == 3 and len(conn.unpreparable) == 1     # SET CONSTRAINTS is sent as text
+        # One transaction: a failing last statement takes the write back with it.
+        try:
+            pool.script([todos["create"], "SELECT 1 / 0"], {**params, "id": "00000000-0000-4000-8000-000000000009"})
+        except psycopg2.errors.DivisionByZero:
+            pass
+        assert sql("SELECT count(*) FROM todos WHERE list_id = %s", (list_id,)) == [(2,)]
+    finally:
+        pool.close()

@@ -230,6 +230,12 @@ class ConnectionPool:
             prepared.execute(cur, sql, params)
             return cur.fetchall()
 
+    def script(self, statements: list[str], params: Any, *, timeout: float | None = None) -> list[Row]:
+        """Several statements in one message, so one round trip and one transaction; the last one's rows."""
+        with self._statement(timeout) as cur:
+            prepared.execute_script(cur, statements, params)
+            return cur.fetchall()
+
     def discard_idle(self) -> None:
         """Close idle connections, e.g. after the database restarted under them."""
         drained = []

@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import hashlib
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import psycopg2
 import psycopg2.extensions
@@ -64,22 +64,40 @@ def statement(sql: str) -> Statement | None:
 
 def execute(cur: psycopg2.extensions.cursor, sql: str, params: Mapping[str, Any] | None) -> None:
     """Run `sql` with `params` on an autocommit cursor, prepared when it can be."""
+    cur.execute(*_runnable(cur, sql, params))
+
+
+def execute_script(cur: psycopg2.extensions.cursor, statements: Sequence[str], params: Mapping[str, Any]) -> None:
+    """Run several statements as one message (one round trip, one implicit transaction),
+    each prepared when it can be; the cursor holds the last one's rows."""
+    texts, args = [], []
+    for sql in statements:
+        text, values = _runnable(cur, sql, params)
+        if isinstance(values, list):
+            args.extend(values)
+        elif _PARAM.search(sql):        # left as text, its named placeholders cannot join positional ones
+            raise ValueError(f"a statement of a script must be preparable or take no parameters: {sql[:60]}")
+        texts.append(text)
+    cur.execute(";\n".join(texts), args)
+
+
+def _runnable(cur: psycopg2.extensions.cursor, sql: str,
+              params: Mapping[str, Any] | None) -> tuple[str, list[Any] | Mapping[str, Any] | None]:
+    """What to send for `sql` on this connection: its EXECUTE and positional values once prepared
+    (preparing it now if it is new), else the text itself with `params`."""
     conn = cur.connection
     if not isinstance(conn, Connection):
-        cur.execute(sql, params)
-        return
+        return sql, params
     st = statement(sql) if params is None or isinstance(params, Mapping) else None
     if st is None or st.name in conn.unpreparable:
-        cur.execute(sql, params)
-        return
+        return sql, params
     run = conn.prepared.get(st.name)
     if run is None:
         try:
             cur.execute(st.prepare)
         except psycopg2.ProgrammingError:        # e.g. a parameter of unknown type: run it as text
             conn.unpreparable.add(st.name)
-            cur.execute(sql, params)
-            return
+            return sql, params
         # EXECUTE's arguments are coerced only as assignments would be, and psycopg2 sends
         # a list of strings as text[]: each argument is cast to the type PREPARE inferred.
         cur.execute("SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", (st.name,))
@@ -87,4 +105,4 @@ def execute(cur: psycopg2.extensions.cursor, sql: str, params: Mapping[str, Any]
         types = types or []
         run = conn.prepared[st.name] = (f"EXECUTE {st.name}({', '.join(f'%s::{t}' for t in types)})"
                                         if types else f"EXECUTE {st.name}")
-    cur.execute(run, [params[name] for name in st.params] if st.params and params is not None else None)
+    return run, ([params[name] for name in st.params] if st.params and params is not None else [])

@@ -32,10 +32,10 @@ def write(pool: ConnectionPool, writer: Writer, statement: str, params: Mapping[
     assigned), or of `statement` itself when there is nothing to read back."""
     parts = [WRITES_SQL["as_writer"], statement]
     if read_back is not None:
-        parts += ["SET CONSTRAINTS ALL IMMEDIATE", read_back]
+        parts += [WRITES_SQL["assign_revs"], read_back]
     values = {**params, "writer": writer.user_id, "session": writer.session.hex() if writer.session else ""}
     try:
-        return pool.query_all(";\n".join(parts), values)
+        return pool.script(parts, values)
     except psycopg2.errors.InsufficientPrivilege as error:
         if error.diag.message_detail == "signed_out":
             raise Unauthorized(SIGNED_OUT) from None

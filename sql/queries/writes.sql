@@ -3,3 +3,7 @@
 -- name: as_writer
 -- Who writes, for the capture's access check at commit and the changes' `by_user`.
 SELECT set_config('todopy.user', %(writer)s, true) AS writer, set_config('todopy.session', %(session)s, true) AS session
+
+-- name: assign_revs
+-- Run the capture's commit-time step now, at the end of the write: the read-back then sees the revs.
+SET CONSTRAINTS ALL IMMEDIATE
