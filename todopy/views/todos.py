@@ -20,6 +20,7 @@ from todopy.views import streaming
 from todopy.views.base import Resource
 
 TODOS_SQL = queries("todos")
+IDS_SQL = queries("ids")
 MAX_TODOS_PER_LIST = 5_000
 NO_SUCH_TODO = "no such todo"
 
@@ -49,6 +50,7 @@ class TodoList(Resource):
         except psycopg2.errors.ForeignKeyViolation:
             raise NotFound(access.NO_SUCH_LIST) from None
         if row is not None:
+            self.services.budget.spend(grant.user.id, 1)
             todo = todo_json(row)
             return json_response(todo, 201, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
         return self._not_created(request, params)
@@ -63,6 +65,8 @@ class TodoList(Resource):
                     raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
                 todo = todo_json(found)
                 return json_response(todo, 200, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
+            if self.services.pool.query_one(IDS_SQL["retired_elsewhere"], params) is not None:
+                raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
         if self.services.pool.query_one(TODOS_SQL["list_rev"], params) is None:
             raise NotFound(access.NO_SUCH_LIST)
         raise Conflict(f"this list has the most todos a list may have ({MAX_TODOS_PER_LIST}); "
@@ -75,6 +79,7 @@ class TodoList(Resource):
         body = validation.fields(raw, {"completed": validation.completed}, required={"completed"})
         params = {"list": grant.list_id, "completed": body["completed"], "filter": only}
         rows = self.services.pool.query_all(TODOS_SQL["set_all_completed"], params)
+        self.services.budget.spend(grant.user.id, len(rows))
         # Rows come back in no particular order; each took the next rev, the last is the list's.
         changed = sorted((todo_json(row) for row in rows), key=lambda todo: (todo["created_time"], todo["id"]))
         if changed:
@@ -93,6 +98,7 @@ class TodoList(Resource):
         row = self.services.pool.query_one(TODOS_SQL["delete_completed"], {"list": grant.list_id})
         if row is None or row.rev is None:
             raise NotFound(access.NO_SUCH_LIST)
+        self.services.budget.spend(grant.user.id, row.deleted)
         return json_response({"deleted": row.deleted, "rev": row.rev})
 
     def websocket(self, request: Request, grant: ListAccess) -> None:
@@ -136,6 +142,7 @@ class Todo(Resource):
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
         if self.services.pool.query_one(TODOS_SQL["delete"], key) is None:
             self._explain_miss(grant, key)
+        self.services.budget.spend(grant.user.id, 1)
         return no_content()
 
     def websocket(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> None:
@@ -151,6 +158,7 @@ class Todo(Resource):
                                                                 "completed": body.get("completed")})
         if row is None:
             self._explain_miss(grant, key)
+        self.services.budget.spend(grant.user.id, 1)
         return json_response(todo_json(row), headers=[etag(row.rev)])
 
     def _current_rev(self, grant: ListAccess, todo_id: uuid.UUID) -> int | None:
