@@ -147,7 +147,7 @@ class Member(Resource):
         body = validation.fields(read_json_object(request), validation.MEMBER_FIELDS, required={"role"})
         params = {"list": grant.list_id, "user": user.id, "role": body["role"]}
         # One transaction: the list's row, then the user's, locked before counting, so
-        # concurrent adds count each other (docs/design.md, "Limits").
+        # concurrent adds count each other (docs/design.md, "Invariants").
         with self.services.pool.cursor() as cur:
             cur.execute(LISTS_SQL["lock_list"], params)
             if cur.fetchone() is None:
