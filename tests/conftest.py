@@ -65,9 +65,10 @@ def start_server(dsn: str, artifacts: Path, request: pytest.FixtureRequest) -> I
     started: list[ServerProcess] = []
 
     def start(env: dict[str, str] | None = None, args: tuple[str, ...] = (), database: str | None = dsn,
-              wait: bool = True) -> ServerProcess:
+              wait: bool = True, open_files: tuple[int, int] | None = None) -> ServerProcess:
         name = request.node.name.replace("/", "_")[:80]
-        process = ServerProcess(database, artifacts / f"server-{name}-{len(started)}.log", env=env, args=args)
+        process = ServerProcess(database, artifacts / f"server-{name}-{len(started)}.log", env=env, args=args,
+                                open_files=open_files)
         started.append(process)
         if wait:
             process.wait_healthy()

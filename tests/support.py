@@ -2,9 +2,11 @@
 and a client-side replica of a stream; what more than one test module uses lives here."""
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -29,7 +31,8 @@ class ServerProcess:
     """`todopy serve` on a free port (or the given one, e.g. to restart in place), against `dsn`."""
 
     def __init__(self, dsn: str | None, log_path: Path, *, env: dict[str, str] | None = None,
-                 args: tuple[str, ...] = (), port: int | None = None) -> None:
+                 args: tuple[str, ...] = (), port: int | None = None,
+                 open_files: tuple[int, int] | None = None) -> None:
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}"
@@ -39,10 +42,14 @@ class ServerProcess:
         if dsn is not None:
             environment["DATABASE_URL"] = dsn
         environment.update(env or {})
+        # `open_files`: the (soft, hard) RLIMIT_NOFILE the server starts with, as a service manager sets it.
+        limit = None if open_files is None else functools.partial(resource.setrlimit, resource.RLIMIT_NOFILE,
+                                                                  open_files)
         # The child writes the log through its own descriptor: ours is closed at once, leaking nothing.
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen([TODOPY, "serve", "--port", str(self.port), *args], env=environment,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                            preexec_fn=limit)
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout

@@ -13,6 +13,8 @@ from werkzeug.wsgi import get_path_info
 
 from todopy import maintenance, openapi
 from todopy.accounts import Accounts
+from todopy.admission import StreamAdmission, raise_open_files_limit
+from todopy.budget import WriteBudget
 from todopy.db import ConnectionPool
 from todopy.errors import NotFound, Unauthorized
 from todopy.http import JSON_CONTENT_TYPE, dumps
@@ -134,7 +136,12 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
                             reconcile_interval=settings.reconcile_interval)
     ringer = Ringer(dsn, metrics)
     streams = Streams(dispatcher, pool, settings, metrics)
-    services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics, openapi.document())
+    # Per process: each worker raises its own limit and counts its own streams.
+    admission = StreamAdmission.for_descriptors(settings.max_streams_per_user, raise_open_files_limit(),
+                                                settings.fd_reserve, metrics.streams_refused)
+    budget = WriteBudget(settings.write_burst, settings.write_rate, metrics.writes_refused)
+    services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics, admission, budget,
+                        openapi.document())
     wsgi: Callable = Router(services)
     wsgi = CrossSiteMiddleware(wsgi, settings.allowed_origins)
     wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl)

@@ -90,10 +90,13 @@ class Unprocessable(HTTPError):
 
 
 class TooManyRequests(HTTPError):
+    """429 with `Retry-After` (seconds): failed sign-ins, too many streams (`too_many_streams`),
+    the write budget spent (`slow_down`)."""
+
     status, code = 429, "too_many_requests"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, headers=[("Retry-After", str(retry_after))])
+    def __init__(self, message: str, retry_after: int, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers=[("Retry-After", str(retry_after))])
 
 
 class HeaderFieldsTooLarge(HTTPError):
@@ -109,5 +112,5 @@ class ServerBusy(HTTPError):
 
     status, code = 503, "server_busy"
 
-    def __init__(self, message: str, retry_after: int = 1) -> None:
-        super().__init__(message, headers=[("Retry-After", str(retry_after))])
+    def __init__(self, message: str, retry_after: int = 1, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers=[("Retry-After", str(retry_after))])

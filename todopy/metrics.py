@@ -41,6 +41,12 @@ class Metrics:
         self.write_to_send_seconds = Histogram(
             "todopy_write_to_send_seconds", "From a change's commit-time stamp to its frame being written",
             buckets=LATENCY_BUCKETS, registry=r)
+        self.streams_refused = Counter("todopy_streams_refused",
+                                       "Stream handshakes refused: a user at their cap (streams_per_user), or "
+                                       "the process near its open-files limit (descriptors)", ["limit"], registry=r)
+        self.writes_refused = Counter("todopy_writes_refused",
+                                      "Writes refused with 429 slow_down: the user's write budget was spent",
+                                      registry=r)
 
         self.ringer_elected = Gauge("todopy_ringer_elected", "1 in the process that rings change notifications",
                                     registry=r, multiprocess_mode="livesum")

@@ -208,7 +208,10 @@ ERRORS: dict[str, dict[str, Any]] = {
     "413": error_response("Body over 64 KiB."),
     "415": error_response("Body present but not `application/json`."),
     "422": error_response("Valid JSON, invalid fields or query parameters; the message names the field."),
-    "429": error_response("Too many failed sign-ins for this username.", **{"Retry-After": "RetryAfter"}),
+    "429": error_response("Too many failed sign-ins for this username (`too_many_requests`); the user's write budget "
+                          "is spent for now (`slow_down`, on writes to lists and todos); on a WebSocket handshake, "
+                          "the user has the most streams one server process allows (`too_many_streams`). "
+                          "`Retry-After` says when to try again.", **{"Retry-After": "RetryAfter"}),
     "503": error_response("Database unreachable; the server recovers by itself."),
 }
 ERROR_NAMES = {"400": "BadRequest", "401": "Unauthorized", "403": "CrossSite", "404": "NotFound",
@@ -270,6 +273,11 @@ def writes(*statuses: str) -> tuple[str, ...]:
     return ("403", *statuses)
 
 
+def budgeted(*statuses: str) -> tuple[str, ...]:
+    """A write to lists and todos can also be refused by the user's write budget (429 `slow_down`)."""
+    return writes("429", *statuses)
+
+
 # -- operations: what each resource's verb does --------------------------------
 # Paths, path parameters, HEAD and security come from the routes (todopy/routes.py);
 # tests/test_openapi.py fails on a verb served without an entry here, or an entry for none.
@@ -300,25 +308,25 @@ OPERATIONS: dict[tuple[type[Resource], str], dict[str, Any]] = {
         **success("201", "Created.", schema("Todo"), Location="Location", ETag="ETag"),
         **success("200", "A todo with this id is already in this list: nothing changed.", schema("Todo"),
                   Location="Location", ETag="ETag"),
-        **errors(*writes("409", *BODY_ERRORS))}, request="NewTodo"),
+        **errors(*budgeted("409", *BODY_ERRORS))}, request="NewTodo"),
     (todos.TodoList, "patch"): todos_operation(
         "toggleAll", "Set `completed` on every todo (matching the filter), atomically", {
             **success("200", "Only the todos that changed, and the rev after the change.", schema("TodoList")),
-            **errors(*writes(*BODY_ERRORS))}, parameters=["CompletedFilter"], request="ToggleAll"),
+            **errors(*budgeted(*BODY_ERRORS))}, parameters=["CompletedFilter"], request="ToggleAll"),
     (todos.TodoList, "delete"): todos_operation("clearCompleted", "Delete every completed todo, atomically", {
         **success("200", "How many were deleted, and the rev after the change.", schema("Cleared")),
-        **errors(*writes("422"))}, parameters=["ClearCompleted"]),
+        **errors(*budgeted("422"))}, parameters=["ClearCompleted"]),
 
     (todos.Todo, "get"): todos_operation("getTodo", "One todo", {
         **success("200", "The todo.", schema("Todo"), ETag="ETag"), **errors("404")}),
     (todos.Todo, "put"): todos_operation("replaceTodo", "Replace both fields of a todo", {
         **success("200", "The todo after the change.", schema("Todo"), ETag="ETag"),
-        **errors(*writes("404", "412", *BODY_ERRORS))}, parameters=["IfMatch"], request="TodoReplacement"),
+        **errors(*budgeted("404", "412", *BODY_ERRORS))}, parameters=["IfMatch"], request="TodoReplacement"),
     (todos.Todo, "patch"): todos_operation("updateTodo", "Change any of a todo's fields", {
         **success("200", "The todo after the change.", schema("Todo"), ETag="ETag"),
-        **errors(*writes("404", "412", *BODY_ERRORS))}, parameters=["IfMatch"], request="TodoChanges"),
+        **errors(*budgeted("404", "412", *BODY_ERRORS))}, parameters=["IfMatch"], request="TodoChanges"),
     (todos.Todo, "delete"): todos_operation("deleteTodo", "Delete a todo", {
-        **success("204", "Deleted."), **errors(*writes("404", "412"))}, parameters=["IfMatch"]),
+        **success("204", "Deleted."), **errors(*budgeted("404", "412"))}, parameters=["IfMatch"]),
 
     (lists.Lists, "get"): operation("listLists", "The lists the user is a member of, oldest first", {
         **success("200", "The lists.", schema("Lists")), **errors("401", "503")}, tags=["lists"]),
@@ -327,24 +335,24 @@ OPERATIONS: dict[tuple[type[Resource], str], dict[str, Any]] = {
             **success("201", "Created.", schema("List"), Location="Location", ETag="ETag"),
             **success("200", "The user's list with this id already exists: nothing changed.", schema("List"),
                       Location="Location", ETag="ETag"),
-            **errors(*writes("401", "409", "503", *BODY_ERRORS))}, request="NewList", tags=["lists"]),
+            **errors(*budgeted("401", "409", "503", *BODY_ERRORS))}, request="NewList", tags=["lists"]),
 
     (lists.OneList, "get"): list_operation("getList", "One list (any member)", {
         **success("200", "The list.", schema("List"), ETag="ETag")}),
     (lists.OneList, "patch"): list_operation("renameList", "Rename a list (owner, editor)", {
         **success("200", "The list after the change.", schema("List"), ETag="ETag"),
-        **errors(*writes("412", *BODY_ERRORS))}, parameters=["IfMatch"], request="ListChanges"),
+        **errors(*budgeted("412", *BODY_ERRORS))}, parameters=["IfMatch"], request="ListChanges"),
     (lists.OneList, "delete"): list_operation("deleteList", "Delete a list and its todos (owner; not the personal list)", {
-        **success("204", "Deleted."), **errors(*writes("409", "412"))}, parameters=["IfMatch"]),
+        **success("204", "Deleted."), **errors(*budgeted("409", "412"))}, parameters=["IfMatch"]),
 
     (lists.Members, "get"): list_operation("listMembers", "The list's members, owner first (any member)", {
         **success("200", "The members.", schema("Members"))}),
 
     (lists.Member, "put"): list_operation("putMember", "Add a member or change their role (owner)", {
         **success("201", "Added.", schema("Member")), **success("200", "Role set.", schema("Member")),
-        **errors(*writes("409", *BODY_ERRORS))}, request="MemberRole"),
+        **errors(*budgeted("409", *BODY_ERRORS))}, request="MemberRole"),
     (lists.Member, "delete"): list_operation("removeMember", "Remove a member (owner), or leave (the member themself)", {
-        **success("204", "Removed."), **errors(*writes("409"))}),
+        **success("204", "Removed."), **errors(*budgeted("409"))}),
 
     (ops.Health, "get"): operation("health", "Whether the database and the change listener are up", {
         **success("200", "Up.", schema("Healthy")),
@@ -443,7 +451,9 @@ def document() -> dict[str, Any]:
                 "listed with a trailing slash answers 308 (query string kept) without it. A method a URL does "
                 "not serve is a 405 with an `Allow` header (see `components.responses.MethodNotAllowed`). "
                 "When several errors apply, the first of 401, 404/405, 403, 413, 415, 400, 422 wins. "
-                f"`GET` with a WebSocket upgrade opens a stream on {streams(ROUTES)}."),
+                f"`GET` with a WebSocket upgrade opens a stream on {streams(ROUTES)}. A handshake past the "
+                "user's streams per server process is 429 `too_many_streams`, and one that would leave the "
+                "process too few file descriptors is 503 `server_busy`, both with `Retry-After`."),
         },
         "tags": [{"name": name} for name in ("accounts", "todos", "lists", "operations", "front end")],
         "paths": paths(ROUTES),

@@ -5,6 +5,8 @@ import dataclasses
 from typing import Any
 
 from todopy.accounts import Accounts
+from todopy.admission import StreamAdmission
+from todopy.budget import WriteBudget
 from todopy.db import ConnectionPool
 from todopy.metrics import Metrics
 from todopy.realtime.dispatcher import Dispatcher
@@ -24,4 +26,6 @@ class Services:
     ringer: Ringer
     streams: Streams
     metrics: Metrics
+    admission: StreamAdmission          # streams per user and descriptors (todopy/admission.py)
+    budget: WriteBudget                 # changed rows per user (todopy/budget.py)
     api_description: dict[str, Any]     # the OpenAPI document (todopy/openapi.py), built from the routes

@@ -72,6 +72,10 @@ class Settings:
     reconcile_interval: float = 5.0          # TODOPY_RECONCILE_INTERVAL: seconds between head-rev checks of followed lists
     idle_in_transaction_timeout_ms: int = 10_000  # TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS for the server's connections
     read_timeout: float = 30.0               # TODOPY_READ_TIMEOUT: seconds for request headers and bodies
+    max_streams_per_user: int = 100          # TODOPY_MAX_STREAMS_PER_USER: open streams per user, per process
+    fd_reserve: int = 200                    # TODOPY_FD_RESERVE: descriptors streams leave to everything else
+    write_burst: int = 10_000                # TODOPY_WRITE_BURST: changed rows a user may write at once
+    write_rate: float = 5.0                  # TODOPY_WRITE_RATE: changed rows per second a user earns back
     proxy_hops: int = 0                      # TODOPY_PROXY_HOPS: trusted X-Forwarded-* proxies in front
     log_format: str = "text"                 # TODOPY_LOG_FORMAT: text | json
     log_level: str = "INFO"                  # TODOPY_LOG_LEVEL
@@ -107,6 +111,10 @@ class Settings:
             reconcile_interval=_float(env, "TODOPY_RECONCILE_INTERVAL", 5.0),
             idle_in_transaction_timeout_ms=_int(env, "TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10_000, minimum=1),
             read_timeout=_float(env, "TODOPY_READ_TIMEOUT", 30.0),
+            max_streams_per_user=_int(env, "TODOPY_MAX_STREAMS_PER_USER", 100, minimum=1),
+            fd_reserve=_int(env, "TODOPY_FD_RESERVE", 200),
+            write_burst=_int(env, "TODOPY_WRITE_BURST", 10_000, minimum=1),
+            write_rate=_float(env, "TODOPY_WRITE_RATE", 5.0),
             proxy_hops=_int(env, "TODOPY_PROXY_HOPS", 0),
             log_format=log_format,
             log_level=(env.get("TODOPY_LOG_LEVEL") or "INFO").upper(),

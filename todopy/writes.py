@@ -9,12 +9,13 @@ assign the revs now (`SET CONSTRAINTS ALL IMMEDIATE`), read back what was writte
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+import contextlib
+from typing import Any, Iterator, Mapping
 
 import psycopg2.errors
 
 from todopy.access import NO_SUCH_LIST, Writer
-from todopy.db import ConnectionPool, Row
+from todopy.db import ConnectionPool, NamedRowCursor, Row
 from todopy.errors import Conflict, Forbidden, NotFound, Unauthorized
 from todopy.sqlfiles import queries
 
@@ -33,9 +34,28 @@ def write(pool: ConnectionPool, writer: Writer, statement: str, params: Mapping[
     parts = [WRITES_SQL["as_writer"], statement]
     if read_back is not None:
         parts += [WRITES_SQL["assign_revs"], read_back]
-    values = {**params, "writer": writer.user_id, "session": writer.session.hex() if writer.session else ""}
+    with refusals():
+        return pool.script(parts, {**params, **_named(writer)})
+
+
+@contextlib.contextmanager
+def transaction(pool: ConnectionPool, writer: Writer) -> Iterator[NamedRowCursor]:
+    """A write of several statements that must see each other's effects (lock, then count):
+    a transaction of its own, its writer named first, refused at commit like `write`."""
+    with refusals(), pool.cursor() as cur:
+        cur.execute(WRITES_SQL["as_writer"], _named(writer))
+        yield cur
+
+
+def _named(writer: Writer) -> dict[str, str]:
+    return {"writer": writer.user_id, "session": writer.session.hex() if writer.session else ""}
+
+
+@contextlib.contextmanager
+def refusals() -> Iterator[None]:
+    """The capture's refusals at commit, as the errors the contract gives for them."""
     try:
-        return pool.script(parts, values)
+        yield
     except psycopg2.errors.InsufficientPrivilege as error:
         if error.diag.message_detail == "signed_out":
             raise Unauthorized(SIGNED_OUT) from None

@@ -14,15 +14,18 @@ SELECT l.id::text, l.title, m.role, l.personal, l.created_time, l.rev
   FROM memberships m JOIN lists l ON l.id = m.list_id
  WHERE m.list_id = %(list)s AND m.user_id = %(user)s
 
+-- name: lock_user
+-- Every path that adds a membership takes the user's row first, in the transaction
+-- that then counts their lists: concurrent creations and adds queue here, and each
+-- counts the others (a new statement sees what they committed).
+SELECT id FROM users WHERE id = %(user)s FOR NO KEY UPDATE
+
 -- name: create
--- Nothing is written when the id is taken or the user is at the quota. The user's
--- row is locked first so that concurrent creations count each other. The owner's
--- membership, added by a trigger after the row, is the list's first change: rev 1
--- (assigned at commit).
-WITH locked AS (SELECT id FROM users WHERE id = %(user)s FOR NO KEY UPDATE)
+-- After lock_user. Nothing is written when the id is taken or the user is at the quota.
+-- The owner's membership, added by a trigger after the row, is the list's first change:
+-- rev 1 (assigned at commit).
 INSERT INTO lists (id, owner, title)
-SELECT coalesce(%(id)s::uuid, gen_random_uuid()), locked.id, %(title)s
-  FROM locked
+SELECT coalesce(%(id)s::uuid, gen_random_uuid()), %(user)s, %(title)s
  WHERE (SELECT count(*) FROM memberships WHERE user_id = %(user)s) < %(max_lists)s
    AND (%(id)s::uuid IS NULL OR NOT EXISTS (SELECT 1 FROM lists WHERE id = %(id)s::uuid))
 RETURNING id::text, title, 'owner' AS role, personal, created_time, 1::bigint AS rev
@@ -65,16 +68,21 @@ SELECT id::text, username FROM users WHERE lower(username) = lower(%(username)s)
 -- name: member_role
 SELECT role FROM memberships WHERE list_id = %(list)s AND user_id = %(user)s
 
+-- name: lock_list
+-- Taken before counting a list's members, in the same transaction (then lock_user of the
+-- one added: always list, then user, so two adds never wait for each other in a cycle).
+SELECT id FROM lists WHERE id = %(list)s FOR NO KEY UPDATE
+
+-- name: member_counts
+-- After lock_list and lock_user: the list's members, the user's lists, and their role here.
+SELECT (SELECT count(*) FROM memberships WHERE list_id = %(list)s) AS members,
+       (SELECT count(*) FROM memberships WHERE user_id = %(user)s) AS lists,
+       (SELECT role FROM memberships WHERE list_id = %(list)s AND user_id = %(user)s) AS role
+
 -- name: put_member
--- Add or change a member's role (never the owner's). Under the list's lock, so the
--- member count is exact; nothing is written when the list is full. `added` tells
--- 201 from 200; no row: full, or the role was already that (the caller looks).
-WITH locked AS (SELECT id FROM lists WHERE id = %(list)s FOR NO KEY UPDATE)
-INSERT INTO memberships AS m (list_id, user_id, role)
-SELECT locked.id, %(user)s, %(role)s
-  FROM locked
- WHERE EXISTS (SELECT 1 FROM memberships WHERE list_id = %(list)s AND user_id = %(user)s)
-    OR (SELECT count(*) FROM memberships WHERE list_id = %(list)s) < %(max_members)s
+-- Add or change a member's role (never the owner's). `added` tells 201 from 200; no
+-- row: the role was already that.
+INSERT INTO memberships AS m (list_id, user_id, role) VALUES (%(list)s, %(user)s, %(role)s)
 ON CONFLICT (list_id, user_id) DO UPDATE SET role = excluded.role
  WHERE m.role <> 'owner' AND m.role <> excluded.role
 RETURNING (xmax = 0) AS added

@@ -14,10 +14,11 @@
 // server refuses it. Replays are safe: creates carry client-chosen ids, updates
 // set values rather than flip them, a delete of a todo already gone is done.
 
-/** Failures that say nothing about the write itself: try again later. */
+/** Failures that say nothing about the write itself: try again later. A 429
+ * (the account's write budget spent for now) says when, in its Retry-After. */
 export function isTransient(error) {
-  return error?.status === 0 || error?.status === 408 || error?.status === 502 || error?.status === 503 ||
-    error?.status === 504;
+  return error?.status === 0 || error?.status === 408 || error?.status === 429 || error?.status === 502 ||
+    error?.status === 503 || error?.status === 504;
 }
 
 export const RETRY_DELAYS_MS = Object.freeze([500, 1000, 2000, 5000, 10000]);
@@ -146,7 +147,7 @@ export class Outbox {
             break;
           }
         } catch (error) {
-          if (this.keep(error)) return this._wait(true);
+          if (this.keep(error)) return this._wait(true, error?.retryAfter);
           outcome = { error };
         }
         this.failures = 0;
@@ -181,11 +182,12 @@ export class Outbox {
     this.storage.remove(op.seq).catch(() => {});
   }
 
-  _wait(failed) {
+  _wait(failed, retryAfter = null) {
     const changed = !this.waiting;
     this.waiting = true;
     if (failed) {
-      const delay = this.delays[Math.min(this.failures, this.delays.length - 1)];
+      // No sooner than the server asked (a retry before then would be refused again).
+      const delay = Math.max(this.delays[Math.min(this.failures, this.delays.length - 1)], (retryAfter ?? 0) * 1000);
       this.failures += 1;
       this.clearTimer(this.timer);
       this.timer = this.setTimer(() => {

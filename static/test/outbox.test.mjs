@@ -21,8 +21,8 @@ function scripted(...outcomes) {
 function manualTimers() {
   const pending = new Set();
   return {
-    setTimer: (fn) => {
-      const t = { fn };
+    setTimer: (fn, ms) => {
+      const t = { fn, ms };
       pending.add(t);
       return t;
     },
@@ -34,6 +34,9 @@ function manualTimers() {
     },
     get count() {
       return pending.size;
+    },
+    get waits() {
+      return [...pending].map((t) => t.ms);
     },
   };
 }
@@ -82,7 +85,8 @@ test('a write the server did not answer is retried after a delay, not dropped', 
   const timers = manualTimers();
   const { sent, send } = scripted(offline, refused(503), { reply: { id: 't1' } });
   const settled = [];
-  const outbox = new Outbox({ send, ...timers, onSettled: (op, outcome) => settled.push(outcome) });
+  const outbox = new Outbox({ send, setTimer: timers.setTimer, clearTimer: timers.clearTimer,
+    onSettled: (op, outcome) => settled.push(outcome) });
   outbox.enqueue({ kind: 'create', todo: { id: 't1', title: 'milk' } });
   await flush();
   assert.equal(sent.length, 1);
@@ -183,7 +187,7 @@ test('resolvePrecondition: a guarded delete (emptied title) survives a toggle, n
 });
 
 test('transient failures are the ones that say nothing about the write', () => {
-  for (const status of [0, 408, 502, 503, 504]) assert.equal(isTransient({ status }), true, status);
+  for (const status of [0, 408, 429, 502, 503, 504]) assert.equal(isTransient({ status }), true, status);
   for (const status of [400, 401, 403, 404, 409, 412, 422, 500]) assert.equal(isTransient({ status }), false, status);
 });
 
@@ -202,4 +206,23 @@ test('a write made while older ones are still being read from storage waits behi
   await flush();
   await flush();
   assert.deepEqual(sent.map((op) => op.todo.id), ['older', 'newer']);
+});
+
+test('a write refused with 429 slow_down is kept and sent again no sooner than Retry-After says', async () => {
+  const timers = manualTimers();
+  const slowDown = Object.assign(refused(429, 'slow_down'), { retryAfter: 7 });
+  const { sent, send } = scripted(slowDown);
+  const settled = [];
+  const outbox = new Outbox({ send, setTimer: timers.setTimer, clearTimer: timers.clearTimer,
+    onSettled: (op, outcome) => settled.push(outcome) });
+  outbox.enqueue({ kind: 'toggleAll', completed: true });
+  await flush();
+  assert.equal(sent.length, 1);
+  assert.equal(outbox.ops.length, 1, 'kept, not dropped');
+  assert.equal(settled.length, 0);
+  assert.deepEqual(timers.waits, [7000]);
+  timers.fire();
+  await flush();
+  assert.equal(sent.length, 2);
+  assert.equal(outbox.ops.length, 0);
 });

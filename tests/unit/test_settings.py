@@ -36,6 +36,10 @@ EVERY_VARIABLE = {
     "TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS": ("idle_in_transaction_timeout_ms", "500", 500),
     "TODOPY_READ_TIMEOUT": ("read_timeout", "3", 3.0),
     "TODOPY_PROXY_HOPS": ("proxy_hops", "1", 1),
+    "TODOPY_MAX_STREAMS_PER_USER": ("max_streams_per_user", "5", 5),
+    "TODOPY_FD_RESERVE": ("fd_reserve", "0", 0),
+    "TODOPY_WRITE_BURST": ("write_burst", "500", 500),
+    "TODOPY_WRITE_RATE": ("write_rate", "0.5", 0.5),
     "TODOPY_LOG_FORMAT": ("log_format", "json", "json"),
     "TODOPY_LOG_LEVEL": ("log_level", "debug", "DEBUG"),
 }
@@ -63,6 +67,10 @@ REFUSED = {
     "TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS": [("0", "must be at least 1")],
     "TODOPY_READ_TIMEOUT": [("0", "must be positive")],
     "TODOPY_PROXY_HOPS": [("-1", "must be at least 0")],
+    "TODOPY_MAX_STREAMS_PER_USER": [("0", "must be at least 1")],
+    "TODOPY_FD_RESERVE": [("-1", "must be at least 0")],
+    "TODOPY_WRITE_BURST": [("0", "must be at least 1"), ("lots", "must be an integer")],
+    "TODOPY_WRITE_RATE": [("0", "must be positive")],
     "TODOPY_LOG_FORMAT": [("xml", "must be 'text' or 'json'")],
 }
 

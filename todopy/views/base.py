@@ -23,7 +23,9 @@ class Resource:
     `websocket(request, **url_values)` for an upgrade request. HEAD is served by
     `get`; any other verb is a 405 naming the allowed ones.
 
-    Secure by default: a resource needs a signed-in user unless it sets `public`.
+    Secure by default: a resource needs a signed-in user unless it sets `public`; a
+    signed-in user's streams are admitted (todopy/admission.py) and their writes
+    checked against their write budget (todopy/budget.py) here too.
     A resource under a list (`in_list`) gets the user's access to it (`grant`) among
     its values; the role each verb needs comes from `role_for`, and `dispatch` checks
     it for every verb, REST and stream alike, before the handler runs.
@@ -74,6 +76,13 @@ class Resource:
                 if not self.exists(verb, grant, values):
                     raise NotFound(self.missing)
                 raise Forbidden(f"your role in this list ({grant.role}) does not allow this")
+        if user is not None and not self.public:
+            if verb == WEBSOCKET:
+                # The place is held until the stream ends (the handler returns then).
+                with self.services.admission.admit(user.id):
+                    return handler(request, **values)
+            if verb != "get":
+                self.services.budget.check(user.id)     # the handler spends what it changed
         return handler(request, **values)
 
 

@@ -19,11 +19,13 @@ from todopy.views import streaming
 from todopy.views.base import Resource
 
 LISTS_SQL = queries("lists")
+IDS_SQL = queries("ids")
 # Lists a user may belong to (their own and those shared with them) and members a list
 # may have: far above what a person juggles, low enough that a lists stream's re-read
 # and a members page stay one small query each.
 MAX_LISTS_PER_USER = 100
 MAX_MEMBERS_PER_LIST = 50
+ID_TAKEN = "this id is taken; choose another (a new UUID)"
 OWNER_STAYS = "the owner stays with their list: it cannot be left, nor its owner's role changed"
 
 
@@ -40,20 +42,26 @@ class Lists(Resource):
         body = validation.fields(read_json_object(request), validation.NEW_LIST_FIELDS, required={"title"})
         params = {"user": user.id, "id": body.get("id"), "title": body["title"], "max_lists": MAX_LISTS_PER_USER}
         try:
-            rows = writes.write(self.services.pool, writer_of(request), LISTS_SQL["create"], params)
+            with writes.transaction(self.services.pool, writer_of(request)) as cur:
+                cur.execute(LISTS_SQL["lock_user"], params)
+                cur.execute(LISTS_SQL["create"], params)
+                row = cur.fetchone()
         except psycopg2.errors.UniqueViolation:
-            rows = []       # the same id, created concurrently: answered below like a retry
-        if rows:
-            created = list_json(rows[0])
+            row = None       # the same id, created concurrently, or retired: answered below
+        if row is not None:
+            self.services.budget.spend(user.id, 1)
+            created = list_json(row)
             return json_response(created, 201, [("Location", f"/api/lists/{created['id']}/"), etag(created["rev"])])
         if params["id"] is not None:
             found = self.services.pool.query_one(LISTS_SQL["find"], params)
             if found is not None:
                 if not found.mine:
-                    raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
+                    raise Conflict(ID_TAKEN, code="id_taken")
                 existing = list_json(found)
                 return json_response(existing, 200, [("Location", f"/api/lists/{existing['id']}/"),
                                                      etag(existing["rev"])])
+            if self.services.pool.query_one(IDS_SQL["retired"], params) is not None:
+                raise Conflict(ID_TAKEN, code="id_taken")
         raise Conflict(f"you are a member of the most lists one may have ({MAX_LISTS_PER_USER}); "
                        "delete or leave some first", code="limit_reached")
 
@@ -82,6 +90,7 @@ class OneList(Resource):
                             {**key, "title": body["title"], "role": grant.role}, LISTS_SQL["renamed"])
         if not rows:
             raise self._miss(key)
+        self.services.budget.spend(grant.user.id, 1)
         renamed = list_json(rows[0])
         return json_response(renamed, headers=[etag(renamed["rev"])])
 
@@ -92,6 +101,7 @@ class OneList(Resource):
         key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
         if not writes.write(self.services.pool, grant.writer, LISTS_SQL["delete"], key):
             raise self._miss(key)
+        self.services.budget.spend(grant.user.id, 1)
         return no_content()
 
     def _miss(self, key: dict[str, Any]) -> HTTPError:
@@ -136,20 +146,33 @@ class Member(Resource):
     def put(self, request: Request, grant: ListAccess, username: str) -> Reply:
         user = self._existing_user(username)
         body = validation.fields(read_json_object(request), validation.MEMBER_FIELDS, required={"role"})
-        params = {"list": grant.list_id, "user": user.id, "role": body["role"], "max_members": MAX_MEMBERS_PER_LIST}
-        current = self.services.pool.query_one(LISTS_SQL["member_role"], params)
-        if current is not None and current.role == access.OWNER:
-            raise Conflict(OWNER_STAYS, code="owner_stays")
-        rows = writes.write(self.services.pool, grant.writer, LISTS_SQL["put_member"], params)
-        if rows:
-            return json_response(member_json(user, body["role"]), 201 if rows[0].added else 200)
-        now = self.services.pool.query_one(LISTS_SQL["member_role"], params)
-        if now is None:
-            raise Conflict(f"this list has the most members a list may have ({MAX_MEMBERS_PER_LIST})",
-                           code="limit_reached")
-        if now.role == access.OWNER:
-            raise Conflict(OWNER_STAYS, code="owner_stays")
-        return json_response(member_json(user, now.role), 200)
+        params = {"list": grant.list_id, "user": user.id, "role": body["role"]}
+        # One transaction: the list's row, then the user's, locked before counting, so
+        # concurrent adds count each other (docs/design.md, "Invariants").
+        with writes.transaction(self.services.pool, grant.writer) as cur:
+            cur.execute(LISTS_SQL["lock_list"], params)
+            if cur.fetchone() is None:
+                raise NotFound(access.NO_SUCH_LIST)
+            cur.execute(LISTS_SQL["lock_user"], params)
+            if cur.fetchone() is None:
+                raise NotFound("no such user")        # the account was deleted meanwhile
+            cur.execute(LISTS_SQL["member_counts"], params)
+            counts = cur.fetchone()
+            assert counts is not None
+            if counts.role == access.OWNER:
+                raise Conflict(OWNER_STAYS, code="owner_stays")
+            if counts.role is None and counts.members >= MAX_MEMBERS_PER_LIST:
+                raise Conflict(f"this list has the most members a list may have ({MAX_MEMBERS_PER_LIST})",
+                               code="limit_reached")
+            if counts.role is None and counts.lists >= MAX_LISTS_PER_USER:
+                raise Conflict(f"{user.username} is a member of the most lists one may have "
+                               f"({MAX_LISTS_PER_USER}); they may leave one first", code="limit_reached")
+            cur.execute(LISTS_SQL["put_member"], params)
+            row = cur.fetchone()
+        if row is None:
+            return json_response(member_json(user, body["role"]), 200)     # already that role
+        self.services.budget.spend(grant.user.id, 1)
+        return json_response(member_json(user, body["role"]), 201 if row.added else 200)
 
     def delete(self, request: Request, grant: ListAccess, username: str) -> Reply:
         user = self._existing_user(username)
@@ -158,6 +181,7 @@ class Member(Resource):
             if self.services.pool.query_one(LISTS_SQL["member_role"], key) is None:
                 raise NotFound(self.missing)
             raise Conflict(OWNER_STAYS, code="owner_stays")
+        self.services.budget.spend(grant.user.id, 1)
         return no_content()
 
     def _user(self, username: str) -> Row | None:

@@ -6,6 +6,7 @@ import contextlib
 import uuid
 from typing import Any, Iterator, NoReturn
 
+import psycopg2.errors
 from werkzeug.wrappers import Request
 
 from todopy import access, validation, writes
@@ -40,19 +41,21 @@ class TodoList(Resource):
                                  ignored=validation.READ_ONLY_TODO_FIELDS - {"id"})
         params = {"list": grant.list_id, "id": body.get("id") or str(uuid.uuid4()), "title": body["title"],
                   "completed": body.get("completed", False)}
-        rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["create"], params, TODOS_SQL["written"])
+        try:
+            rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["create"], params, TODOS_SQL["written"])
+        except psycopg2.errors.UniqueViolation:
+            rows = []       # a retired id (sql/0010_limits.sql): answered below
         if rows:
+            self.services.budget.spend(grant.user.id, 1)
             todo = todo_json(rows[0])
             return json_response(todo, 201, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
         return self._not_created(request, params)
 
     def _not_created(self, request: Request, params: dict[str, Any]) -> Reply:
         """Nothing was written: the id is taken, by this list's todo (a retried create: 200,
-        the todo as it is now) or by another list's (409)."""
+        the todo as it is now), or by another list's, live or deleted (409)."""
         found = self.services.pool.query_one(TODOS_SQL["find"], params)
-        if found is None:
-            raise Conflict("this id was just deleted; choose another (a new UUID)", code="id_taken")
-        if not found.here:
+        if found is None or not found.here:
             raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
         todo = todo_json(found)
         return json_response(todo, 200, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
@@ -68,6 +71,7 @@ class TodoList(Resource):
         changed = todos_json(rows)
         if changed is None:
             raise NotFound(access.NO_SUCH_LIST)
+        self.services.budget.spend(grant.user.id, len(changed["todos"]))
         return json_response(changed)
 
     def delete(self, request: Request, grant: ListAccess) -> Reply:
@@ -78,6 +82,7 @@ class TodoList(Resource):
                             TODOS_SQL["deleted_in_list"])
         if not rows:
             raise NotFound(access.NO_SUCH_LIST)
+        self.services.budget.spend(grant.user.id, rows[0].deleted)
         return json_response({"deleted": rows[0].deleted, "rev": rows[0].rev})
 
     def websocket(self, request: Request, grant: ListAccess) -> None:
@@ -122,6 +127,7 @@ class Todo(Resource):
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
         if not writes.write(self.services.pool, grant.writer, TODOS_SQL["delete"], key):
             self._explain_miss(grant, key)
+        self.services.budget.spend(grant.user.id, 1)
         return no_content()
 
     def websocket(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> None:
@@ -138,6 +144,7 @@ class Todo(Resource):
                             TODOS_SQL["written"])
         if not rows:
             self._explain_miss(grant, key)
+        self.services.budget.spend(grant.user.id, 1)
         return json_response(todo_json(rows[0]), headers=[etag(rows[0].rev)])
 
     def _current_rev(self, grant: ListAccess, todo_id: uuid.UUID) -> int | None:
