@@ -15,7 +15,7 @@ import websocket
 
 from tests.support import LIST, Api, Stream, metric, new_list, refused, register, stream
 from todopy.views.lists import MAX_LISTS_PER_USER, MAX_MEMBERS_PER_LIST
-from todopy.views.todos import MAX_TODOS_PER_LIST
+from todopy.writes import MAX_TODOS_PER_LIST
 
 RACE_ROUNDS = 5       # each round is one burst of concurrent requests racing for the last places
 
