@@ -280,3 +280,58 @@ class ConnectionPool:
             self.discard_idle()
         else:
             self._items.put(conn)
+
+
+class PinnedPool(ConnectionPool):
+    """A pool whose every statement runs in one transaction already open on `conn`.
+
+    For code written against a pool (the views) that must write inside a larger
+    transaction: an idempotent write commits its key with the write. Each statement
+    runs under a savepoint, sent with it (no extra round trip), so an error the
+    caller handles (a unique violation answered as a retry) leaves the transaction
+    usable, as it would leave an autocommit connection. Statements run as text: a
+    PREPARE inside a transaction that rolls back would leave the connection's
+    record of its prepared statements wrong.
+    """
+
+    SAVEPOINT = "SAVEPOINT todopy_statement;"
+
+    def __init__(self, conn: psycopg2.extensions.connection) -> None:
+        self._conn = conn
+
+    @contextlib.contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg2.extensions.connection]:
+        """The pinned connection, its work since this call undone on error (a nested transaction)."""
+        _run(self._conn, "SAVEPOINT todopy_nested")
+        try:
+            yield self._conn
+        except psycopg2.Error:
+            if not self._conn.closed:
+                _run(self._conn, "ROLLBACK TO SAVEPOINT todopy_nested")
+            raise
+        _run(self._conn, "RELEASE SAVEPOINT todopy_nested")
+
+    def _run_statement(self, sql: str, params: Any) -> NamedRowCursor:
+        cur = self._conn.cursor(cursor_factory=NamedRowCursor)
+        try:
+            cur.execute(self.SAVEPOINT + sql, params)
+        except CONNECTION_ERRORS:
+            raise                       # the transaction's owner decides (ConnectionPool.connection)
+        except psycopg2.Error:
+            _run(self._conn, "ROLLBACK TO SAVEPOINT todopy_statement")
+            raise
+        return cur
+
+    def query_one(self, sql: str, params: Any = None, *, timeout: float | None = None) -> Row | None:
+        return self._run_statement(sql, params).fetchone()
+
+    def query_all(self, sql: str, params: Any = None, *, timeout: float | None = None) -> list[Row]:
+        return self._run_statement(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Any = None, *, timeout: float | None = None) -> int:
+        return self._run_statement(sql, params).rowcount
+
+    def discard_idle(self) -> None:
+        """Nothing idle here: the connection belongs to the transaction's owner."""
+
+    close = discard_idle

@@ -92,8 +92,8 @@ class Unprocessable(HTTPError):
 class TooManyRequests(HTTPError):
     status, code = 429, "too_many_requests"
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, headers=[("Retry-After", str(retry_after))])
+    def __init__(self, message: str, retry_after: int, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers=[("Retry-After", str(retry_after))])
 
 
 class HeaderFieldsTooLarge(HTTPError):

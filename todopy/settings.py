@@ -73,6 +73,8 @@ class Settings:
     idle_in_transaction_timeout_ms: int = 10_000  # TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS for the server's connections
     read_timeout: float = 30.0               # TODOPY_READ_TIMEOUT: seconds for request headers and bodies
     proxy_hops: int = 0                      # TODOPY_PROXY_HOPS: trusted X-Forwarded-* proxies in front
+    idempotency_ttl: int = 24 * 3600         # TODOPY_IDEMPOTENCY_TTL: seconds an Idempotency-Key is remembered
+    idempotency_max_keys: int = 10_000       # TODOPY_IDEMPOTENCY_MAX_KEYS: live keys per user; past it 429
     log_format: str = "text"                 # TODOPY_LOG_FORMAT: text | json
     log_level: str = "INFO"                  # TODOPY_LOG_LEVEL
 
@@ -108,6 +110,8 @@ class Settings:
             idle_in_transaction_timeout_ms=_int(env, "TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10_000, minimum=1),
             read_timeout=_float(env, "TODOPY_READ_TIMEOUT", 30.0),
             proxy_hops=_int(env, "TODOPY_PROXY_HOPS", 0),
+            idempotency_ttl=_int(env, "TODOPY_IDEMPOTENCY_TTL", 24 * 3600, minimum=1),
+            idempotency_max_keys=_int(env, "TODOPY_IDEMPOTENCY_MAX_KEYS", 10_000, minimum=1),
             log_format=log_format,
             log_level=(env.get("TODOPY_LOG_LEVEL") or "INFO").upper(),
         )

@@ -1,11 +1,13 @@
 """The resource-class contract: one instance per class, one method per verb, access checked in one place."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from werkzeug.wrappers import Request
 
-from todopy import access
+from todopy import access, idempotency
+from todopy.db import ConnectionPool
 from todopy.environ import ACCEPT_WEBSOCKET
 from todopy.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
@@ -73,7 +75,17 @@ class Resource:
                 if not self.exists(verb, grant, values):
                     raise NotFound(self.missing)
                 raise Forbidden(f"your role in this list ({grant.role}) does not allow this")
-        return handler(request, **values)
+        key = None if self.public else idempotency.key_of(request)
+        if key is None:
+            return handler(request, **values)
+        assert user is not None
+
+        def write(pool: ConnectionPool) -> Reply:
+            # This resource's class, its queries bound to the key's transaction.
+            pinned = type(self)(dataclasses.replace(self.services, pool=pool))
+            return getattr(pinned, verb)(request, **values)
+
+        return idempotency.perform(self.services.pool, self.services.settings, request, user.id, key, write)
 
 
 def signed_in(request: Request) -> User:

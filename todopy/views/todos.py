@@ -35,7 +35,8 @@ class TodoList(Resource):
                                                         {"list": grant.list_id, "completed": completed}))
         if todos is None:
             raise NotFound(access.NO_SUCH_LIST)     # deleted since the access check
-        return json_response(todos)
+        # The list's rev: If-Match on the bulk writes (toggle all, clear completed) takes it back.
+        return json_response(todos, headers=[etag(todos["rev"])])
 
     def post(self, request: Request, grant: ListAccess) -> Reply:
         body = validation.fields(read_json_object(request), validation.NEW_TODO_FIELDS, required={"title"},
@@ -73,27 +74,35 @@ class TodoList(Resource):
         raw = read_json_object(request)
         only = validation.bool_param(request.args, "completed")
         body = validation.fields(raw, {"completed": validation.completed}, required={"completed"})
-        params = {"list": grant.list_id, "completed": body["completed"], "filter": only}
+        params = {"list": grant.list_id, "completed": body["completed"], "filter": only,
+                  "if_revs": if_match_revs(request)}
         rows = self.services.pool.query_all(TODOS_SQL["set_all_completed"], params)
+        if not rows:
+            raise NotFound(access.NO_SUCH_LIST)
+        if not rows[0].matched:
+            raise self._list_moved_on(params["if_revs"], rows[0].list_rev)
         # Rows come back in no particular order; each took the next rev, the last is the list's.
-        changed = sorted((todo_json(row) for row in rows), key=lambda todo: (todo["created_time"], todo["id"]))
-        if changed:
-            rev = max(todo["rev"] for todo in changed)
-        else:
-            row = self.services.pool.query_one(TODOS_SQL["list_rev"], params)
-            if row is None:
-                raise NotFound(access.NO_SUCH_LIST)
-            rev = row.rev
-        return json_response({"todos": changed, "rev": rev})
+        changed = sorted((todo_json(row) for row in rows if row.id is not None),
+                         key=lambda todo: (todo["created_time"], todo["id"]))
+        rev = max(todo["rev"] for todo in changed) if changed else rows[0].list_rev
+        return json_response({"todos": changed, "rev": rev}, headers=[etag(rev)])
 
     def delete(self, request: Request, grant: ListAccess) -> Reply:
         if validation.bool_param(request.args, "completed") is not True:
             raise Unprocessable("completed must be true: only completed todos can be cleared at once",
                                 code="invalid")
-        row = self.services.pool.query_one(TODOS_SQL["delete_completed"], {"list": grant.list_id})
-        if row is None or row.rev is None:
+        if_revs = if_match_revs(request)
+        row = self.services.pool.query_one(TODOS_SQL["delete_completed"], {"list": grant.list_id, "if_revs": if_revs})
+        if row is None:
             raise NotFound(access.NO_SUCH_LIST)
-        return json_response({"deleted": row.deleted, "rev": row.rev})
+        if not row.matched:
+            raise self._list_moved_on(if_revs, row.rev)
+        return json_response({"deleted": row.deleted, "rev": row.rev}, headers=[etag(row.rev)])
+
+    @staticmethod
+    def _list_moved_on(if_revs: list[int] | None, rev: int) -> PreconditionFailed:
+        return PreconditionFailed(f"the list has changed {describe(if_revs)}; it is now at rev {rev}",
+                                  headers=[etag(rev)])
 
     def websocket(self, request: Request, grant: ListAccess) -> None:
         predicate = validation.bool_param(request.args, "completed")
