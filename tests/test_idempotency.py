@@ -36,10 +36,13 @@ def same_response(first, again) -> None:
 
 # -- once, and the first response again -------------------------------------------------
 
-def test_a_retried_create_writes_once_and_gets_the_first_response(alice: Api):
+def test_a_retried_create_writes_once_and_gets_the_first_response(alice: Api, sql):
     key = str(uuid.uuid4())
     first = alice.post("/api/todos/", {"title": "milk"}, headers=keyed(key))
     assert first.status_code == 201, first.text
+    # The key's record and the write were committed by one transaction.
+    (todo_xid,) = sql("SELECT xmin::text FROM todos WHERE id = %s", (first.json()["id"],))[0]
+    assert sql("SELECT xmin::text FROM idempotency_keys WHERE key = %s", (key,)) == [(todo_xid,)]
     again = alice.post("/api/todos/", {"title": "milk"}, headers=keyed(key))
     same_response(first, again)
     assert todos_of(alice) == [first.json()]

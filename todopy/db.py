@@ -282,6 +282,16 @@ class ConnectionPool:
             self._items.put(conn)
 
 
+class SavepointCursor(NamedRowCursor):
+    """A cursor whose every statement is sent after a savepoint, in the same message (as
+    TransactionCursor sends BEGIN), so that a failed one can be undone alone."""
+
+    def execute(self, query, vars=None):  # noqa: A002 - psycopg2's signature
+        if isinstance(query, str):
+            query = "SAVEPOINT todopy_statement;" + query
+        return super().execute(query, vars)
+
+
 class PinnedPool(ConnectionPool):
     """A pool whose every statement runs in one transaction already open on `conn`.
 
@@ -293,8 +303,6 @@ class PinnedPool(ConnectionPool):
     PREPARE inside a transaction that rolls back would leave the connection's
     record of its prepared statements wrong.
     """
-
-    SAVEPOINT = "SAVEPOINT todopy_statement;"
 
     def __init__(self, conn: psycopg2.extensions.connection) -> None:
         self._conn = conn
@@ -312,9 +320,9 @@ class PinnedPool(ConnectionPool):
         _run(self._conn, "RELEASE SAVEPOINT todopy_nested")
 
     def _run_statement(self, sql: str, params: Any) -> NamedRowCursor:
-        cur = self._conn.cursor(cursor_factory=NamedRowCursor)
+        cur = self._conn.cursor(cursor_factory=SavepointCursor)
         try:
-            cur.execute(self.SAVEPOINT + sql, params)
+            cur.execute(sql, params)
         except CONNECTION_ERRORS:
             raise                       # the transaction's owner decides (ConnectionPool.connection)
         except psycopg2.Error:
