@@ -192,6 +192,19 @@ def test_a_malformed_key_is_400_and_changes_nothing(alice: Api, key: str):
     assert todos_of(alice) == []
 
 
+def test_a_malformed_key_keeps_its_place_in_the_order_of_errors(alice: Api, bob: Api):
+    bad = {KEY: "", "Content-Type": "application/json"}
+    missing = f"/api/todos/{uuid.uuid4()}/"
+    assert alice.request("PATCH", missing, data=b"{}", headers=bad).status_code == 404
+    assert bob.request("POST", f"/api/lists/{new_list(alice)['id']}/todos/", data=b"{}", headers=bad).status_code == 404
+    assert alice.request("POST", "/api/todos/", data=b"x" * (65 * 1024), headers=bad).status_code == 413
+    assert alice.request("POST", "/api/todos/", data=b"title=x",
+                         headers={KEY: "", "Content-Type": "text/plain"}).status_code == 415
+    assert alice.request("POST", "/api/todos/", data=b"{", headers=bad).status_code == 400
+    assert alice.request("POST", "/api/todos/", data=b"{", headers=bad).json()["error"]["code"] \
+        == "invalid_idempotency_key"
+
+
 def test_a_key_may_be_255_characters_and_quoted_as_the_draft_writes_it(alice: Api):
     long_key = "k" * 255
     assert alice.post("/api/todos/", {"title": "long"}, headers=keyed(long_key)).status_code == 201

@@ -98,11 +98,16 @@ def read_body(request: Request) -> bytes:
     return raw
 
 
+def require_json_type(request: Request, raw: bytes) -> None:
+    """415 for a body that is not declared JSON (no body needs no type)."""
+    if raw and request.mimetype != JSON_TYPE:
+        raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {request.mimetype or 'no type'}")
+
+
 def read_json_object(request: Request) -> dict[str, Any]:
     """The request body as a JSON object, refusing (in docs/api.md's order of precedence) 413, 415, then 400."""
     raw = read_body(request)
-    if raw and request.mimetype != JSON_TYPE:
-        raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {request.mimetype or 'no type'}")
+    require_json_type(request, raw)
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_int=_integer)
     except (ValueError, RecursionError) as error:

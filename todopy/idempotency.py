@@ -20,7 +20,7 @@ from werkzeug.wrappers import Request
 from todopy.db import ConnectionPool, NamedRowCursor, PinnedPool, Row
 from todopy.errors import BadRequest, Conflict, TooManyRequests, Unprocessable
 from todopy.fastpaths import status_line
-from todopy.http import Reply, read_body
+from todopy.http import Reply, read_body, require_json_type
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
 
@@ -33,18 +33,20 @@ REPLAYED = ("Idempotent-Replayed", "true")
 KEPT_HEADERS = frozenset(("content-type", "content-length", "location", "etag"))
 
 
-def key_of(request: Request) -> str | None:
-    """The request's Idempotency-Key, None without one; 400 `invalid_idempotency_key` when malformed.
+def applies(request: Request) -> bool:
+    """Whether the request asks for an idempotent write: an unsafe method with the header."""
+    return request.method in UNSAFE and HEADER in request.headers
+
+
+def key_of(request: Request) -> str:
+    """The request's Idempotency-Key, once its body has passed the checks that come first in
+    docs/api.md's order (413, 415); 400 `invalid_idempotency_key` when malformed.
 
     The draft makes the value a structured-field string (`"..."`); a bare value is
     taken as it is. Either way: 1 to 255 printable ASCII characters.
     """
-    if request.method not in UNSAFE:
-        return None
-    raw = request.headers.get(HEADER)
-    if raw is None:
-        return None
-    key = raw.strip(" \t")
+    require_json_type(request, read_body(request))
+    key = request.headers.get(HEADER, "").strip(" \t")
     if len(key) >= 2 and key.startswith('"') and key.endswith('"'):
         key = _unquote(key[1:-1])
     if not key or len(key) > MAX_KEY or not all(" " <= char <= "~" for char in key):
@@ -113,7 +115,7 @@ def perform(pool: ConnectionPool, settings: Settings, request: Request, user_id:
     """Perform `write` once for (user, key): run it in one transaction with the key's record, or
     answer the response recorded for the key; 409 while another request holds the key, 422
     when the key was used for another request, 429 past the user's bound of live keys."""
-    body = read_body(request)
+    body = read_body(request)                   # already read and checked by `key_of`
     params = {"user": user_id, "key": key, "keep_seconds": settings.idempotency_ttl,
               "max_keys": settings.idempotency_max_keys}
     with pool.cursor() as cur:                  # one transaction: the key's look-up, the write, its record

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Request
 from todopy import access, idempotency
 from todopy.db import ConnectionPool
 from todopy.environ import ACCEPT_WEBSOCKET
-from todopy.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from todopy.errors import Forbidden, HTTPError, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
 from todopy.accounts import User
 from todopy.middleware.sessions import current_user
@@ -75,10 +75,16 @@ class Resource:
                 if not self.exists(verb, grant, values):
                     raise NotFound(self.missing)
                 raise Forbidden(f"your role in this list ({grant.role}) does not allow this")
-        key = None if self.public else idempotency.key_of(request)
-        if key is None:
+        if self.public or not idempotency.applies(request):
             return handler(request, **values)
         assert user is not None
+        try:
+            key = idempotency.key_of(request)
+        except HTTPError:
+            # A refused body or key loses to a 404 (the contract's precedence), as in the handlers.
+            if self.in_list and not self.exists(verb, values["grant"], values):
+                raise NotFound(self.missing) from None
+            raise
 
         def write(pool: ConnectionPool) -> Reply:
             # This resource's class, its queries bound to the key's transaction.
