@@ -22,3 +22,28 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_user_time ON idempotency_keys (user_id, created_time);
 -- Housekeeping deletes expired keys of every user at once.
 CREATE INDEX idempotency_keys_time ON idempotency_keys (created_time);
+
+-- If-Match with a list's ETag on a bulk write (toggle all, clear completed). Called in
+-- the writing transaction after the write, once its changes have their revs (and the
+-- list's row is locked by this transaction, if it changed anything), so the answer
+-- holds until commit: the list's rev before this transaction's own changes must be
+-- one of `revs`. Otherwise it raises SQLSTATE TP412, DETAIL that rev (the list's own): the
+-- caller answers 412 and the transaction, write included, rolls back. NULL: no such list.
+-- It counts this transaction's changes of the list (`changes.xid`), so it holds however
+-- revs are assigned, during the statement or at commit (after SET CONSTRAINTS ALL IMMEDIATE).
+CREATE FUNCTION expect_list_rev(list uuid, revs bigint[]) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    now_rev bigint;
+    mine bigint;
+BEGIN
+    SELECT l.rev INTO now_rev FROM lists l WHERE l.id = list;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    SELECT count(*) INTO mine FROM changes c WHERE c.list_id = list AND c.xid = pg_current_xact_id_if_assigned();
+    IF NOT (now_rev - mine) = ANY(revs) THEN
+        RAISE EXCEPTION 'the list has changed since the rev If-Match named'
+            USING ERRCODE = 'TP412', DETAIL = (now_rev - mine)::text;
+    END IF;
+    RETURN now_rev;
+END $$;

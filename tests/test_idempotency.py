@@ -182,8 +182,9 @@ def test_concurrent_retries_with_one_key_write_exactly_once(alice: Api):
 
 # -- malformed keys -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("key", ["", "a" * 256, "caf\u00e9", "tab\there", "bell\x07", '"unterminated\\"'],
-                         ids=["empty", "256 chars", "not ascii", "tab", "control", "bad escape"])
+@pytest.mark.parametrize("key", ["", "a" * 256, "caf\u00e9", "tab\there", "bell\x07", '"escaped\\"', 'quote"inside',
+                                 '""'],
+                         ids=["empty", "256 chars", "not ascii", "tab", "control", "backslash", "quote", "empty quoted"])
 def test_a_malformed_key_is_400_and_changes_nothing(alice: Api, key: str):
     response = alice.request("POST", "/api/todos/", data=b'{"title": "x"}',
                              headers={"Content-Type": "application/json", KEY: key.encode("latin-1")})

@@ -313,7 +313,7 @@ class PinnedPool(ConnectionPool):
         _run(self._conn, "SAVEPOINT todopy_nested")
         try:
             yield self._conn
-        except psycopg2.Error:
+        except BaseException:
             if not self._conn.closed:
                 _run(self._conn, "ROLLBACK TO SAVEPOINT todopy_nested")
             raise

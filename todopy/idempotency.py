@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from typing import Callable, Iterable
 
 from werkzeug.wrappers import Request
@@ -27,6 +28,14 @@ from todopy.sqlfiles import queries
 IDEMPOTENCY_SQL = queries("idempotency")
 HEADER = "Idempotency-Key"
 MAX_KEY = 255
+# The draft's value is a structured-field string ("..."); a bare key is taken too, and means the
+# same. Its characters: printable ASCII but the quote and the backslash, so no escapes arise.
+KEY_CHAR = r'[ !#-\[\]-~]'
+KEY_PATTERN = (rf'"(?P<quoted>{KEY_CHAR}{{1,{MAX_KEY}}})"'
+               rf'|(?P<bare>[!#-\[\]-~](?:{KEY_CHAR}{{0,{MAX_KEY - 2}}}[!#-\[\]-~])?)')
+KEY = re.compile(KEY_PATTERN)
+# The same, as the OpenAPI document states it (no named groups: any regex dialect reads it).
+KEY_SCHEMA_PATTERN = "^(?:" + re.sub(r"\?P<\w+>", "", KEY_PATTERN) + ")$"
 UNSAFE = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 REPLAYED = ("Idempotent-Replayed", "true")
 # Response headers a replay repeats; Set-Cookie and the like are not the write's result.
@@ -40,37 +49,13 @@ def applies(request: Request) -> bool:
 
 def key_of(request: Request) -> str:
     """The request's Idempotency-Key, once its body has passed the checks that come first in
-    docs/api.md's order (413, 415); 400 `invalid_idempotency_key` when malformed.
-
-    The draft makes the value a structured-field string (`"..."`); a bare value is
-    taken as it is. Either way: 1 to 255 printable ASCII characters.
-    """
+    docs/api.md's order (413, 415); 400 `invalid_idempotency_key` when malformed."""
     require_json_type(request, read_body(request))
-    key = request.headers.get(HEADER, "").strip(" \t")
-    if len(key) >= 2 and key.startswith('"') and key.endswith('"'):
-        key = _unquote(key[1:-1])
-    if not key or len(key) > MAX_KEY or not all(" " <= char <= "~" for char in key):
-        raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY} printable ASCII characters (e.g. a UUID)",
-                         code="invalid_idempotency_key")
-    return key
-
-
-def _unquote(inner: str) -> str:
-    """A structured-field string's content: `\\"` and `\\\\` escapes resolved; any other escape is malformed."""
-    out, escaped = [], False
-    for char in inner:
-        if escaped:
-            if char not in '"\\':
-                return ""
-            out.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == '"':
-            return ""
-        else:
-            out.append(char)
-    return "" if escaped else "".join(out)
+    match = KEY.fullmatch(request.headers.get(HEADER, "").strip(" \t"))
+    if match is None:
+        raise BadRequest(f"{HEADER} must be 1 to {MAX_KEY} printable ASCII characters other than '\"' and '\\' "
+                         "(e.g. a UUID), bare or in double quotes", code="invalid_idempotency_key")
+    return match.group("quoted") or match.group("bare")
 
 
 def fingerprint(request: Request, body: bytes) -> bytes:

@@ -12,7 +12,7 @@ import copy
 import re
 from typing import Any
 
-from todopy import __version__
+from todopy import __version__, idempotency
 from todopy.routes import ROUTES, Route
 from todopy.validation import MAX_TITLE
 from todopy.views import accounts, lists, ops, static, todos
@@ -174,9 +174,10 @@ PARAMETERS: dict[str, Any] = {
                                    'or its title): 412, and nothing changes.'},
     "IdempotencyKey": {
         "name": "Idempotency-Key", "in": "header", "required": False,
-        "schema": {"type": "string", "minLength": 1, "maxLength": 257, "pattern": "^[ -~]+$"},
+        "schema": {"type": "string", "pattern": idempotency.KEY_SCHEMA_PATTERN},
         "description": "A key made once per write (a UUID), sent with every attempt of it (IETF httpapi draft; "
-                       "quoted or bare, 1 to 255 printable ASCII characters, else 400 `invalid_idempotency_key`). "
+                       "quoted or bare, 1 to 255 printable ASCII characters but `\"` and `\\`, else 400 "
+                       "`invalid_idempotency_key`). "
                        "The first request with it is performed once; a retry with the same key and the same "
                        "request (method, path, query, If-Match, body) gets the first response again, with "
                        "`Idempotent-Replayed: true`; the same key with another request is 422 "

@@ -60,32 +60,24 @@ RETURNING todos.id
 
 -- name: set_all_completed
 -- Toggle all: only rows whose state differs change (and get a new rev, the last
--- of which is the list's rev after this write). One row per changed todo, each
--- with the list's rev before the write and whether If-Match held (the list's
--- locked row's rev is among `if_revs`, or there is no If-Match); a single row
--- without a todo when nothing changed; none when the list is gone.
-WITH locked AS (SELECT id, rev, (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[])) AS matched
-                  FROM lists WHERE id = %(list)s FOR NO KEY UPDATE),
-changed AS (
+-- of which is the list's rev after this write).
+WITH locked AS (SELECT id FROM lists WHERE id = %(list)s FOR NO KEY UPDATE)
 UPDATE todos SET completed = %(completed)s
   FROM locked
- WHERE locked.matched AND todos.list_id = locked.id AND todos.completed <> %(completed)s
+ WHERE todos.list_id = locked.id AND todos.completed <> %(completed)s
    AND (%(filter)s::boolean IS NULL OR todos.completed = %(filter)s::boolean)
-RETURNING todos.id::text, todos.title, todos.completed, todos.created_time, todos.rev)
-SELECT locked.rev AS list_rev, locked.matched, changed.id, changed.title, changed.completed,
-       changed.created_time, changed.rev
-  FROM locked LEFT JOIN changed ON true
+RETURNING todos.id::text, todos.title, todos.completed, todos.created_time, todos.rev
 
 -- name: list_rev
 SELECT rev FROM lists WHERE id = %(list)s
 
 -- name: delete_completed
 -- Clear completed: how many, and the list's rev after it (the locked row's rev is
--- the one before; each delete took the next); nothing is deleted unless If-Match
--- holds (`matched`, as for set_all_completed). No row when the list is gone.
-WITH locked AS (SELECT id, rev, (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[])) AS matched
-                  FROM lists WHERE id = %(list)s FOR NO KEY UPDATE),
-gone AS (DELETE FROM todos USING locked
-          WHERE locked.matched AND todos.list_id = locked.id AND todos.completed RETURNING 1)
-SELECT locked.matched, (SELECT count(*) FROM gone) AS deleted, locked.rev + (SELECT count(*) FROM gone) AS rev
-  FROM locked
+-- the one before; each delete took the next).
+WITH locked AS (SELECT id, rev FROM lists WHERE id = %(list)s FOR NO KEY UPDATE),
+gone AS (DELETE FROM todos USING locked WHERE todos.list_id = locked.id AND todos.completed RETURNING 1)
+SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT rev FROM locked) + (SELECT count(*) FROM gone) AS rev
+
+-- name: expect_list_rev
+-- After a bulk write with If-Match, in its transaction: SQLSTATE TP412 when the list had moved on.
+SELECT expect_list_rev(%(list)s, %(if_revs)s::bigint[]) AS rev

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Request
 from todopy import access, validation
 from todopy.access import ListAccess
 from todopy.conditional import describe, etag, if_match_revs
+from todopy.db import Row
 from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed, Unprocessable
 from todopy.http import Reply, json_response, no_content, read_json_object
 from todopy.representations import todo_json, todos_json
@@ -22,6 +23,7 @@ from todopy.views.base import Resource
 TODOS_SQL = queries("todos")
 MAX_TODOS_PER_LIST = 5_000
 NO_SUCH_TODO = "no such todo"
+LIST_MOVED_ON = "TP412"     # SQLSTATE of expect_list_rev (sql/0011_idempotency.sql): If-Match on a bulk write failed
 
 
 class TodoList(Resource):
@@ -74,35 +76,52 @@ class TodoList(Resource):
         raw = read_json_object(request)
         only = validation.bool_param(request.args, "completed")
         body = validation.fields(raw, {"completed": validation.completed}, required={"completed"})
-        params = {"list": grant.list_id, "completed": body["completed"], "filter": only,
-                  "if_revs": if_match_revs(request)}
-        rows = self.services.pool.query_all(TODOS_SQL["set_all_completed"], params)
-        if not rows:
-            raise NotFound(access.NO_SUCH_LIST)
-        if not rows[0].matched:
-            raise self._list_moved_on(params["if_revs"], rows[0].list_rev)
+        params = {"list": grant.list_id, "completed": body["completed"], "filter": only}
+        rows, rev_now = self._bulk(TODOS_SQL["set_all_completed"], params, if_match_revs(request))
         # Rows come back in no particular order; each took the next rev, the last is the list's.
-        changed = sorted((todo_json(row) for row in rows if row.id is not None),
-                         key=lambda todo: (todo["created_time"], todo["id"]))
-        rev = max(todo["rev"] for todo in changed) if changed else rows[0].list_rev
+        changed = sorted((todo_json(row) for row in rows), key=lambda todo: (todo["created_time"], todo["id"]))
+        if changed:
+            rev = max(todo["rev"] for todo in changed)
+        elif rev_now is not None:
+            rev = rev_now
+        else:
+            row = self.services.pool.query_one(TODOS_SQL["list_rev"], params)
+            if row is None:
+                raise NotFound(access.NO_SUCH_LIST)
+            rev = row.rev
         return json_response({"todos": changed, "rev": rev}, headers=[etag(rev)])
 
     def delete(self, request: Request, grant: ListAccess) -> Reply:
         if validation.bool_param(request.args, "completed") is not True:
             raise Unprocessable("completed must be true: only completed todos can be cleared at once",
                                 code="invalid")
-        if_revs = if_match_revs(request)
-        row = self.services.pool.query_one(TODOS_SQL["delete_completed"], {"list": grant.list_id, "if_revs": if_revs})
-        if row is None:
+        rows, _ = self._bulk(TODOS_SQL["delete_completed"], {"list": grant.list_id}, if_match_revs(request))
+        if not rows or rows[0].rev is None:
             raise NotFound(access.NO_SUCH_LIST)
-        if not row.matched:
-            raise self._list_moved_on(if_revs, row.rev)
-        return json_response({"deleted": row.deleted, "rev": row.rev}, headers=[etag(row.rev)])
+        return json_response({"deleted": rows[0].deleted, "rev": rows[0].rev}, headers=[etag(rows[0].rev)])
 
-    @staticmethod
-    def _list_moved_on(if_revs: list[int] | None, rev: int) -> PreconditionFailed:
-        return PreconditionFailed(f"the list has changed {describe(if_revs)}; it is now at rev {rev}",
-                                  headers=[etag(rev)])
+    def _bulk(self, statement: str, params: dict[str, Any],
+              if_revs: list[int] | None) -> tuple[list[Row], int | None]:
+        """Run a bulk write: alone without If-Match (one statement, its own transaction); with it, in
+        a transaction that checks the list's rev after the write and undoes it when the list had
+        moved on (412). Returns the write's rows and, with If-Match, the list's rev after it."""
+        if if_revs is None:
+            return self.services.pool.query_all(statement, params), None
+        with self.services.pool.cursor() as cur:
+            cur.execute(statement, params)
+            rows = cur.fetchall()
+            try:
+                cur.execute(TODOS_SQL["expect_list_rev"], {"list": params["list"], "if_revs": if_revs})
+            except psycopg2.Error as error:
+                if error.pgcode != LIST_MOVED_ON:
+                    raise
+                rev = int(error.diag.message_detail or 0)
+                raise PreconditionFailed(f"the list has changed {describe(if_revs)}; it is now at rev {rev}",
+                                         headers=[etag(rev)]) from None
+            checked = cur.fetchone()
+        if checked is None or checked.rev is None:
+            raise NotFound(access.NO_SUCH_LIST)
+        return rows, checked.rev
 
     def websocket(self, request: Request, grant: ListAccess) -> None:
         predicate = validation.bool_param(request.args, "completed")
