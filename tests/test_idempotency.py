@@ -3,6 +3,7 @@ bounded; and If-Match with the list's ETag on the bulk writes."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import threading
 import time
 import uuid
@@ -178,6 +179,26 @@ def test_concurrent_retries_with_one_key_write_exactly_once(alice: Api):
     titles = [todo["title"] for todo in todos_of(alice)]
     assert sorted(titles) == sorted(f"round {n}" for n in range(ROUNDS)), titles
     print(f"{ROUNDS} rounds of {RACERS}: {in_use} retries refused in flight, the rest replayed")
+
+
+def test_racing_keyed_creates_of_one_client_id_make_one_todo_and_answer_each_as_a_retry(alice: Api):
+    """Different keys, one client-chosen id: the losers' inserts are refused by the database inside their
+    keyed transactions, and answered as a retried create (200), as they are without a key."""
+    start = threading.Barrier(RACERS)
+    apis = [Api(alice.base_url, alice.token) for _ in range(RACERS)]
+
+    def send(api: Api, todo_id: str):
+        start.wait()
+        return api.post("/api/todos/", {"title": "once", "id": todo_id}, headers=keyed(str(uuid.uuid4())))
+
+    with concurrent.futures.ThreadPoolExecutor(RACERS) as pool:
+        for _ in range(10):
+            todo_id = str(uuid.uuid4())
+            responses = list(pool.map(send, apis, [todo_id] * RACERS))
+            statuses = sorted(r.status_code for r in responses)
+            assert statuses == [200] * (RACERS - 1) + [201], [(r.status_code, r.text) for r in responses]
+            assert len({json.dumps(r.json(), sort_keys=True) for r in responses}) == 1
+    assert len(todos_of(alice)) == 10
 
 
 # -- malformed keys -------------------------------------------------------------------------

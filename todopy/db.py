@@ -296,39 +296,55 @@ class PinnedPool(ConnectionPool):
     """A pool whose every statement runs in one transaction already open on `conn`.
 
     For code written against a pool (the views) that must write inside a larger
-    transaction: an idempotent write commits its key with the write. Each statement
-    runs under a savepoint, sent with it (no extra round trip), so an error the
-    caller handles (a unique violation answered as a retry) leaves the transaction
-    usable, as it would leave an autocommit connection. Statements run as text: a
-    PREPARE inside a transaction that rolls back would leave the connection's
-    record of its prepared statements wrong.
+    transaction: an idempotent write commits its key with the write. Statements
+    run as text: a PREPARE inside a transaction that rolls back would leave the
+    connection's record of its prepared statements wrong.
+
+    A statement refused by the database (a unique violation the caller answers as
+    a retry) aborts the transaction, where on an autocommit connection it would
+    not: `failed` says so, and the transaction's owner runs the work again with
+    `savepoints`, each statement under a savepoint sent with it (no extra round
+    trip), so that a refused one is undone alone. Not by default: rows written in
+    a subtransaction carry its xid, not the transaction's, and so do not pass for
+    this transaction's in queries that tell them by `xmin`.
     """
 
-    def __init__(self, conn: psycopg2.extensions.connection) -> None:
+    def __init__(self, conn: psycopg2.extensions.connection, *, savepoints: bool = False) -> None:
         self._conn = conn
+        self.savepoints = savepoints
+        self.failed = False
 
     @contextlib.contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[psycopg2.extensions.connection]:
-        """The pinned connection, its work since this call undone on error (a nested transaction)."""
-        _run(self._conn, "SAVEPOINT todopy_nested")
+        """The pinned connection; with savepoints, its work since this call is undone on error."""
+        if self.savepoints:
+            _run(self._conn, "SAVEPOINT todopy_nested")
         try:
             yield self._conn
-        except BaseException:
-            if not self._conn.closed:
-                _run(self._conn, "ROLLBACK TO SAVEPOINT todopy_nested")
+        except BaseException as error:
+            self._refused(error, "ROLLBACK TO SAVEPOINT todopy_nested")
             raise
-        _run(self._conn, "RELEASE SAVEPOINT todopy_nested")
+        if self.savepoints:
+            _run(self._conn, "RELEASE SAVEPOINT todopy_nested")
 
     def _run_statement(self, sql: str, params: Any) -> NamedRowCursor:
-        cur = self._conn.cursor(cursor_factory=SavepointCursor)
+        cur = self._conn.cursor(cursor_factory=SavepointCursor if self.savepoints else NamedRowCursor)
         try:
             cur.execute(sql, params)
-        except CONNECTION_ERRORS:
-            raise                       # the transaction's owner decides (ConnectionPool.connection)
-        except psycopg2.Error:
-            _run(self._conn, "ROLLBACK TO SAVEPOINT todopy_statement")
+        except psycopg2.Error as error:
+            self._refused(error, "ROLLBACK TO SAVEPOINT todopy_statement")
             raise
         return cur
+
+    def _refused(self, error: BaseException, rollback: str) -> None:
+        """After an error in the transaction: undo to its savepoint (`rollback`), or note that the
+        transaction is lost."""
+        if isinstance(error, CONNECTION_ERRORS) or not isinstance(error, psycopg2.Error) or self._conn.closed:
+            return                  # the transaction's owner decides (ConnectionPool.connection)
+        if self.savepoints:
+            _run(self._conn, rollback)
+        else:
+            self.failed = True
 
     def query_one(self, sql: str, params: Any = None, *, timeout: float | None = None) -> Row | None:
         return self._run_statement(sql, params).fetchone()

@@ -16,6 +16,7 @@ import json
 import re
 from typing import Callable, Iterable
 
+import psycopg2
 from werkzeug.wrappers import Request
 
 from todopy.db import ConnectionPool, NamedRowCursor, PinnedPool, Row
@@ -100,6 +101,20 @@ def perform(pool: ConnectionPool, settings: Settings, request: Request, user_id:
     """Perform `write` once for (user, key): run it in one transaction with the key's record, or
     answer the response recorded for the key; 409 while another request holds the key, 422
     when the key was used for another request, 429 past the user's bound of live keys."""
+    try:
+        return _attempt(pool, settings, request, user_id, key, write, savepoints=False)
+    except _Again:
+        # A statement the write handles was refused, and took the transaction with it (it
+        # would not have on its own): all again, each statement under a savepoint.
+        return _attempt(pool, settings, request, user_id, key, write, savepoints=True)
+
+
+class _Again(Exception):
+    """The attempt's transaction was lost to a refused statement that the write meant to handle."""
+
+
+def _attempt(pool: ConnectionPool, settings: Settings, request: Request, user_id: str, key: str,
+             write: Callable[[ConnectionPool], Reply], *, savepoints: bool) -> Reply:
     body = read_body(request)                   # already read and checked by `key_of`
     params = {"user": user_id, "key": key, "keep_seconds": settings.idempotency_ttl,
               "max_keys": settings.idempotency_max_keys}
@@ -123,8 +138,16 @@ def perform(pool: ConnectionPool, settings: Settings, request: Request, user_id:
             raise TooManyRequests(f"you have {settings.idempotency_max_keys} {HEADER}s in use, the most one may "
                                   "have; send this write without a key, or when the oldest expires",
                                   retry_after=max(1, found.oldest_expires_in or 1), code="too_many_idempotency_keys")
-        # An error raised here rolls the transaction back: nothing written, nothing recorded.
-        answer = record(write(PinnedPool(cur.connection)), request.environ)
+        pinned = PinnedPool(cur.connection, savepoints=savepoints)
+        try:
+            # An HTTP error raised here rolls the transaction back: nothing written, nothing recorded.
+            answer = record(write(pinned), request.environ)
+        except psycopg2.Error:
+            if pinned.failed:
+                raise _Again() from None
+            raise
+        if pinned.failed:
+            raise _Again()
         cur.execute(IDEMPOTENCY_SQL["store"], {**params, "fingerprint": sent, "status": answer.status,
                                                "headers": json.dumps(answer.headers), "body": answer.body})
     return answer
