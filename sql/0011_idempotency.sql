@@ -28,7 +28,8 @@ CREATE INDEX idempotency_keys_time ON idempotency_keys (created_time);
 -- list's row is locked by this transaction, if it changed anything), so the answer
 -- holds until commit: the list's rev before this transaction's own changes must be
 -- one of `revs`. Otherwise it raises SQLSTATE TP412, DETAIL that rev (the list's own): the
--- caller answers 412 and the transaction, write included, rolls back. NULL: no such list.
+-- caller answers 412 and the transaction, write included, rolls back. NULL `revs` (no
+-- If-Match): no check. Returns the list's rev now; NULL: no such list.
 -- It counts this transaction's changes of the list (`changes.xid`), so it holds however
 -- revs are assigned, during the statement or at commit (after SET CONSTRAINTS ALL IMMEDIATE).
 CREATE FUNCTION expect_list_rev(list uuid, revs bigint[]) RETURNS bigint LANGUAGE plpgsql AS $$
@@ -41,7 +42,7 @@ BEGIN
         RETURN NULL;
     END IF;
     SELECT count(*) INTO mine FROM changes c WHERE c.list_id = list AND c.xid = pg_current_xact_id_if_assigned();
-    IF NOT (now_rev - mine) = ANY(revs) THEN
+    IF revs IS NOT NULL AND NOT (now_rev - mine) = ANY(revs) THEN
         RAISE EXCEPTION 'the list has changed since the rev If-Match named'
             USING ERRCODE = 'TP412', DETAIL = (now_rev - mine)::text;
     END IF;
