@@ -104,7 +104,7 @@ def clean_database(request: pytest.FixtureRequest) -> None:
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute("TRUNCATE users, sessions, lists, memberships, todos, login_throttle")
+            cur.execute("TRUNCATE users, sessions, lists, memberships, todos, login_throttle, idempotency_keys")
     finally:
         conn.close()
 

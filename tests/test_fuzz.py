@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
 from tests.support import register
-from todopy import openapi
+from todopy import idempotency, openapi
 
 EXAMPLES = int(os.environ.get("TODOPY_FUZZ_EXAMPLES", "30"))
 schema = schemathesis.openapi.from_dict(openapi.document())
@@ -46,4 +47,8 @@ def test_api_conforms_to_its_description(case, server, fuzz_user):
         headers = {}
     else:
         headers = {"Authorization": f"Bearer {fuzz_user.token}"}
+    key = (case.headers or {}).get("Idempotency-Key")
+    if isinstance(key, str) and idempotency.KEY.fullmatch(key.strip(" \t")):
+        # A fresh key for every valid one: a generated key sent again with another request is a 422 by design.
+        case.headers["Idempotency-Key"] = str(uuid.uuid4())
     case.call_and_validate(base_url=server.base_url, headers=headers)

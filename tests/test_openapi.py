@@ -264,3 +264,31 @@ def test_real_responses_match_the_documented_schemas_and_headers(spec, server, s
     not_allowed = user.request("PUT", "/api/session/")
     method_not_allowed = {"responses": {"405": {"$ref": "#/components/responses/MethodNotAllowed"}}}
     check_response({**spec, "paths": {"/x": {"put": method_not_allowed}}}, "PUT", "/x", not_allowed)
+
+
+def test_keyed_writes_and_bulk_preconditions_answer_as_documented(spec, server):
+    user = Api(server.base_url, requests.post(server.base_url + "/api/users/", timeout=10, json={
+        "username": new_username(), "password": PASSWORD}).json()["token"])
+
+    def call(method: str, template: str, path: str | None = None, **kwargs: Any) -> requests.Response:
+        response = user.request(method, path or template, **kwargs)
+        check_response(spec, method, template, response)
+        return response
+
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = call("POST", "/api/todos/", json_body={"title": "keyed"}, headers=key)
+    replayed = call("POST", "/api/todos/", json_body={"title": "keyed"}, headers=key)
+    assert first.status_code == replayed.status_code == 201
+    assert call("POST", "/api/todos/", json_body={"title": "other"}, headers=key).status_code == 422
+    assert call("POST", "/api/todos/", json_body={"title": "x"}, headers={"Idempotency-Key": ""}).status_code == 400
+    todo_path = f"/api/todos/{first.json()['id']}/"
+    assert call("DELETE", "/api/todos/{todo_id}/", todo_path, headers=key).status_code == 422
+    assert call("DELETE", "/api/todos/{todo_id}/", todo_path, headers={"Idempotency-Key": "d"}).status_code == 204
+    assert call("DELETE", "/api/todos/{todo_id}/", todo_path, headers={"Idempotency-Key": "d"}).status_code == 204
+    stale = {"If-Match": '"1"'}
+    assert call("PATCH", "/api/todos/", json_body={"completed": True}, headers=stale).status_code == 412
+    assert call("DELETE", "/api/todos/", "/api/todos/?completed=true", headers=stale).status_code == 412
+    etag = {"If-Match": call("GET", "/api/todos/").headers["ETag"]}
+    assert call("PATCH", "/api/todos/", json_body={"completed": True}, headers=etag).status_code == 200
+    assert call("DELETE", "/api/todos/", "/api/todos/?completed=true", headers={"Idempotency-Key": "c"}).status_code \
+        == 200

@@ -286,3 +286,86 @@ class ConnectionPool:
             self.discard_idle()
         else:
             self._items.put(conn)
+
+
+class SavepointCursor(NamedRowCursor):
+    """A cursor whose every statement is sent after a savepoint, in the same message (as
+    TransactionCursor sends BEGIN), so that a failed one can be undone alone."""
+
+    def execute(self, query, vars=None):  # noqa: A002 - psycopg2's signature
+        if isinstance(query, str):
+            query = "SAVEPOINT todopy_statement;" + query
+        return super().execute(query, vars)
+
+
+class PinnedPool(ConnectionPool):
+    """A pool whose every statement runs in one transaction already open on `conn`.
+
+    For code written against a pool (the views) that must write inside a larger
+    transaction: an idempotent write commits its key with the write. Statements
+    run as text: a PREPARE inside a transaction that rolls back would leave the
+    connection's record of its prepared statements wrong.
+
+    A statement refused by the database (a unique violation the caller answers as
+    a retry) aborts the transaction, where on an autocommit connection it would
+    not: `failed` says so, and the transaction's owner runs the work again with
+    `savepoints`, each statement under a savepoint sent with it (no extra round
+    trip), so that a refused one is undone alone. Not by default: rows written in
+    a subtransaction carry its xid, not the transaction's, and so do not pass for
+    this transaction's in queries that tell them by `xmin`.
+    """
+
+    def __init__(self, conn: psycopg2.extensions.connection, *, savepoints: bool = False) -> None:
+        self._conn = conn
+        self.savepoints = savepoints
+        self.failed = False
+
+    @contextlib.contextmanager
+    def connection(self, timeout: float | None = None) -> Iterator[psycopg2.extensions.connection]:
+        """The pinned connection; with savepoints, its work since this call is undone on error."""
+        if self.savepoints:
+            _run(self._conn, "SAVEPOINT todopy_nested")
+        try:
+            yield self._conn
+        except BaseException as error:
+            self._refused(error, "ROLLBACK TO SAVEPOINT todopy_nested")
+            raise
+        if self.savepoints:
+            _run(self._conn, "RELEASE SAVEPOINT todopy_nested")
+
+    def _run_statement(self, sql: str, params: Any) -> NamedRowCursor:
+        cur = self._conn.cursor(cursor_factory=SavepointCursor if self.savepoints else NamedRowCursor)
+        try:
+            cur.execute(sql, params)
+        except psycopg2.Error as error:
+            self._refused(error, "ROLLBACK TO SAVEPOINT todopy_statement")
+            raise
+        return cur
+
+    def _refused(self, error: BaseException, rollback: str) -> None:
+        """After an error in the transaction: undo to its savepoint (`rollback`), or note that the
+        transaction is lost."""
+        if isinstance(error, CONNECTION_ERRORS) or not isinstance(error, psycopg2.Error) or self._conn.closed:
+            return                  # the transaction's owner decides (ConnectionPool.connection)
+        if self.savepoints:
+            _run(self._conn, rollback)
+        else:
+            self.failed = True
+
+    def query_one(self, sql: str, params: Any = None, *, timeout: float | None = None) -> Row | None:
+        return self._run_statement(sql, params).fetchone()
+
+    def query_all(self, sql: str, params: Any = None, *, timeout: float | None = None) -> list[Row]:
+        return self._run_statement(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Any = None, *, timeout: float | None = None) -> int:
+        return self._run_statement(sql, params).rowcount
+
+    def script(self, statements: list[str], params: Any, *, timeout: float | None = None) -> list[Row]:
+        """The statements as one text (not prepared, as every statement here), in the pinned transaction."""
+        return self._run_statement(";\n".join(statements), params).fetchall()
+
+    def discard_idle(self) -> None:
+        """Nothing idle here: the connection belongs to the transaction's owner."""
+
+    close = discard_idle

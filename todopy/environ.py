@@ -16,6 +16,7 @@ ERROR = "todopy.error"                # error middleware: the error code answere
 ACCEPT_WEBSOCKET = "todopy.websocket.accept"   # server: call it to perform the upgrade (upgrade requests only)
 STREAM = "todopy.stream"              # views: the request became a stream (the access log tells them apart)
 DEADLINE = "todopy.deadline"          # server: when the request's head and body must have arrived
+BODY = "todopy.body"                  # http.read_body: the raw request body, once read
 
 
 def require(environ: dict, key: str) -> Any:

@@ -10,7 +10,7 @@ import gevent
 from werkzeug.wrappers import Request
 
 from todopy.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
-from todopy.environ import DEADLINE
+from todopy.environ import BODY, DEADLINE
 from todopy.fastpaths import JSON_CONTENT_TYPE, JSONResponse, NoContent
 
 MAX_BODY = 64 * 1024
@@ -52,17 +52,21 @@ def _integer(digits: str) -> int | Decimal:
     return int(digits) if len(digits) <= 4000 else Decimal(digits)
 
 
-def read_json_object(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, refusing (in docs/api.md's order of precedence) 413, 415, then 400.
+def read_body(request: Request) -> bytes:
+    """The request's raw body, read once (a later call gets the same bytes): 413 when over
+    the limit, 408 when it does not arrive in time, 400 when its chunked encoding is broken.
 
     The size is checked before reading: from Content-Length when given, and by
     reading at most one byte past the limit when the body is chunked.
     """
+    environ = request.environ
+    cached = environ.get(BODY)
+    if cached is not None:
+        return cached
     length = request.content_length
     too_large = f"request body is over {MAX_BODY // 1024} KiB"
     if length is not None and length > MAX_BODY:
         raise PayloadTooLarge(too_large, headers=[CLOSE])
-    environ = request.environ
     stream = environ["wsgi.input"]
     chunked = length is None and environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
     deadline = environ.get(DEADLINE_KEY)
@@ -90,8 +94,20 @@ def read_json_object(request: Request) -> dict[str, Any]:
             timer.close()
     if length is not None and len(raw) < length:
         raise RequestTimeout("the request body ended before its Content-Length", headers=[CLOSE])
+    environ[BODY] = raw
+    return raw
+
+
+def require_json_type(request: Request, raw: bytes) -> None:
+    """415 for a body that is not declared JSON (no body needs no type)."""
     if raw and request.mimetype != JSON_TYPE:
         raise UnsupportedMediaType(f"send the body as {JSON_TYPE}, not {request.mimetype or 'no type'}")
+
+
+def read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, refusing (in docs/api.md's order of precedence) 413, 415, then 400."""
+    raw = read_body(request)
+    require_json_type(request, raw)
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_int=_integer)
     except (ValueError, RecursionError) as error:

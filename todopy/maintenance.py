@@ -1,4 +1,4 @@
-"""Periodic housekeeping: prune the change log, forget expired sessions and old sign-in failures."""
+"""Periodic housekeeping: prune the change log, forget expired sessions, old sign-in failures and idempotency keys."""
 from __future__ import annotations
 
 import logging
@@ -13,6 +13,7 @@ from todopy.sqlfiles import queries
 log = logging.getLogger(__name__)
 CHANGES_SQL = queries("changes")
 ACCOUNTS_SQL = queries("accounts")
+IDEMPOTENCY_SQL = queries("idempotency")
 
 
 def run_once(pool: ConnectionPool, settings: Settings) -> int:
@@ -20,6 +21,7 @@ def run_once(pool: ConnectionPool, settings: Settings) -> int:
     row = pool.query_one(CHANGES_SQL["prune"], {"keep_seconds": settings.changelog_retention_s})
     pool.execute(ACCOUNTS_SQL["delete_expired_sessions"])
     pool.execute(ACCOUNTS_SQL["forget_old_failures"])
+    pool.execute(IDEMPOTENCY_SQL["prune"], {"keep_seconds": settings.idempotency_ttl})
     return row.pruned if row else 0
 
 

@@ -12,7 +12,7 @@ import copy
 import re
 from typing import Any
 
-from todopy import __version__
+from todopy import __version__, idempotency
 from todopy.routes import ROUTES, Route
 from todopy.validation import MAX_TITLE
 from todopy.views import accounts, lists, ops, static, todos
@@ -168,6 +168,22 @@ PARAMETERS: dict[str, Any] = {
     "IfMatch": {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
                 "description": 'The ETag (`"<rev>"`) last seen, or a list of them; strong comparison (a `W/` tag '
                                'never matches); when none matches the current rev: 412.'},
+    "ListIfMatch": {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                    "description": 'The list\'s ETag (`"<rev>"`, from `GET` of its todos or of the list) last seen, '
+                                   'or a list of them; strong comparison. When the list has changed since (any todo '
+                                   'or its title): 412, and nothing changes.'},
+    "IdempotencyKey": {
+        "name": "Idempotency-Key", "in": "header", "required": False,
+        "schema": {"type": "string", "pattern": idempotency.KEY_SCHEMA_PATTERN},
+        "description": "A key made once per write (a UUID), sent with every attempt of it (IETF httpapi draft; "
+                       "quoted or bare, 1 to 255 printable ASCII characters but `\"` and `\\`, else 400 "
+                       "`invalid_idempotency_key`). "
+                       "The first request with it is performed once; a retry with the same key and the same "
+                       "request (method, path, query, If-Match, body) gets the first response again, with "
+                       "`Idempotent-Replayed: true`; the same key with another request is 422 "
+                       "`idempotency_key_reused`; while the first is in progress, 409 `idempotency_key_in_use`. "
+                       "Keys are the user's own, kept 24 hours, at most 10,000 live per user (then 429 "
+                       "`too_many_idempotency_keys`). Errors are not remembered."},
 }
 
 HEADERS: dict[str, Any] = {
@@ -178,7 +194,8 @@ HEADERS: dict[str, Any] = {
     "SetSession": {"description": "`todopy_session=<token>; HttpOnly; SameSite=Lax; Path=/` (and `Secure` over "
                                   "https); on sign-out, the same cookie expired.",
                    "schema": {"type": "string"}},
-    "RetryAfter": {"description": "Seconds until sign-in for this username is allowed again.",
+    "RetryAfter": {"description": "Seconds until trying again may succeed: sign-in for this username, or a new "
+                                  "idempotency key (when the user's oldest expires).",
                    "schema": {"type": "integer", "minimum": 1}},
     "Allow": {"description": "The methods this URL serves, comma-separated.", "schema": {"type": "string"}},
 }
@@ -194,7 +211,8 @@ def error_response(description: str, **headers: str) -> dict[str, Any]:
 
 
 ERRORS: dict[str, dict[str, Any]] = {
-    "400": error_response("The body is not valid JSON (or nested too deeply), or not an object."),
+    "400": error_response("The body is not valid JSON (or nested too deeply), or not an object; a malformed "
+                          "`Idempotency-Key` (`invalid_idempotency_key`)."),
     "401": error_response("No or bad credentials."),
     "403": error_response("Cross-site request refused (`cross_site`: cookie-authenticated, from a foreign Origin or "
                           "Referer), or the user's role in the list does not allow this (`forbidden`)."),
@@ -203,13 +221,17 @@ ERRORS: dict[str, dict[str, Any]] = {
     "408": error_response("The request body did not arrive in time, or ended early."),
     "409": error_response("Username taken (`username_taken`); a client-chosen id taken elsewhere (`id_taken`); the "
                           "owner leaving, changing their own role or deleting the personal list (`owner_stays`); "
-                          "a quota reached (`limit_reached`)."),
-    "412": error_response("`If-Match` did not match: the todo (or list) has changed.", ETag="ETag"),
+                          "a quota reached (`limit_reached`); a request with this `Idempotency-Key` still in "
+                          "progress (`idempotency_key_in_use`, retry after a second)."),
+    "412": error_response("`If-Match` did not match: the todo (or list) has changed; `ETag` is its rev now.",
+                          ETag="ETag"),
     "413": error_response("Body over 64 KiB."),
     "415": error_response("Body present but not `application/json`."),
-    "422": error_response("Valid JSON, invalid fields or query parameters; the message names the field."),
+    "422": error_response("Valid JSON, invalid fields or query parameters; the message names the field. An "
+                          "`Idempotency-Key` already used for another request (`idempotency_key_reused`)."),
     "429": error_response("Too many failed sign-ins for this username (`too_many_requests`); the user's write budget "
-                          "is spent for now (`slow_down`, on writes to lists and todos); on a WebSocket handshake, "
+                          "is spent for now (`slow_down`, on writes to lists and todos); a new `Idempotency-Key` "
+                          "past the user's bound (`too_many_idempotency_keys`); on a WebSocket handshake, "
                           "the user has the most streams one server process allows (`too_many_streams`). "
                           "`Retry-After` says when to try again.", **{"Retry-After": "RetryAfter"}),
     "503": error_response("Database unreachable; the server recovers by itself."),
@@ -302,7 +324,9 @@ OPERATIONS: dict[tuple[type[Resource], str], dict[str, Any]] = {
     # A list's todos, documented at /api/todos/ (the personal list); `in_any_list` derives
     # the /api/lists/{list_id}/todos/... forms.
     (todos.TodoList, "get"): todos_operation("listTodos", "The list's todos, oldest first", {
-        **success("200", "The todos and the rev the read reflects.", schema("TodoList")), **errors("422")},
+        **success("200", "The todos and the rev the read reflects; the list's rev as ETag.", schema("TodoList"),
+                  ETag="ETag"),
+        **errors("422")},
         parameters=["CompletedFilter"]),
     (todos.TodoList, "post"): todos_operation("createTodo", "Create a todo (with a client-chosen id: safe to retry)", {
         **success("201", "Created.", schema("Todo"), Location="Location", ETag="ETag"),
@@ -311,11 +335,14 @@ OPERATIONS: dict[tuple[type[Resource], str], dict[str, Any]] = {
         **errors(*budgeted("409", *BODY_ERRORS))}, request="NewTodo"),
     (todos.TodoList, "patch"): todos_operation(
         "toggleAll", "Set `completed` on every todo (matching the filter), atomically", {
-            **success("200", "Only the todos that changed, and the rev after the change.", schema("TodoList")),
-            **errors(*budgeted(*BODY_ERRORS))}, parameters=["CompletedFilter"], request="ToggleAll"),
+            **success("200", "Only the todos that changed, and the rev after the change (also the ETag).",
+                      schema("TodoList"), ETag="ETag"),
+            **errors(*budgeted("412", *BODY_ERRORS))}, parameters=["CompletedFilter", "ListIfMatch"],
+        request="ToggleAll"),
     (todos.TodoList, "delete"): todos_operation("clearCompleted", "Delete every completed todo, atomically", {
-        **success("200", "How many were deleted, and the rev after the change.", schema("Cleared")),
-        **errors(*budgeted("422"))}, parameters=["ClearCompleted"]),
+        **success("200", "How many were deleted, and the rev after the change (also the ETag).", schema("Cleared"),
+                  ETag="ETag"),
+        **errors(*budgeted("412", "422"))}, parameters=["ClearCompleted", "ListIfMatch"]),
 
     (todos.Todo, "get"): todos_operation("getTodo", "One todo", {
         **success("200", "The todo.", schema("Todo"), ETag="ETag"), **errors("404")}),
@@ -373,6 +400,8 @@ OPERATIONS: dict[tuple[type[Resource], str], dict[str, Any]] = {
         **errors("404")}, tags=["front end"]),
 }
 
+UNSAFE_VERBS = ("post", "put", "patch", "delete")
+
 # Each placeholder a route may have, as an OpenAPI path parameter.
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "todo_id": ref("parameters", "TodoId"),
@@ -410,6 +439,14 @@ def head_of(get: dict[str, Any]) -> dict[str, Any]:
     return head
 
 
+def keyed(op: dict[str, Any]) -> dict[str, Any]:
+    """A write of a signed-in user takes an Idempotency-Key, and can meet what it answers."""
+    op.setdefault("parameters", []).append(ref("parameters", "IdempotencyKey"))
+    for status in ("400", "409", "422", "429"):
+        op["responses"].setdefault(status, ref("responses", ERROR_NAMES[status]))
+    return op
+
+
 def paths(routes: tuple[Route, ...]) -> dict[str, Any]:
     """One path item per route, with exactly the methods its resource answers (those a 405's `Allow` names)."""
     # A resource served both at a path without `list_id` (the personal list) and with one
@@ -428,6 +465,8 @@ def paths(routes: tuple[Route, ...]) -> dict[str, Any]:
             op = copy.deepcopy(OPERATIONS[route.resource, verb])
             if not route.resource.public:
                 op["security"] = SIGNED_IN
+                if verb in UNSAFE_VERBS:
+                    op = keyed(op)
             item[verb] = in_any_list(op) if route.resource in personal and "list_id" in names else op
         items[openapi_path(route.path)] = item
     return items

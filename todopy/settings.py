@@ -77,6 +77,8 @@ class Settings:
     write_burst: int = 10_000                # TODOPY_WRITE_BURST: changed rows a user may write at once
     write_rate: float = 5.0                  # TODOPY_WRITE_RATE: changed rows per second a user earns back
     proxy_hops: int = 0                      # TODOPY_PROXY_HOPS: trusted X-Forwarded-* proxies in front
+    idempotency_ttl: int = 24 * 3600         # TODOPY_IDEMPOTENCY_TTL: seconds an Idempotency-Key is remembered
+    idempotency_max_keys: int = 10_000       # TODOPY_IDEMPOTENCY_MAX_KEYS: live keys per user; past it 429
     log_format: str = "text"                 # TODOPY_LOG_FORMAT: text | json
     log_level: str = "INFO"                  # TODOPY_LOG_LEVEL
 
@@ -116,6 +118,8 @@ class Settings:
             write_burst=_int(env, "TODOPY_WRITE_BURST", 10_000, minimum=1),
             write_rate=_float(env, "TODOPY_WRITE_RATE", 5.0),
             proxy_hops=_int(env, "TODOPY_PROXY_HOPS", 0),
+            idempotency_ttl=_int(env, "TODOPY_IDEMPOTENCY_TTL", 24 * 3600, minimum=1),
+            idempotency_max_keys=_int(env, "TODOPY_IDEMPOTENCY_MAX_KEYS", 10_000, minimum=1),
             log_format=log_format,
             log_level=(env.get("TODOPY_LOG_LEVEL") or "INFO").upper(),
         )

@@ -10,17 +10,19 @@ assign the revs now (`SET CONSTRAINTS ALL IMMEDIATE`), read back what was writte
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import psycopg2.errors
 
 from todopy.access import NO_SUCH_LIST, Writer
 from todopy.db import ConnectionPool, NamedRowCursor, Row
-from todopy.errors import Conflict, Forbidden, NotFound, Unauthorized
+from todopy.conditional import etag
+from todopy.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
 from todopy.sqlfiles import queries
 
 WRITES_SQL = queries("writes")
 SIGNED_OUT = "the session was signed out or expired; sign in again"
+LIST_MOVED_ON = "TP412"     # SQLSTATE of expect_list_rev (sql/0011_idempotency.sql): a bulk write's If-Match failed
 # Quotas the database keeps at commit (constraints of sql/), and what the client is told.
 MAX_TODOS_PER_LIST = 5_000         # lists_todo_limit
 LIMITS = {"lists_todo_limit": f"this list has the most todos a list may have ({MAX_TODOS_PER_LIST}); "
@@ -28,12 +30,15 @@ LIMITS = {"lists_todo_limit": f"this list has the most todos a list may have ({M
 
 
 def write(pool: ConnectionPool, writer: Writer, statement: str, params: Mapping[str, Any],
-          read_back: str | None = None) -> list[Row]:
+          read_back: str | None = None, *, checks: Sequence[str] = ()) -> list[Row]:
     """Run `statement` as `writer`; the rows of `read_back` (run after the revs are
-    assigned), or of `statement` itself when there is nothing to read back."""
-    parts = [WRITES_SQL["as_writer"], statement]
+    assigned, and after `checks`, statements that may refuse the write now), or of
+    `statement` itself when there is nothing to read back."""
+    # The revs are assigned (and the writer's access checked) before the message ends, read
+    # back or not: inside a larger transaction (an idempotent write's) a refusal still comes here.
+    parts = [WRITES_SQL["as_writer"], statement, WRITES_SQL["assign_revs"], *checks]
     if read_back is not None:
-        parts += [WRITES_SQL["assign_revs"], read_back]
+        parts.append(read_back)
     with refusals():
         return pool.script(parts, {**params, **_named(writer)})
 
@@ -45,6 +50,7 @@ def transaction(pool: ConnectionPool, writer: Writer) -> Iterator[NamedRowCursor
     with refusals(), pool.cursor() as cur:
         cur.execute(WRITES_SQL["as_writer"], _named(writer))
         yield cur
+        cur.execute(WRITES_SQL["assign_revs"])
 
 
 def _named(writer: Writer) -> dict[str, str]:
@@ -69,3 +75,9 @@ def refusals() -> Iterator[None]:
         if message is None:
             raise
         raise Conflict(message, code="limit_reached") from None
+    except psycopg2.Error as error:
+        if error.pgcode != LIST_MOVED_ON:
+            raise
+        rev = int(error.diag.message_detail or 0)
+        raise PreconditionFailed(f"the list has changed since the rev If-Match named; it is now at rev {rev}",
+                                 headers=[etag(rev)]) from None

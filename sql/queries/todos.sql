@@ -37,9 +37,13 @@ ON CONFLICT (id) DO NOTHING
 
 -- name: written
 -- The todo as this transaction wrote it, with the rev its commit assigned; no row: not written.
-SELECT id::text, title, completed, created_time, rev
-  FROM todos
- WHERE id = %(id)s AND list_id = %(list)s AND xmin = xid(pg_current_xact_id_if_assigned())
+-- Told by the change log's xid, the top transaction's (a row's xmin is a savepoint's own, when
+-- an idempotent write runs under savepoints).
+SELECT t.id::text, t.title, t.completed, t.created_time, t.rev
+  FROM todos t
+ WHERE t.id = %(id)s AND t.list_id = %(list)s
+   AND EXISTS (SELECT 1 FROM changes c WHERE c.xid = pg_current_xact_id_if_assigned() AND c.list_id = t.list_id
+                                         AND c.todo_id = t.id)
 
 -- name: update
 -- PUT and PATCH: absent fields (NULL) keep their value; If-Match is checked
@@ -66,7 +70,9 @@ UPDATE todos SET completed = %(completed)s
 -- it wrote; the list's row alone when it wrote none, no row when the list is gone.
 SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.rev
   FROM lists l
-  LEFT JOIN todos t ON t.list_id = l.id AND t.xmin = xid(pg_current_xact_id_if_assigned())
+  LEFT JOIN todos t ON t.list_id = l.id
+                   AND t.id IN (SELECT c.todo_id FROM changes c
+                                 WHERE c.xid = pg_current_xact_id_if_assigned() AND c.list_id = l.id)
  WHERE l.id = %(list)s
  ORDER BY t.created_time, t.id
 
@@ -83,3 +89,7 @@ SELECT l.rev, (SELECT count(*) FROM changes c
                   AND c.kind = 'todo' AND c.op = 'delete') AS deleted
   FROM lists l
  WHERE l.id = %(list)s
+
+-- name: expect_list_rev
+-- After a bulk write with If-Match, once its revs are assigned: SQLSTATE TP412 when the list had moved on.
+SELECT expect_list_rev(%(list)s, %(if_revs)s::bigint[]) AS rev

@@ -1,13 +1,15 @@
 """The resource-class contract: one instance per class, one method per verb, access checked in one place."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from werkzeug.wrappers import Request
 
-from todopy import access
+from todopy import access, idempotency
+from todopy.db import ConnectionPool
 from todopy.environ import ACCEPT_WEBSOCKET
-from todopy.errors import Forbidden, MethodNotAllowed, NotFound, Unauthorized
+from todopy.errors import Forbidden, HTTPError, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
 from todopy.accounts import User, hash_token
 from todopy.middleware.sessions import SESSION_KEY, current_user
@@ -83,7 +85,23 @@ class Resource:
                     return handler(request, **values)
             if verb != "get":
                 self.services.budget.check(user.id)     # the handler spends what it changed
-        return handler(request, **values)
+        if self.public or not idempotency.applies(request):
+            return handler(request, **values)
+        assert user is not None
+        try:
+            key = idempotency.key_of(request)
+        except HTTPError:
+            # A refused body or key loses to a 404 (the contract's precedence), as in the handlers.
+            if self.in_list and not self.exists(verb, values["grant"], values):
+                raise NotFound(self.missing) from None
+            raise
+
+        def write(pool: ConnectionPool) -> Reply:
+            # This resource's class, its queries bound to the key's transaction.
+            pinned = type(self)(dataclasses.replace(self.services, pool=pool))
+            return getattr(pinned, verb)(request, **values)
+
+        return idempotency.perform(self.services.pool, self.services.settings, request, user.id, key, write)
 
 
 def signed_in(request: Request) -> User:

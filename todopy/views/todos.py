@@ -34,7 +34,8 @@ class TodoList(Resource):
                                                                             "user": grant.user.id}))
         if todos is None:
             raise NotFound(access.NO_SUCH_LIST)     # deleted, or the user removed, since the access check
-        return json_response(todos)
+        # The list's rev: If-Match on the bulk writes (toggle all, clear completed) takes it back.
+        return json_response(todos, headers=[etag(todos["rev"])])
 
     def post(self, request: Request, grant: ListAccess) -> Reply:
         body = validation.fields(read_json_object(request), validation.NEW_TODO_FIELDS, required={"title"},
@@ -65,25 +66,32 @@ class TodoList(Resource):
         raw = read_json_object(request)
         only = validation.bool_param(request.args, "completed")
         body = validation.fields(raw, {"completed": validation.completed}, required={"completed"})
-        params = {"list": grant.list_id, "completed": body["completed"], "filter": only}
+        params = {"list": grant.list_id, "completed": body["completed"], "filter": only,
+                  "if_revs": if_match_revs(request)}
         rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["set_all_completed"], params,
-                            TODOS_SQL["written_in_list"])
+                            TODOS_SQL["written_in_list"], checks=self._if_match(request))
         changed = todos_json(rows)
         if changed is None:
             raise NotFound(access.NO_SUCH_LIST)
         self.services.budget.spend(grant.user.id, len(changed["todos"]))
-        return json_response(changed)
+        return json_response(changed, headers=[etag(changed["rev"])])
 
     def delete(self, request: Request, grant: ListAccess) -> Reply:
         if validation.bool_param(request.args, "completed") is not True:
             raise Unprocessable("completed must be true: only completed todos can be cleared at once",
                                 code="invalid")
-        rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["delete_completed"], {"list": grant.list_id},
-                            TODOS_SQL["deleted_in_list"])
+        params = {"list": grant.list_id, "if_revs": if_match_revs(request)}
+        rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["delete_completed"], params,
+                            TODOS_SQL["deleted_in_list"], checks=self._if_match(request))
         if not rows:
             raise NotFound(access.NO_SUCH_LIST)
         self.services.budget.spend(grant.user.id, rows[0].deleted)
-        return json_response({"deleted": rows[0].deleted, "rev": rows[0].rev})
+        return json_response({"deleted": rows[0].deleted, "rev": rows[0].rev}, headers=[etag(rows[0].rev)])
+
+    def _if_match(self, request: Request) -> list[str]:
+        """If-Match with the list's ETag on a bulk write: checked once the write's revs are
+        assigned, so it holds to the commit; refused (412), the write is undone with it."""
+        return [] if if_match_revs(request) is None else [TODOS_SQL["expect_list_rev"]]
 
     def websocket(self, request: Request, grant: ListAccess) -> None:
         predicate = validation.bool_param(request.args, "completed")
