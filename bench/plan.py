@@ -19,7 +19,10 @@ class Plan:
     rest_seconds: int                # per wrk run
     rest_connections: int
     pgbench_seconds: int             # per trigger-cost run
-    pgbench_clients: int
+    harder_seconds: int              # per run of issue 20's harder case: every list streamed while pgbench writes
+    harder_rounds: int               # alternated rounds of it (the median is reported)
+    deadlock_seconds: int            # multi-row SQL writers on one list, with the triggers and without
+    toggle_seconds: int              # single-row SQL writers beside REST toggle-alls, one list
     connect_concurrency: int         # stream handshakes in flight at once
 
     @property
@@ -29,13 +32,13 @@ class Plan:
 
 FULL = Plan(stages=(100, 1_000, 5_000, 10_000), latency_stage=1_000, probe_rate=1_000.0, probe_seconds=10.0,
             fanout_streams=1_000, fanout_writes=400, bulk_users=100, bulk_todos=50, bulk_rounds=10,
-            bulk_concurrency=4, rest_seconds=10, rest_connections=50, pgbench_seconds=10, pgbench_clients=8,
-            connect_concurrency=100)
+            bulk_concurrency=4, rest_seconds=10, rest_connections=50, pgbench_seconds=10, harder_seconds=8,
+            harder_rounds=3, deadlock_seconds=6, toggle_seconds=10, connect_concurrency=100)
 
 QUICK = Plan(stages=(10, 50, 100), latency_stage=100, probe_rate=50.0, probe_seconds=1.0,
              fanout_streams=50, fanout_writes=20, bulk_users=10, bulk_todos=20, bulk_rounds=2,
-             bulk_concurrency=4, rest_seconds=1, rest_connections=50, pgbench_seconds=1, pgbench_clients=8,
-             connect_concurrency=50)
+             bulk_concurrency=4, rest_seconds=1, rest_connections=50, pgbench_seconds=1, harder_seconds=1,
+             harder_rounds=1, deadlock_seconds=1, toggle_seconds=1, connect_concurrency=50)
 
 POOL_SIZE = 8                        # TODOPY_POOL_SIZE of the benchmarked server
 
@@ -55,4 +58,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "rest_put_per_s": (">=", 0.25),            # ratio to the REST ceiling
     "durable_writes_16": (">=", 0.70),         # ratio to the same writes without triggers, 16 writers, fsync on
     "durable_writes_1": (">=", 0.80),          # same, 1 writer
+    "durable_writes_hot": (">=", 0.70),        # same, the 16 writers all on one list
+    "durable_writes_streamed": (">=", 0.70),   # 16 writers, every list streamed (issue 20's harder case)
+    "deadlock_ratio": ("<=", 1.0),             # multi-row SQL writers' deadlocks, triggers / none
+    "toggle_failures": ("<=", 0),              # deadlocks + failed requests: SQL writers beside REST toggle-alls
 }
