@@ -218,8 +218,8 @@ def figures(run: Run) -> list[Figure]:
         _durable(trig, "durable_writes_16", "durable writes, 16 writers over 16 lists", "writers_16"),
         _durable(trig, "durable_writes_1", "durable writes, 1 writer", "writers_1"),
         _durable(trig, "durable_writes_hot", "durable writes, 16 writers on one list", "hot_list"),
-        _durable(trig, "durable_writes_streamed", "durable writes, 16 writers, every list streamed (median of 3)",
-                 "streamed"),
+        _durable(trig, "durable_writes_streamed", f"durable writes, 16 writers, every list streamed (median of "
+                                                  f"{run.plan.harder_rounds})", "streamed"),
         Figure("deadlock_ratio", "multi-row SQL writers, one list: deadlocks with triggers / without",
                multi_row["todopy"]["ratio"] if multi_row else None, "x",
                peer=multi_row["peer"]["ratio"] if multi_row else None),
@@ -246,6 +246,26 @@ def cpu_notes(run: Run) -> list[str]:
             theirs = rest_results[f"peer_{name}"]["server_cpu_us_per_request"]
             notes.append(f"REST {name.upper()} CPU per request: todopy {mine} µs, peer {theirs} µs, ceiling {bare} µs "
                          f"({bare / mine:.0%} efficiency)")
+    return notes
+
+
+def write_notes(run: Run) -> list[str]:
+    """What the write stages' rows leave out: changes delivered while streamed, the deadlock workloads' counts."""
+    notes = []
+    streamed = (run.details.get("triggers") or {}).get("streamed")
+    for subject in ("todopy", "peer") if streamed else ():
+        runs = streamed["runs"][subject]
+        notes.append(f"every list streamed, {subject}: delivered {sum(r['delivered'] for r in runs):,} of "
+                     f"{sum(r['transactions'] for r in runs):,} committed changes")
+    locks = run.details.get("deadlocks") or {}
+    for subject, found in (locks.get("multi_row") or {}).items():
+        with_t, without = found["with_triggers"], found["without_triggers"]
+        notes.append(f"multi-row SQL writers, {subject}: {with_t['deadlocks']} deadlocks in {with_t['statements']:,} "
+                     f"statements with the triggers, {without['deadlocks']} in {without['statements']:,} without")
+    for subject, found in (locks.get("toggle") or {}).items():
+        notes.append(f"SQL writers + REST toggle-alls, {subject}: {found['deadlocks']} deadlocks and "
+                     f"{found['other_errors']} other errors in {found['statements']:,} statements, "
+                     f"{found['failed_requests']} failed of {found['requests']:,} requests")
     return notes
 
 

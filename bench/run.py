@@ -26,7 +26,7 @@ from bench.database import Database
 from bench.peer import seed as peer_seed
 from bench.phases import Run, fanout_phase, rest_phase, streams_phase, throughput_phase, warm_up
 from bench.plan import FULL, POOL_SIZE, QUICK
-from bench.report import cpu_notes, figures, index_notes, plot, table, write_json
+from bench.report import cpu_notes, figures, index_notes, plot, table, write_json, write_notes
 from bench.servers import REPO, Server, start_ceiling, start_peer, start_todopy
 
 PHASES = ("streams", "fanout", "throughput", "rest", "wakeup", "triggers", "deadlocks")
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         mode += f" (only {', '.join(only)})"
     print()
     print(table(results))
-    notes = cpu_notes(run) + index_notes(run)
+    notes = cpu_notes(run) + write_notes(run) + index_notes(run)
     for note in notes:
         print(note)
     for warning in run.warnings:

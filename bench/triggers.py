@@ -237,12 +237,13 @@ def measure(database: Database, plan: Plan, log_dir: Path, pool_size: int) -> di
                 _round(database, dsn, scripts, subject, "spread", 1, WRITERS)
             for clients in (WRITERS, 1):
                 results[f"writers_{clients}"] = _compare(database, dsn, scripts, "spread", seconds, clients, 2)
-                _say(f"{clients} writers over {clients} lists", results[f"writers_{clients}"])
+                _say(f"{WRITERS} writers over {WRITERS} lists" if clients == WRITERS else "1 writer",
+                     results[f"writers_{clients}"])
             results["hot_list"] = _compare(database, dsn, scripts, "hot", seconds, WRITERS, 2)
             _say(f"{WRITERS} writers on one list", results["hot_list"])
-            results["streamed"] = _compare(database, dsn, scripts, "spread", plan.harder_seconds, WRITERS, 3,
-                                           streams=servers)
-            _say(f"{WRITERS} writers, every list streamed (median of 3)", results["streamed"])
+            results["streamed"] = _compare(database, dsn, scripts, "spread", plan.harder_seconds, WRITERS,
+                                           plan.harder_rounds, streams=servers)
+            _say(f"{WRITERS} writers, every list streamed (median of {plan.harder_rounds})", results["streamed"])
             for server in servers.values():
                 server.stop()
             results["change_log_indexes"] = _index_costs(dsn, database, scripts, seconds)
