@@ -4,7 +4,8 @@
    stage sample the worker's RSS, then time SQL writes at 1,000/s from their
    commit to their change frame; PostgreSQL connections are sampled throughout;
 2. fan-out: 1,000 streams of one user, PUTs back to back, against the bare
-   gevent-websocket broadcast ceiling;
+   gevent-websocket broadcast ceiling; then write-to-client latency of one
+   user's streams, 50 and 500 of them at 10 PUTs/s and 500 with PUTs back to back;
 3. change throughput: 100 users with a stream each, bulk toggles;
 4. REST: wrk GET and PUT of one todo, against the bare pywsgi ceiling.
 Each phase measures todopy and the peer (bench.peer) alike, one after the other.
@@ -155,6 +156,33 @@ def fanout_phase(run: Run, server: Server, peer: Server, ceiling: Server, user: 
             "todopy_messages_per_s": measured["received"] / measured["seconds"],
             "peer_messages_per_s": peer_result["received"] / peer_result["seconds"],
             "ceiling_messages_per_s": ceiling_result["received"] / ceiling_result["seconds"]}
+
+
+def latency_phase(run: Run, server: Server, peer: Server, ceiling: Server, user: BenchUser) -> dict[str, Any]:
+    """Write-to-client latency of one user's streams, paced and back to back; the ceiling's the same way."""
+    plan = run.plan
+    todo = user.todo_ids[0]
+    cases = {**{f"paced_{n}": (n, plan.paced_rate, plan.paced_writes) for n in plan.paced_streams},
+             f"burst_{plan.burst_streams}": (plan.burst_streams, None, plan.fanout_writes)}
+    results: dict[str, Any] = {}
+    for case, (count, rate, writes) in cases.items():
+        for name, subject in (("todopy", server), ("peer", peer), ("ceiling", ceiling)):
+            if name == "ceiling":
+                streams, requests = [[None, "/"]] * count, [["POST", "/broadcast", None, None]] * writes
+            else:
+                streams = [[user.token, "/api/todos/"]] * count
+                requests = [["PUT", f"/api/todos/{todo}/", user.token,
+                             json.dumps({"title": f"{case} {i}", "completed": False})] for i in range(writes)]
+            spec = {**stream_target(subject), **fanout_spec(streams, requests, plan), "read_pause": 0.0,
+                    "rate": rate}
+            found = run_burst(spec, run.log_dir / "streamclient.log", subject.worker())
+            run.check(found["received"] == found["expected"] and not found["errors"],
+                      f"{case} ({name}): {found['received']}/{found['expected']} frames; {found['errors']}")
+            results.setdefault(case, {})[name] = found
+        print(f"[bench]   {case}: write-to-client p50/p99 " + ", ".join(
+            f"{name} {r['latency_ms']['p50']}/{r['latency_ms']['p99']} ms" for name, r in results[case].items()),
+            flush=True)
+    return results
 
 
 def throughput_phase(run: Run, server: Server, users: list[BenchUser]) -> dict[str, Any]:

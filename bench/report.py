@@ -178,6 +178,29 @@ def _durable(trig: dict[str, Any] | None, key: str, label: str, name: str) -> Fi
                   relative=True, peer=found["peer_tps"] if found else None)
 
 
+def _latency_figures(run: Run) -> list[Figure]:
+    """Write-to-client latency rows (bench.phases.latency_phase), each judged as a ratio to the ceiling's."""
+    plan, found = run.plan, run.details.get("latency") or {}
+    rows = [("paced_small", f"paced_{plan.paced_streams[0]}",
+             f"{plan.paced_streams[0]:,} streams of one user, {plan.paced_rate:g} PUTs/s"),
+            ("paced_large", f"paced_{plan.paced_streams[1]}",
+             f"{plan.paced_streams[1]:,} streams of one user, {plan.paced_rate:g} PUTs/s")]
+    figures = []
+    for key, case, label in rows:
+        for p in ("p50", "p99"):
+            values = {name: (found[case][name]["latency_ms"] or {}).get(p) if case in found else None
+                      for name in ("todopy", "peer", "ceiling")}
+            figures.append(Figure(f"{key}_{p}_ms", f"write-to-client {p}, {label}", values["todopy"], "ms",
+                                  values["ceiling"], relative=True, peer=values["peer"]))
+    case = found.get(f"burst_{plan.burst_streams}")
+    values = {name: (case[name]["latency_ms"] or {}).get("p99") if case else None
+              for name in ("todopy", "peer", "ceiling")}
+    figures.append(Figure("burst_p99_ms", f"write-to-client p99, {plan.burst_streams:,} streams of one user, "
+                                          f"{plan.fanout_writes} PUTs back to back", values["todopy"], "ms",
+                          values["ceiling"], relative=True, peer=values["peer"]))
+    return figures
+
+
 def figures(run: Run) -> list[Figure]:
     d = run.details
     streams = d.get("streams") or {}
@@ -206,6 +229,7 @@ def figures(run: Run) -> list[Figure]:
                fanout["todopy_messages_per_s"] if fanout else None, "msg/s",
                fanout["ceiling_messages_per_s"] if fanout else None, relative=True,
                peer=fanout["peer_messages_per_s"] if fanout else None),
+        *_latency_figures(run),
         Figure("change_throughput_per_s", f"change throughput, {run.plan.bulk_users} users",
                throughput["changes_per_s"] if throughput else None, "changes/s",
                peer=peer_throughput["changes_per_s"] if peer_throughput else None),

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench import deadlocks, rest, triggers, wakeup
 from bench.database import Database
 from bench.peer import seed as peer_seed
-from bench.phases import Run, fanout_phase, rest_phase, streams_phase, throughput_phase, warm_up
+from bench.phases import Run, fanout_phase, latency_phase, rest_phase, streams_phase, throughput_phase, warm_up
 from bench.plan import FULL, POOL_SIZE, QUICK
 from bench.report import cpu_notes, figures, index_notes, plot, table, write_json, write_notes
 from bench.servers import REPO, Server, start_ceiling, start_peer, start_todopy
@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                 peer_seed.writer_dsn(database.dsn)))
             if "fanout" in only:
                 run.phase("fanout", lambda: fanout_phase(run, server, peer, ceiling_fanout, fan_user))
+                run.phase("latency", lambda: latency_phase(run, server, peer, ceiling_fanout, fan_user))
             if "throughput" in only:
                 run.phase("throughput", lambda: throughput_phase(run, server, bulk_users))
                 run.phase("throughput-peer", lambda: throughput_phase(run, peer, bulk_users))
