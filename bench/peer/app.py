@@ -151,6 +151,8 @@ async def stream(websocket: WebSocket) -> None:
         hub.unsubscribe(subscription)
         if pump is not None:
             pump.cancel()
+            if pump.done() and not pump.cancelled():
+                pump.exception()        # a send to a client that left: nothing to report
 
 
 async def _pump(websocket: WebSocket, subscription: Subscription, seen: dict[str, int]) -> None:
