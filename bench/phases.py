@@ -112,10 +112,11 @@ def streams_phase(run: Run, server: Server, database: Database, users: list[Benc
                       f"{stage['latency_ms']['p50']} ms p99 {stage['latency_ms']['p99']} ms "
                       f"({probe['received']}/{probe['sent']} frames; the commits themselves p50 "
                       f"{stage['commit_ms']['p50']} ms p99 {stage['commit_ms']['p99']} ms)", flush=True)
-                run.check(opened["failed"] == 0, f"{opened['failed']} streams failed to open at stage {target}: "
-                          f"{opened['errors']}")
-                run.check(probe["lost"] == 0 and not probe["errors"],
-                          f"stage {target}: {probe['lost']} probe frames never arrived; {probe['errors']}")
+                run.check(opened["failed"] == 0, f"{server.name}: {opened['failed']} streams failed to open at "
+                          f"stage {target}: {opened['errors']}")
+                run.check(probe["lost"] == 0 and not probe["errors"] and probe["received"] == probe["sent"],
+                          f"{server.name} stage {target}: {probe['sent'] - probe['received']} of {probe['sent']} "
+                          f"probe frames never arrived (or their writes were never made); {probe['errors']}")
             done = client.next("done", timeout=60)
         finally:
             client.finish()

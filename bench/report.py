@@ -44,7 +44,7 @@ class Figure:
         """todopy's judged value over the peer's (for latencies and sizes, above 1 is behind)."""
         peer = self.peer_judged_value
         value = self.judged_value
-        if peer is None or value is None or not peer:
+        if peer is None or value is None or peer <= 0 or value <= 0:   # a latency of ~0 has no meaningful ratio
             return None
         return value / peer
 
@@ -276,6 +276,13 @@ def cpu_notes(run: Run) -> list[str]:
 def write_notes(run: Run) -> list[str]:
     """What the write stages' rows leave out: changes delivered while streamed, the deadlock workloads' counts."""
     notes = []
+    for phase in ("streams", "streams-peer"):
+        stages = (run.details.get(phase) or {}).get("stages") or []
+        stage = next((s for s in stages if s["target"] == run.plan.latency_stage), None)
+        if stage:       # the peer's NOTIFY reaches it before the writer's ack: commit-to-client alone flatters it
+            notes.append(f"{phase}: at {stage['open']:,} streams, the commits themselves p50/p99 "
+                         f"{stage['commit_ms']['p50']}/{stage['commit_ms']['p99']} ms, write-to-client "
+                         f"{stage['write_latency_ms']['p50']}/{stage['write_latency_ms']['p99']} ms")
     streamed = (run.details.get("triggers") or {}).get("streamed")
     for subject in ("todopy", "peer") if streamed else ():
         runs = streamed["runs"][subject]

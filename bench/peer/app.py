@@ -24,8 +24,11 @@ SESSION_USER = "SELECT user_id FROM peer.sessions WHERE token_hash = $1 AND expi
 GET_TODO = f"SELECT {COLUMNS} FROM peer.todos WHERE id = $1 AND user_id = $2"
 PUT_TODO = (f"UPDATE peer.todos SET title = $3, completed = $4 WHERE id = $1 AND user_id = $2"
             f" RETURNING {COLUMNS}")
-TOGGLE_ALL = (f"UPDATE peer.todos SET completed = $2 WHERE user_id = $1 AND completed <> $2"
-              f" RETURNING {COLUMNS}")
+# The list's rows are locked in id order first: two toggle-alls that locked them in scan order
+# deadlocked (a seq scan's order follows where updated rows were last written).
+TOGGLE_ALL = ("WITH locked AS (SELECT id FROM peer.todos WHERE user_id = $1 ORDER BY id FOR UPDATE)"
+              " UPDATE peer.todos t SET completed = $2 FROM locked WHERE t.id = locked.id AND t.completed <> $2"
+              " RETURNING t.id, t.title, t.completed, t.created_time, t.rev")
 SNAPSHOT = f"SELECT {COLUMNS} FROM peer.todos WHERE user_id = $1 ORDER BY created_time, id"
 REV = "SELECT last_value FROM peer.todo_rev"
 
