@@ -57,7 +57,9 @@ setup(
             # The WebSocket codec is tested against wsproto (sans-IO) on generated frames.
             "wsproto>=1.2", "hypothesis>=6",
         ],
-        "bench": ["matplotlib>=3.8,<4"],
+        # make bench: the plot, and the peer (bench/peer) todopy is measured beside.
+        "bench": ["matplotlib>=3.8,<4", "fastapi>=0.160,<1", "uvicorn>=0.50,<1", "uvloop>=0.21,<1",
+                  "httptools>=0.6,<1", "websockets>=15,<18", "asyncpg>=0.30,<1"],
     },
     entry_points={"console_scripts": ["todopy=todopy.cli:main"]},
 )

@@ -4,9 +4,11 @@
    stage sample the worker's RSS, then time SQL writes at 1,000/s from their
    commit to their change frame; PostgreSQL connections are sampled throughout;
 2. fan-out: 1,000 streams of one user, PUTs back to back, against the bare
-   gevent-websocket broadcast ceiling;
+   gevent-websocket broadcast ceiling; then write-to-client latency of one
+   user's streams, 50 and 500 of them at 10 PUTs/s and 500 with PUTs back to back;
 3. change throughput: 100 users with a stream each, bulk toggles;
 4. REST: wrk GET and PUT of one todo, against the bare pywsgi ceiling.
+Each phase measures todopy and the peer (bench.peer) alike, one after the other.
 (5. the wake-up path's hazards, an open write transaction and the ringer's death: bench.wakeup;
  6. trigger cost: bench.triggers, once the servers are stopped.)
 """
@@ -66,7 +68,7 @@ def stream_target(server: Server) -> dict[str, Any]:
     return {"host": HOST, "port": server.port}
 
 
-def warm_up(run: Run, server: Server, user: BenchUser) -> None:
+def warm_up(run: Run, server: Server, user: BenchUser) -> None:  # todopy or the peer
     """A few streams and writes, so imports and first-use allocations are not counted as streams."""
     todo = user.todo_ids[0]
     run_burst({**stream_target(server), "streams": [[user.token, "/api/todos/"]] * 10,
@@ -78,12 +80,14 @@ def warm_up(run: Run, server: Server, user: BenchUser) -> None:
     rest.run_wrk(server.base_url, 1, 10, server.worker(), method="GET", users=[user])
 
 
-def streams_phase(run: Run, server: Server, database: Database, users: list[BenchUser]) -> dict[str, Any]:
+def streams_phase(run: Run, server: Server, database: Database, users: list[BenchUser],
+                  writer_dsn: str | None = None) -> dict[str, Any]:
+    """The ramp; probe writes go to `writer_dsn` (the peer's tables for the peer), else to todopy's."""
     plan = run.plan
     time.sleep(SETTLE_SECONDS)
     rss_idle = server.rss()
     stages: list[dict[str, Any]] = []
-    spec = {"scenario": "ramp", **stream_target(server), "dsn": database.dsn,
+    spec = {"scenario": "ramp", **stream_target(server), "dsn": writer_dsn or database.dsn,
             "users": [[u.token, u.todo_ids[0]] for u in users],
             "stages": list(plan.stages), "probe_rate": plan.probe_rate, "probe_seconds": plan.probe_seconds,
             "connect_concurrency": plan.connect_concurrency, "deadline": 1800}
@@ -104,14 +108,15 @@ def streams_phase(run: Run, server: Server, database: Database, users: list[Benc
                          "latency_ms": _spread(latencies), "write_latency_ms": _spread(write_latencies),
                          "commit_ms": _spread(commits), "probe": probe}
                 stages.append(stage)
-                print(f"[bench]   {stage['open']:>6} streams: RSS {rss / 2**20:.1f} MiB, commit-to-client p50 "
+                print(f"[bench]   {server.name} {stage['open']:>6} streams: RSS {rss / 2**20:.1f} MiB, commit-to-client p50 "
                       f"{stage['latency_ms']['p50']} ms p99 {stage['latency_ms']['p99']} ms "
                       f"({probe['received']}/{probe['sent']} frames; the commits themselves p50 "
                       f"{stage['commit_ms']['p50']} ms p99 {stage['commit_ms']['p99']} ms)", flush=True)
-                run.check(opened["failed"] == 0, f"{opened['failed']} streams failed to open at stage {target}: "
-                          f"{opened['errors']}")
-                run.check(probe["lost"] == 0 and not probe["errors"],
-                          f"stage {target}: {probe['lost']} probe frames never arrived; {probe['errors']}")
+                run.check(opened["failed"] == 0, f"{server.name}: {opened['failed']} streams failed to open at "
+                          f"stage {target}: {opened['errors']}")
+                run.check(probe["lost"] == 0 and not probe["errors"] and probe["received"] == probe["sent"],
+                          f"{server.name} stage {target}: {probe['sent'] - probe['received']} of {probe['sent']} "
+                          f"probe frames never arrived (or their writes were never made); {probe['errors']}")
             done = client.next("done", timeout=60)
         finally:
             client.finish()
@@ -131,24 +136,54 @@ def fanout_spec(streams: list[list], writes: list[list], plan: Plan) -> dict[str
             "read_pause": READ_PAUSE, "timeout": 300, "deadline": 600}
 
 
-def fanout_phase(run: Run, server: Server, ceiling: Server, user: BenchUser) -> dict[str, Any]:
+def fanout_phase(run: Run, server: Server, peer: Server, ceiling: Server, user: BenchUser) -> dict[str, Any]:
     plan = run.plan
     todo = user.todo_ids[0]
     writes = [["PUT", f"/api/todos/{todo}/", user.token, json.dumps({"title": f"fanout {i}", "completed": False})]
               for i in range(plan.fanout_writes)]
-    measured = run_burst({**stream_target(server), **fanout_spec([[user.token, "/api/todos/"]] * plan.fanout_streams,
-                                                                 writes, plan)}, run.log_dir / "streamclient.log",
-                         server.worker())
+    measured, peer_result = (
+        run_burst({**stream_target(subject), **fanout_spec([[user.token, "/api/todos/"]] * plan.fanout_streams,
+                                                           writes, plan)},
+                  run.log_dir / "streamclient.log", subject.worker())
+        for subject in (server, peer))
     broadcast = [["POST", "/broadcast", None, None]] * plan.fanout_writes
     ceiling_result = run_burst({**stream_target(ceiling), **fanout_spec([[None, "/"]] * plan.fanout_streams,
                                                                         broadcast, plan)},
                                run.log_dir / "streamclient.log", ceiling.worker())
-    for name, result in (("todopy", measured), ("ceiling", ceiling_result)):
+    for name, result in (("todopy", measured), ("peer", peer_result), ("ceiling", ceiling_result)):
         run.check(result["received"] == result["expected"] and not result["errors"],
                   f"fan-out ({name}): {result['received']}/{result['expected']} frames; {result['errors']}")
-    return {"todopy": measured, "ceiling": ceiling_result,
+    return {"todopy": measured, "peer": peer_result, "ceiling": ceiling_result,
             "todopy_messages_per_s": measured["received"] / measured["seconds"],
+            "peer_messages_per_s": peer_result["received"] / peer_result["seconds"],
             "ceiling_messages_per_s": ceiling_result["received"] / ceiling_result["seconds"]}
+
+
+def latency_phase(run: Run, server: Server, peer: Server, ceiling: Server, user: BenchUser) -> dict[str, Any]:
+    """Write-to-client latency of one user's streams, paced and back to back; the ceiling's the same way."""
+    plan = run.plan
+    todo = user.todo_ids[0]
+    cases = {**{f"paced_{n}": (n, plan.paced_rate, plan.paced_writes) for n in plan.paced_streams},
+             f"burst_{plan.burst_streams}": (plan.burst_streams, None, plan.fanout_writes)}
+    results: dict[str, Any] = {}
+    for case, (count, rate, writes) in cases.items():
+        for name, subject in (("todopy", server), ("peer", peer), ("ceiling", ceiling)):
+            if name == "ceiling":
+                streams, requests = [[None, "/"]] * count, [["POST", "/broadcast", None, None]] * writes
+            else:
+                streams = [[user.token, "/api/todos/"]] * count
+                requests = [["PUT", f"/api/todos/{todo}/", user.token,
+                             json.dumps({"title": f"{case} {i}", "completed": False})] for i in range(writes)]
+            spec = {**stream_target(subject), **fanout_spec(streams, requests, plan), "read_pause": 0.0,
+                    "rate": rate}
+            found = run_burst(spec, run.log_dir / "streamclient.log", subject.worker())
+            run.check(found["received"] == found["expected"] and not found["errors"],
+                      f"{case} ({name}): {found['received']}/{found['expected']} frames; {found['errors']}")
+            results.setdefault(case, {})[name] = found
+        print(f"[bench]   {case}: write-to-client p50/p99 " + ", ".join(
+            f"{name} {r['latency_ms']['p50']}/{r['latency_ms']['p99']} ms" for name, r in results[case].items()),
+            flush=True)
+    return results
 
 
 def throughput_phase(run: Run, server: Server, users: list[BenchUser]) -> dict[str, Any]:
@@ -162,19 +197,21 @@ def throughput_phase(run: Run, server: Server, users: list[BenchUser]) -> dict[s
                         "timeout": 300, "deadline": 600},
                        run.log_dir / "streamclient.log", server.worker())
     run.check(result["received"] == result["expected"] and not result["errors"],
-              f"throughput: {result['received']}/{result['expected']} changes delivered; {result['errors']}")
+              f"throughput ({server.name}): {result['received']}/{result['expected']} changes delivered; "
+              f"{result['errors']}")
     return {**result, "changes_per_s": result["received"] / result["seconds"]}
 
 
-def rest_phase(run: Run, server: Server, ceiling: Server, users: list[BenchUser]) -> dict[str, Any]:
+def rest_phase(run: Run, server: Server, peer: Server, ceiling: Server, users: list[BenchUser]) -> dict[str, Any]:
     plan = run.plan
     results = {
         "ceiling": rest.run_wrk(ceiling.base_url + "/", plan.rest_seconds, plan.rest_connections, ceiling.worker()),
-        "get": rest.run_wrk(server.base_url, plan.rest_seconds, plan.rest_connections, server.worker(),
-                            method="GET", users=users),
-        "put": rest.run_wrk(server.base_url, plan.rest_seconds, plan.rest_connections, server.worker(),
-                            method="PUT", users=users),
     }
+    for prefix, subject in (("", server), ("peer_", peer)):
+        for method in ("GET", "PUT"):
+            results[prefix + method.lower()] = rest.run_wrk(subject.base_url, plan.rest_seconds,
+                                                            plan.rest_connections, subject.worker(),
+                                                            method=method, users=users)
     for name, result in results.items():
         run.check(result["non_2xx"] == 0 and result["socket_errors"] == 0,
                   f"REST {name}: {result['non_2xx']} non-2xx responses, {result['socket_errors']} socket errors")

@@ -12,6 +12,10 @@ class Plan:
     probe_seconds: float             # per stage
     fanout_streams: int              # streams of one user
     fanout_writes: int               # PUTs back to back (below the stream queue size: no 4008)
+    paced_streams: tuple[int, ...]   # streams of one user, timed from each write to each frame at paced_rate
+    paced_rate: float                # PUTs per second, one at a time
+    paced_writes: int                # per paced run
+    burst_streams: int               # streams of one user, timed while fanout_writes PUTs go back to back
     bulk_users: int                  # users with one stream each, for change throughput
     bulk_todos: int                  # todos per bulk user: one bulk toggle changes all of them
     bulk_rounds: int                 # toggles per user
@@ -19,7 +23,10 @@ class Plan:
     rest_seconds: int                # per wrk run
     rest_connections: int
     pgbench_seconds: int             # per trigger-cost run
-    pgbench_clients: int
+    harder_seconds: int              # per run of issue 20's harder case: every list streamed while pgbench writes
+    harder_rounds: int               # alternated rounds of it (the median is reported)
+    deadlock_seconds: int            # multi-row SQL writers on one list, with the triggers and without
+    toggle_seconds: int              # single-row SQL writers beside REST toggle-alls, one list
     connect_concurrency: int         # stream handshakes in flight at once
 
     @property
@@ -28,14 +35,16 @@ class Plan:
 
 
 FULL = Plan(stages=(100, 1_000, 5_000, 10_000), latency_stage=1_000, probe_rate=1_000.0, probe_seconds=10.0,
-            fanout_streams=1_000, fanout_writes=400, bulk_users=100, bulk_todos=50, bulk_rounds=10,
-            bulk_concurrency=4, rest_seconds=10, rest_connections=50, pgbench_seconds=10, pgbench_clients=8,
-            connect_concurrency=100)
+            fanout_streams=1_000, fanout_writes=400, paced_streams=(50, 500), paced_rate=10.0, paced_writes=50,
+            burst_streams=500, bulk_users=100, bulk_todos=50, bulk_rounds=10,
+            bulk_concurrency=4, rest_seconds=10, rest_connections=50, pgbench_seconds=10, harder_seconds=8,
+            harder_rounds=3, deadlock_seconds=6, toggle_seconds=10, connect_concurrency=100)
 
 QUICK = Plan(stages=(10, 50, 100), latency_stage=100, probe_rate=50.0, probe_seconds=1.0,
-             fanout_streams=50, fanout_writes=20, bulk_users=10, bulk_todos=20, bulk_rounds=2,
-             bulk_concurrency=4, rest_seconds=1, rest_connections=50, pgbench_seconds=1, pgbench_clients=8,
-             connect_concurrency=50)
+             fanout_streams=50, fanout_writes=20, paced_streams=(10, 50), paced_rate=20.0, paced_writes=10,
+             burst_streams=50, bulk_users=10, bulk_todos=20, bulk_rounds=2,
+             bulk_concurrency=4, rest_seconds=1, rest_connections=50, pgbench_seconds=1, harder_seconds=1,
+             harder_rounds=1, deadlock_seconds=1, toggle_seconds=1, connect_concurrency=50)
 
 POOL_SIZE = 8                        # TODOPY_POOL_SIZE of the benchmarked server
 
@@ -50,9 +59,19 @@ TARGETS: dict[str, tuple[str, float]] = {
     "held_open_p99_ms": ("<=", 50),            # other lists' commit to client, one write transaction open
     "failover_s": ("<=", 2),                   # the ringer killed: the longest a change then waited
     "fanout_messages_per_s": (">=", 0.70),     # ratio to the broadcast ceiling
+    # write-to-client latency of one user's streams, ratios to the broadcast ceiling's (issue 25)
+    "paced_small_p50_ms": ("<=", 1.3),         # paced_streams[0] streams at paced_rate writes/s
+    "paced_small_p99_ms": ("<=", 1.3),
+    "paced_large_p50_ms": ("<=", 1.3),         # paced_streams[1] streams
+    "paced_large_p99_ms": ("<=", 1.3),
+    "burst_p99_ms": ("<=", 2.0),               # burst_streams streams, fanout_writes PUTs back to back
     "change_throughput_per_s": (">=", 5_000),
     "rest_get_per_s": (">=", 0.40),            # ratio to the REST ceiling
     "rest_put_per_s": (">=", 0.25),            # ratio to the REST ceiling
     "durable_writes_16": (">=", 0.70),         # ratio to the same writes without triggers, 16 writers, fsync on
     "durable_writes_1": (">=", 0.80),          # same, 1 writer
+    "durable_writes_hot": (">=", 0.70),        # same, the 16 writers all on one list
+    "durable_writes_streamed": (">=", 0.70),   # 16 writers, every list streamed (issue 20's harder case)
+    "deadlock_ratio": ("<=", 1.0),             # multi-row SQL writers' deadlocks, triggers / none
+    "toggle_failures": ("<=", 0),              # deadlocks + failed requests: SQL writers beside REST toggle-alls
 }

@@ -28,10 +28,35 @@ def percentile(values: list[float], p: float) -> float | None:
 class Figure:
     key: str
     label: str
-    measured: float | None
+    measured: float | None                # todopy's
     unit: str
-    ceiling: float | None = None          # the same quantity for the ceiling server, same run
+    ceiling: float | None = None          # the same quantity for the limit (a bare server, no triggers), same run
     relative: bool = False                # judged as a ratio to the ceiling (even when a phase did not run)
+    peer: float | None = None             # the same quantity for the peer (bench.peer), same run
+    peer_ratio: float | None = None       # for relative figures whose peer ratio is not peer / ceiling
+
+    @property
+    def higher_is_better(self) -> bool:
+        return TARGETS[self.key][0] == ">="
+
+    @property
+    def versus_peer(self) -> float | None:
+        """todopy's judged value over the peer's (for latencies and sizes, above 1 is behind)."""
+        peer = self.peer_judged_value
+        value = self.judged_value
+        if peer is None or value is None or peer <= 0 or value <= 0:   # a latency of ~0 has no meaningful ratio
+            return None
+        return value / peer
+
+    @property
+    def peer_judged_value(self) -> float | None:
+        if not self.relative:
+            return self.peer
+        if self.peer_ratio is not None:
+            return self.peer_ratio
+        if self.peer is None or not self.ceiling:
+            return None
+        return self.peer / self.ceiling
 
     @property
     def ratio(self) -> float | None:
@@ -60,7 +85,8 @@ class Figure:
 
     def as_json(self) -> dict[str, Any]:
         return {"label": self.label, "measured": self.measured, "unit": self.unit, "ceiling": self.ceiling,
-                "ratio": self.ratio, "target": self.target, "pass": self.passed}
+                "ratio": self.ratio, "target": self.target, "pass": self.passed, "peer": self.peer,
+                "peer_judged": self.peer_judged_value, "versus_peer": self.versus_peer}
 
 
 def _number(value: float | None, unit: str = "") -> str:
@@ -75,17 +101,28 @@ def _number(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".rstrip()
 
 
+def _versus_peer(figure: Figure) -> str:
+    ratio = figure.versus_peer
+    if ratio is None:
+        return "-"
+    if ratio == 1:
+        return "level"
+    ahead = ratio > 1 if figure.higher_is_better else ratio < 1
+    return f"{ratio:.2f}x {'ahead' if ahead else 'behind'}"
+
+
 def table(figures: list[Figure]) -> str:
-    rows = [("figure", "measured", "ceiling", "ratio", "target", "result")]
+    """One row per figure: todopy / peer / limit, todopy's share of the limit, todopy against the peer."""
+    rows = [("figure", "todopy", "peer", "limit", "todopy/limit", "vs peer", "target", "result")]
     for figure in figures:
         result = {True: "PASS", False: "MISS", None: "n/a"}[figure.passed]
         ratio = "-" if figure.ratio is None else f"{figure.ratio:.0%}"
-        rows.append((figure.label, _number(figure.measured, figure.unit), _number(figure.ceiling, figure.unit),
-                     ratio, figure.target, result))
+        rows.append((figure.label, _number(figure.measured, figure.unit), _number(figure.peer, figure.unit),
+                     _number(figure.ceiling, figure.unit), ratio, _versus_peer(figure), figure.target, result))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for index, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(widths[i]) if i in (0, 4, 5) else cell.rjust(widths[i])
+        lines.append("  ".join(cell.ljust(widths[i]) if i in (0, 6, 7) else cell.rjust(widths[i])
                                for i, cell in enumerate(row)))
         if index == 0:
             lines.append("  ".join("-" * width for width in widths))
@@ -124,49 +161,95 @@ def plot(path: Path, stages: list[dict[str, Any]], title: str) -> None:
     plt.close(figure)
 
 
+def _stream_figures(streams: dict[str, Any], latency_stage_target: int) -> dict[str, float | None]:
+    """The streams phase's figures for one server (todopy or the peer); None where it did not run."""
+    stages = streams.get("stages") or []
+    latency_stage = next((s for s in stages if s["target"] == latency_stage_target), None)
+    last = stages[-1] if stages else None
+    return {"held": min(last["open"], streams["alive_at_end"]) if last else None,
+            "rss": streams["rss_per_stream_bytes"] / 1024 if streams else None,
+            "p50": latency_stage["latency_ms"]["p50"] if latency_stage else None,
+            "p99": latency_stage["latency_ms"]["p99"] if latency_stage else None}
+
+
+def _durable(trig: dict[str, Any] | None, key: str, label: str, name: str) -> Figure:
+    found = (trig or {}).get(name)
+    return Figure(key, label, found["todopy_tps"] if found else None, "tps", found["limit_tps"] if found else None,
+                  relative=True, peer=found["peer_tps"] if found else None)
+
+
+def _latency_figures(run: Run) -> list[Figure]:
+    """Write-to-client latency rows (bench.phases.latency_phase), each judged as a ratio to the ceiling's."""
+    plan, found = run.plan, run.details.get("latency") or {}
+    rows = [("paced_small", f"paced_{plan.paced_streams[0]}",
+             f"{plan.paced_streams[0]:,} streams of one user, {plan.paced_rate:g} PUTs/s"),
+            ("paced_large", f"paced_{plan.paced_streams[1]}",
+             f"{plan.paced_streams[1]:,} streams of one user, {plan.paced_rate:g} PUTs/s")]
+    figures = []
+    for key, case, label in rows:
+        for p in ("p50", "p99"):
+            values = {name: (found[case][name]["latency_ms"] or {}).get(p) if case in found else None
+                      for name in ("todopy", "peer", "ceiling")}
+            figures.append(Figure(f"{key}_{p}_ms", f"write-to-client {p}, {label}", values["todopy"], "ms",
+                                  values["ceiling"], relative=True, peer=values["peer"]))
+    case = found.get(f"burst_{plan.burst_streams}")
+    values = {name: (case[name]["latency_ms"] or {}).get("p99") if case else None
+              for name in ("todopy", "peer", "ceiling")}
+    figures.append(Figure("burst_p99_ms", f"write-to-client p99, {plan.burst_streams:,} streams of one user, "
+                                          f"{plan.fanout_writes} PUTs back to back", values["todopy"], "ms",
+                          values["ceiling"], relative=True, peer=values["peer"]))
+    return figures
+
+
 def figures(run: Run) -> list[Figure]:
     d = run.details
     streams = d.get("streams") or {}
-    stages = streams.get("stages") or []
-    latency_stage = next((s for s in stages if s["target"] == run.plan.latency_stage), None)
-    last = stages[-1] if stages else None
-    fanout, throughput, rest_results, trig = d.get("fanout"), d.get("throughput"), d.get("rest"), d.get("triggers")
+    mine = _stream_figures(streams, run.plan.latency_stage)
+    theirs = _stream_figures(d.get("streams-peer") or {}, run.plan.latency_stage)
+    fanout, rest_results, trig = d.get("fanout"), d.get("rest"), d.get("triggers")
+    throughput, peer_throughput = d.get("throughput"), d.get("throughput-peer")
     wake = d.get("wakeup") or {}
     held_open, failover = wake.get("held_open"), wake.get("failover")
-    held = min(last["open"], streams["alive_at_end"]) if last else None
+    locks = d.get("deadlocks") or {}
+    multi_row, toggle = locks.get("multi_row") or {}, locks.get("toggle") or {}
+    rest_ceiling = rest_results["ceiling"]["requests_per_s"] if rest_results else None
+    probe = f"({run.plan.latency_stage:,} streams, {run.plan.probe_rate:,.0f} writes/s)"
     return [
-        Figure("streams_held", "streams held, all ready", held, "streams"),
+        Figure("streams_held", "streams held, all ready", mine["held"], "streams", peer=theirs["held"]),
         Figure("pg_connections", f"PostgreSQL connections (pool {POOL_SIZE})", streams.get("pg_connections_peak"),
                "conns"),
-        Figure("rss_per_stream_kib", "RSS per idle stream",
-               streams["rss_per_stream_bytes"] / 1024 if streams else None, "KiB"),
-        Figure("latency_p50_ms", f"commit-to-client p50 ({run.plan.latency_stage:,} streams, "
-                                 f"{run.plan.probe_rate:,.0f} writes/s)",
-               latency_stage["latency_ms"]["p50"] if latency_stage else None, "ms"),
-        Figure("latency_p99_ms", f"commit-to-client p99 ({run.plan.latency_stage:,} streams, "
-                                 f"{run.plan.probe_rate:,.0f} writes/s)",
-               latency_stage["latency_ms"]["p99"] if latency_stage else None, "ms"),
+        Figure("rss_per_stream_kib", "RSS per idle stream", mine["rss"], "KiB", peer=theirs["rss"]),
+        Figure("latency_p50_ms", f"commit-to-client p50 {probe}", mine["p50"], "ms", peer=theirs["p50"]),
+        Figure("latency_p99_ms", f"commit-to-client p99 {probe}", mine["p99"], "ms", peer=theirs["p99"]),
         Figure("held_open_p99_ms", "commit-to-client p99, other lists, one write transaction open",
                held_open["latency_ms"]["p99"] if held_open else None, "ms"),
         Figure("failover_s", "ringer killed (SIGKILL): longest wait of a change",
                failover["worst_wait_s"] if failover else None, "s"),
         Figure("fanout_messages_per_s", f"fan-out, {run.plan.fanout_streams:,} streams of one user",
                fanout["todopy_messages_per_s"] if fanout else None, "msg/s",
-               fanout["ceiling_messages_per_s"] if fanout else None, relative=True),
+               fanout["ceiling_messages_per_s"] if fanout else None, relative=True,
+               peer=fanout["peer_messages_per_s"] if fanout else None),
+        *_latency_figures(run),
         Figure("change_throughput_per_s", f"change throughput, {run.plan.bulk_users} users",
-               throughput["changes_per_s"] if throughput else None, "changes/s"),
+               throughput["changes_per_s"] if throughput else None, "changes/s",
+               peer=peer_throughput["changes_per_s"] if peer_throughput else None),
         Figure("rest_get_per_s", "REST GET /api/todos/<id>/",
-               rest_results["get"]["requests_per_s"] if rest_results else None, "req/s",
-               rest_results["ceiling"]["requests_per_s"] if rest_results else None, relative=True),
+               rest_results["get"]["requests_per_s"] if rest_results else None, "req/s", rest_ceiling, relative=True,
+               peer=rest_results["peer_get"]["requests_per_s"] if rest_results else None),
         Figure("rest_put_per_s", "REST PUT /api/todos/<id>/",
-               rest_results["put"]["requests_per_s"] if rest_results else None, "req/s",
-               rest_results["ceiling"]["requests_per_s"] if rest_results else None, relative=True),
-        Figure("durable_writes_16", "durable writes, triggers vs none, 16 writers",
-               trig["writers_16"]["tps_with_triggers"] if trig else None, "tps",
-               trig["writers_16"]["tps_without_triggers"] if trig else None, relative=True),
-        Figure("durable_writes_1", "durable writes, triggers vs none, 1 writer",
-               trig["writers_1"]["tps_with_triggers"] if trig else None, "tps",
-               trig["writers_1"]["tps_without_triggers"] if trig else None, relative=True),
+               rest_results["put"]["requests_per_s"] if rest_results else None, "req/s", rest_ceiling, relative=True,
+               peer=rest_results["peer_put"]["requests_per_s"] if rest_results else None),
+        _durable(trig, "durable_writes_16", "durable writes, 16 writers over 16 lists", "writers_16"),
+        _durable(trig, "durable_writes_1", "durable writes, 1 writer", "writers_1"),
+        _durable(trig, "durable_writes_hot", "durable writes, 16 writers on one list", "hot_list"),
+        _durable(trig, "durable_writes_streamed", f"durable writes, 16 writers, every list streamed (median of "
+                                                  f"{run.plan.harder_rounds})", "streamed"),
+        Figure("deadlock_ratio", "multi-row SQL writers, one list: deadlocks with triggers / without",
+               multi_row["todopy"]["ratio"] if multi_row else None, "x",
+               peer=multi_row["peer"]["ratio"] if multi_row else None),
+        Figure("toggle_failures", "3 SQL writers + 2 REST toggle-alls, one list: deadlocks + failures",
+               toggle["todopy"]["failures"] if toggle else None, "",
+               peer=toggle["peer"]["failures"] if toggle else None),
     ]
 
 
@@ -177,13 +260,43 @@ def cpu_notes(run: Run) -> list[str]:
     fanout, rest_results = run.details.get("fanout"), run.details.get("rest")
     if fanout:
         mine, bare = fanout["todopy"]["server_cpu_us_per_frame"], fanout["ceiling"]["server_cpu_us_per_frame"]
-        notes.append(f"fan-out CPU per message: todopy {mine} µs, ceiling {bare} µs ({bare / mine:.0%} efficiency)")
+        theirs = fanout["peer"]["server_cpu_us_per_frame"]
+        notes.append(f"fan-out CPU per message: todopy {mine} µs, peer {theirs} µs, ceiling {bare} µs "
+                     f"({bare / mine:.0%} efficiency)")
     if rest_results:
         bare = rest_results["ceiling"]["server_cpu_us_per_request"]
         for name in ("get", "put"):
             mine = rest_results[name]["server_cpu_us_per_request"]
-            notes.append(f"REST {name.upper()} CPU per request: todopy {mine} µs, ceiling {bare} µs "
+            theirs = rest_results[f"peer_{name}"]["server_cpu_us_per_request"]
+            notes.append(f"REST {name.upper()} CPU per request: todopy {mine} µs, peer {theirs} µs, ceiling {bare} µs "
                          f"({bare / mine:.0%} efficiency)")
+    return notes
+
+
+def write_notes(run: Run) -> list[str]:
+    """What the write stages' rows leave out: changes delivered while streamed, the deadlock workloads' counts."""
+    notes = []
+    for phase in ("streams", "streams-peer"):
+        stages = (run.details.get(phase) or {}).get("stages") or []
+        stage = next((s for s in stages if s["target"] == run.plan.latency_stage), None)
+        if stage:       # the peer's NOTIFY reaches it before the writer's ack: commit-to-client alone flatters it
+            notes.append(f"{phase}: at {stage['open']:,} streams, the commits themselves p50/p99 "
+                         f"{stage['commit_ms']['p50']}/{stage['commit_ms']['p99']} ms, write-to-client "
+                         f"{stage['write_latency_ms']['p50']}/{stage['write_latency_ms']['p99']} ms")
+    streamed = (run.details.get("triggers") or {}).get("streamed")
+    for subject in ("todopy", "peer") if streamed else ():
+        runs = streamed["runs"][subject]
+        notes.append(f"every list streamed, {subject}: delivered {sum(r['delivered'] for r in runs):,} of "
+                     f"{sum(r['transactions'] for r in runs):,} committed changes")
+    locks = run.details.get("deadlocks") or {}
+    for subject, found in (locks.get("multi_row") or {}).items():
+        with_t, without = found["with_triggers"], found["without_triggers"]
+        notes.append(f"multi-row SQL writers, {subject}: {with_t['deadlocks']} deadlocks in {with_t['statements']:,} "
+                     f"statements with the triggers, {without['deadlocks']} in {without['statements']:,} without")
+    for subject, found in (locks.get("toggle") or {}).items():
+        notes.append(f"SQL writers + REST toggle-alls, {subject}: {found['deadlocks']} deadlocks and "
+                     f"{found['other_errors']} other errors in {found['statements']:,} statements, "
+                     f"{found['failed_requests']} failed of {found['requests']:,} requests")
     return notes
 
 

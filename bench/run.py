@@ -3,8 +3,10 @@
     python -m bench.run [--quick] [--only PHASE[,PHASE...]] [--results DIR]
 
 Starts its own PostgreSQL (in a temp dir), the real `todopy serve` with one
-worker and the two ceilings (bench/ceiling_rest.py, bench/ceiling_fanout.py);
-runs the phases of bench.phases, bench.wakeup and bench.triggers; prints a table and writes a
+worker, the peer (bench/peer: FastAPI + asyncpg, one process) and the two
+ceilings (bench/ceiling_rest.py, bench/ceiling_fanout.py); runs the phases of
+bench.phases (each on todopy and on the peer), bench.wakeup, bench.triggers and
+bench.deadlocks; prints a table (todopy / peer / limit per row) and writes a
 JSON file and a plot to bench/results/. `--only rest` runs the REST phase alone
 (about a minute): the figures of phases not run are `n/a`.
 """
@@ -19,14 +21,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import rest, triggers, wakeup
+from bench import deadlocks, rest, triggers, wakeup
 from bench.database import Database
-from bench.phases import Run, fanout_phase, rest_phase, streams_phase, throughput_phase, warm_up
+from bench.peer import seed as peer_seed
+from bench.phases import Run, fanout_phase, latency_phase, rest_phase, streams_phase, throughput_phase, warm_up
 from bench.plan import FULL, POOL_SIZE, QUICK
-from bench.report import cpu_notes, figures, index_notes, plot, table, write_json
-from bench.servers import REPO, Server, start_ceiling, start_todopy
+from bench.report import cpu_notes, figures, index_notes, plot, table, write_json, write_notes
+from bench.servers import REPO, Server, start_ceiling, start_peer, start_todopy
 
-PHASES = ("streams", "fanout", "throughput", "rest", "wakeup", "triggers")
+PHASES = ("streams", "fanout", "throughput", "rest", "wakeup", "triggers", "deadlocks")
 REST_USERS = 1_000                  # users whose todos wrk reads and writes
 
 
@@ -71,27 +74,37 @@ def main(argv: list[str] | None = None) -> int:
             bulk_users = database.seed("bulk", plan.bulk_users, plan.bulk_todos) if "throughput" in only else []
             warm_user = database.seed("warm", 1, 1)[0]
             held_users = database.seed("held", wakeup.HELD_STREAMS + 1, 1) if "wakeup" in only else []
+            peer_seed.install(database.dsn)              # the same users, tokens and todos, in its own tables
             server = start_todopy(database.dsn, log_dir, POOL_SIZE)
             servers.append(server)
+            peer = start_peer(database.dsn, log_dir, POOL_SIZE)
+            servers.append(peer)
             ceiling_rest = start_ceiling("ceiling_rest", log_dir)
             servers.append(ceiling_rest)
             ceiling_fanout = start_ceiling("ceiling_fanout", log_dir)
             servers.append(ceiling_fanout)
             run.phase("warm-up", lambda: warm_up(run, server, warm_user))
+            run.phase("warm-up-peer", lambda: warm_up(run, peer, warm_user))
             if "streams" in only:
                 run.phase("streams", lambda: streams_phase(run, server, database, ramp_users))
+                run.phase("streams-peer", lambda: streams_phase(run, peer, database, ramp_users,
+                                                                peer_seed.writer_dsn(database.dsn)))
             if "fanout" in only:
-                run.phase("fanout", lambda: fanout_phase(run, server, ceiling_fanout, fan_user))
+                run.phase("fanout", lambda: fanout_phase(run, server, peer, ceiling_fanout, fan_user))
+                run.phase("latency", lambda: latency_phase(run, server, peer, ceiling_fanout, fan_user))
             if "throughput" in only:
                 run.phase("throughput", lambda: throughput_phase(run, server, bulk_users))
+                run.phase("throughput-peer", lambda: throughput_phase(run, peer, bulk_users))
             if "rest" in only:
-                run.phase("rest", lambda: rest_phase(run, server, ceiling_rest, ramp_users[:REST_USERS]))
+                run.phase("rest", lambda: rest_phase(run, server, peer, ceiling_rest, ramp_users[:REST_USERS]))
             if "wakeup" in only:
                 run.phase("wakeup", lambda: wakeup.measure(server, database, held_users, plan, log_dir, POOL_SIZE))
             for process in servers:
                 process.stop()
             if "triggers" in only:
-                run.phase("triggers", lambda: triggers.measure(database, plan.pgbench_seconds, log_dir, POOL_SIZE))
+                run.phase("triggers", lambda: triggers.measure(database, plan, log_dir, POOL_SIZE))
+            if "deadlocks" in only:
+                run.phase("deadlocks", lambda: deadlocks.measure(database, plan, log_dir, POOL_SIZE))
         finally:
             for process in servers:
                 process.stop()
@@ -102,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         mode += f" (only {', '.join(only)})"
     print()
     print(table(results))
-    notes = cpu_notes(run) + index_notes(run)
+    notes = cpu_notes(run) + write_notes(run) + index_notes(run)
     for note in notes:
         print(note)
     for warning in run.warnings:

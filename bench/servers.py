@@ -1,4 +1,4 @@
-"""The processes under test: the real `todopy serve` and the two ceilings, each on a free loopback port."""
+"""The processes under test: the real `todopy serve`, the peer (bench.peer) and the two ceilings, each on a free port."""
 from __future__ import annotations
 
 import os
@@ -103,5 +103,15 @@ def start_todopy(dsn: str, log_dir: Path, pool_size: int, name: str = "todopy") 
 
 def start_ceiling(module: str, log_dir: Path) -> Server:
     server = Server(module, [sys.executable, "-m", f"bench.{module}", "{port}"], log_dir / f"{module}.log")
+    server.wait_listening()
+    return server
+
+
+def start_peer(dsn: str, log_dir: Path, pool_size: int, name: str = "peer") -> Server:
+    """The peer on uvicorn, one process (uvloop, httptools, websockets-sansio), its pool as large as todopy's."""
+    server = Server(name, [sys.executable, "-m", "uvicorn", "bench.peer.app:app", "--host", HOST, "--port", "{port}",
+                           "--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio", "--no-access-log",
+                           "--log-level", "warning", "--backlog", "4096"],
+                    log_dir / f"{name}.log", env={"PEER_DATABASE_URL": dsn, "PEER_POOL_SIZE": str(pool_size)})
     server.wait_listening()
     return server

@@ -16,8 +16,12 @@ Scenarios:
          the durable commit included). REST PUTs are not used here: on this box one worker's
          PUT capacity is below the probe rate, so a PUT-timed probe would
          measure the request queue, not the wake-up path.
-- burst: open streams, send writes (back to back, `concurrency` at a time) and
-         count the text frames delivered after `ready`: messages (or changes) per second.
+- burst: open streams, send writes (back to back, `concurrency` at a time, or
+         one at a time at `rate` writes/s) and count the text frames delivered
+         after `ready`: messages (or changes) per second. With one writer, the
+         n-th frame of a stream answers the n-th write, so each frame is also
+         timed from the moment its write was sent (write-to-client latency;
+         exact to within `read_pause`, so latency runs read with none).
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ import gevent.select
 import psycopg2
 import psycogreen.gevent
 
+from bench.report import percentile
 from bench.wsclient import Http, Stream
 
 HANDSHAKE_TIMEOUT = 60.0
@@ -186,11 +191,18 @@ def burst(spec: dict) -> None:
     host, port = spec["host"], spec["port"]
     streams = Streams(host, port, spec["connect_concurrency"])
     counter = {"frames": 0, "last": 0.0}
+    sent_at: list[float] = []                        # when write n was sent (one writer: in order)
+    frames_of = [0] * len(spec["streams"])           # frames each stream has had so far
+    latencies: list[float] = []
 
     def on_text_for(index: int):
         def on_text(payload: bytes, now: float) -> None:
             counter["frames"] += 1
             counter["last"] = now
+            number = frames_of[index]
+            frames_of[index] = number + 1
+            if number < len(sent_at):
+                latencies.append(now - sent_at[number])
         return on_text
 
     opened_in = streams.open_many([(token, path) for token, path in spec["streams"]], on_text_for,
@@ -201,10 +213,15 @@ def burst(spec: dict) -> None:
     errors: list[str] = []
     first_sent = time.perf_counter()
 
+    rate = spec.get("rate")
+
     def writer() -> None:
         conn = Http(host, port)
         try:
             for method, path, token, body in writes:
+                if rate:
+                    gevent.sleep(max(0.0, first_sent + len(sent_at) / rate - time.perf_counter()))
+                sent_at.append(time.perf_counter())
                 status, answer = conn.request(method, path, token, body.encode() if body is not None else None)
                 if status >= 300:
                     errors.append(f"{method} {status}: {answer[:200]!r}")
@@ -222,9 +239,12 @@ def burst(spec: dict) -> None:
             break                                    # nothing more is coming
         gevent.sleep(0.005)
     elapsed = (counter["last"] or time.perf_counter()) - first_sent
+    timed = spec["concurrency"] == 1
     emit("burst", streams=len(streams.open), received=counter["frames"], expected=expected,
          seconds=round(elapsed, 4), writes_seconds=round(writes_done - first_sent, 4),
-         alive=streams.alive(), errors=errors[:5])
+         alive=streams.alive(), errors=errors[:5],
+         latency_ms={f"p{p}": round(percentile(latencies, p) * 1000.0, 3) for p in (50, 90, 99)}
+         if timed and latencies else None)
     streams.close_all()
 
 
