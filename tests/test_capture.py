@@ -9,7 +9,7 @@ import time
 import psycopg2
 import psycopg2.errors
 
-from tests.support import Api
+from tests.support import Api, register
 
 SECONDS = 10
 
@@ -25,7 +25,10 @@ def counts_agree(sql, list_id: str) -> None:
     assert kept == actual
 
 
-def test_single_row_sql_writers_beside_rest_toggle_alls_never_deadlock(server, alice: Api, dsn, sql):
+def test_single_row_sql_writers_beside_rest_toggle_alls_never_deadlock(start_server, dsn, sql):
+    # The workload writes ~1,000 toggle-alls of 40 rows: far past a user's write budget.
+    server = start_server(env={"TODOPY_WRITE_BURST": "100000000", "TODOPY_WRITE_RATE": "100000000"})
+    alice = register(server.base_url)
     for n in range(40):
         alice.create_todo(f"todo {n}")
     list_id = sql("SELECT personal_list(%s)", (alice.user["id"],))[0][0]

@@ -31,14 +31,13 @@ LIMITS = {"lists_todo_limit": f"this list has the most todos a list may have ({M
 
 def write(pool: ConnectionPool, writer: Writer, statement: str, params: Mapping[str, Any],
           read_back: str | None = None, *, checks: Sequence[str] = ()) -> list[Row]:
-    """Run `statement` as `writer`; the rows of `read_back` (run after the revs are
-    assigned, and after `checks`, statements that may refuse the write now), or of
-    `statement` itself when there is nothing to read back."""
-    # The revs are assigned (and the writer's access checked) before the message ends, read
-    # back or not: inside a larger transaction (an idempotent write's) a refusal still comes here.
-    parts = [WRITES_SQL["as_writer"], statement, WRITES_SQL["assign_revs"], *checks]
-    if read_back is not None:
-        parts.append(read_back)
+    """Run `statement` as `writer`; the rows of `read_back`, run after the revs are assigned
+    and after `checks` (statements that may still refuse the write); by default one row
+    when the write changed something, none when it did not."""
+    # The revs are assigned (and the writer's access checked) before the message ends: inside
+    # a larger transaction (an idempotent write's) a refusal still comes here.
+    parts = [WRITES_SQL["as_writer"], statement, WRITES_SQL["assign_revs"], *checks,
+             WRITES_SQL["wrote"] if read_back is None else read_back]
     with refusals():
         return pool.script(parts, {**params, **_named(writer)})
 
