@@ -31,6 +31,7 @@ class Fleet:
         self.ws_url = ws_url
         self.streams: list[FleetStream] = []
         self.messages = 0
+        self.resumed = 0            # streams resumed here with `since` after ending elsewhere
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._stop = threading.Event()
