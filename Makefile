@@ -82,6 +82,7 @@ test-python: install
 # standby, so root is needed for the first (it says so and skips without). One PASS/FAIL
 # line per check; each proof cleans up its namespaces and processes however it ends.
 test-cluster: install
+	@command -v ip >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) iproute2; }
 	@status=0; \
 	$(BIN)/python -m tests.cluster.hosts || status=1; \
 	$(BIN)/python -m tests.cluster.failover || status=1; \
