@@ -18,7 +18,8 @@ a lost or late ring only delays.
 
 The role is a lease (sql/0012_ringer_lease.sql): a frozen holder keeps its session,
 and so the lock, as long as its kernel answers keepalives. The holder renews the
-lease every quarter of it, with an empty ring that tells listeners it is alive; a
+lease four times a second (or each quarter lease, if shorter), with an empty ring
+that tells listeners it is alive; a
 candidate that finds the lease unrenewed past `lease` ends the lock holder's session
 and is elected at its next try. Listeners that hear no ring for a while read the log
 on their own meanwhile (todopy.realtime.dispatcher).
@@ -77,6 +78,9 @@ class Ringer:
         # A candidate looks at least twice per lease: a stalled holder is replaced within 1.5 leases.
         self.election_interval = min(election_interval, lease / 2)
         self.lease = lease
+        # Renewals are also the heartbeat listeners wait for (TODOPY_RING_SILENCE): at least
+        # four a second, whatever the lease.
+        self.renew_interval = min(0.25, lease / 4)
         self.elected = False
         self._greenlet: gevent.Greenlet | None = None
 
@@ -146,7 +150,7 @@ class Ringer:
         checked_held_back = renewed = time.monotonic()
         while True:
             gevent.sleep(interval)
-            if time.monotonic() - renewed >= self.lease / 4:
+            if time.monotonic() - renewed >= self.renew_interval:
                 renewed = time.monotonic()
                 self._renew(cur)
             # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
