@@ -11,7 +11,7 @@ PACKAGE_SOURCES := setup.py pyproject.toml $(shell find todopy sql -name '*.py' 
 FRONT_SOURCES := $(shell find static/src static/build.mjs static/package.json static/package-lock.json 2>/dev/null)
 FRONT_BUILT := $(if $(wildcard static/package.json),static/dist/index.html)
 
-.PHONY: all install run dist test test-python test-js typecheck bench fuzz soak clean system-deps browser-deps
+.PHONY: all install run dist test test-python test-js typecheck bench fuzz soak clean system-deps browser-deps test-cluster
 
 all: install
 
@@ -77,6 +77,16 @@ typecheck: $(VENV)/.deps
 
 test-python: install
 	$(BIN)/python -m pytest -p no:cacheprovider -q $(PYTEST_ARGS)
+
+# The multi-host and failover proofs (tests/cluster/): real network namespaces and a real
+# standby, so root is needed for the first (it says so and skips without). One PASS/FAIL
+# line per check; each proof cleans up its namespaces and processes however it ends.
+test-cluster: install
+	@command -v ip >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) iproute2; }
+	@status=0; \
+	$(BIN)/python -m tests.cluster.hosts || status=1; \
+	$(BIN)/python -m tests.cluster.failover || status=1; \
+	exit $$status
 
 # -- measuring ----------------------------------------------------------------
 

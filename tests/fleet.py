@@ -31,15 +31,20 @@ class Fleet:
         self.ws_url = ws_url
         self.streams: list[FleetStream] = []
         self.messages = 0
+        self.resumed = 0            # streams resumed here with `since` after ending elsewhere
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_forever, daemon=True)
 
-    def open(self, token: str, path: str = "/api/todos/") -> FleetStream:
+    def open(self, token: str, path: str = "/api/todos/", replica: Replica | None = None) -> FleetStream:
+        """A stream of `path`; given the `replica` of a stream that ended elsewhere, it resumes
+        it (`path` then carries `?since=` its rev)."""
         ws = websocket.create_connection(self.ws_url + path, header=[f"Authorization: Bearer {token}"],
                                          timeout=30)
-        stream = FleetStream(token, ws)
+        if replica is not None:
+            replica.reconnect()
+        stream = FleetStream(token, ws, replica or Replica())
         while not stream.replica.ready:
             self._receive(stream)
         ws.settimeout(5)
@@ -62,6 +67,17 @@ class Fleet:
             finally:
                 stream.ws.shutdown()
         self._selector.close()
+
+    def abandon(self, stream: FleetStream) -> None:
+        """Give a stream up without a closing handshake, as a client does whose server is unreachable."""
+        with self._lock:
+            if stream in self.streams:
+                self.streams.remove(stream)
+                try:
+                    self._selector.unregister(stream.ws.sock)
+                except (KeyError, ValueError):
+                    pass             # already unregistered by a failed read
+        stream.ws.shutdown()
 
     def _receive(self, stream: FleetStream) -> None:
         opcode, frame = stream.ws.recv_data_frame(True)

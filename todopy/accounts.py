@@ -116,6 +116,7 @@ class Accounts:
         self.settings = settings
         self.clock = clock
         self._cache: dict[bytes, tuple[User, float]] = {}
+        self._caching = True          # only while revocations are heard (the change listener is up)
         self.gate = HashGate(settings.hash_workers, settings.hash_queue, settings.auth_per_client)
 
     # -- sign-up / sign-in / sign-out ---------------------------------------
@@ -182,7 +183,7 @@ class Accounts:
             self._cache.pop(token_hash, None)
             return None
         user = User.of(row)
-        if self.settings.token_cache_ttl > 0:
+        if self.settings.token_cache_ttl > 0 and self._caching:
             if len(self._cache) >= self.CACHE_LIMIT:
                 self._cache.clear()
             self._cache[token_hash] = (user, now + self.settings.token_cache_ttl)
@@ -196,6 +197,12 @@ class Accounts:
     def forget(self, token_hash: bytes) -> None:
         """Drop a revoked token from the cache (told by the change feed)."""
         self._cache.pop(token_hash, None)
+
+    def trust_cache(self, trusted: bool) -> None:
+        """Empty the cache, and cache again only if `trusted`: when the change listener goes
+        away or comes back, a sign-out may have gone unheard, so every token is looked up afresh."""
+        self._cache.clear()
+        self._caching = trusted
 
     def _new_session(self, cur, user: User) -> str:
         token = secrets.token_urlsafe(32)

@@ -133,8 +133,8 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
                 idle_in_transaction_ms=settings.idle_in_transaction_timeout_ms)
     accounts = Accounts(pool, settings)
     dispatcher = Dispatcher(dsn, pool, accounts, metrics, on_reconnect=pool.discard_idle,
-                            reconcile_interval=settings.reconcile_interval)
-    ringer = Ringer(dsn, metrics)
+                            reconcile_interval=settings.reconcile_interval, ring_silence=settings.ring_silence)
+    ringer = Ringer(dsn, metrics, lease=settings.ringer_lease)
     streams = Streams(dispatcher, pool, settings, metrics)
     # Per process: each worker raises its own limit and counts its own streams.
     admission = StreamAdmission.for_descriptors(settings.max_streams_per_user, raise_open_files_limit(),

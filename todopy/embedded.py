@@ -121,6 +121,10 @@ class EmbeddedPostgres:
         self.started_here = False
         log.info("embedded PostgreSQL stopped (data dir %s)", self.data_dir)
 
+    def run(self, program: str, *args: str) -> subprocess.CompletedProcess:
+        """One of the bundled programs (pg_basebackup, pg_ctl promote, ...), run as the cluster's user."""
+        return self._run(program, *args)
+
     def postmaster_pid(self) -> int | None:
         try:
             return int((self.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])

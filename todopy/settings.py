@@ -70,6 +70,8 @@ class Settings:
     changelog_retention_s: int = 7 * 24 * 3600   # TODOPY_CHANGELOG_RETENTION: seconds of change log kept
     housekeeping_interval: float = 60.0      # TODOPY_HOUSEKEEPING_INTERVAL: seconds between prunes of the log and sessions
     reconcile_interval: float = 5.0          # TODOPY_RECONCILE_INTERVAL: seconds between head-rev checks of followed lists
+    ringer_lease: float = 1.0                # TODOPY_RINGER_LEASE: seconds a ringer that stops renewing keeps its role
+    ring_silence: float = 1.0                # TODOPY_RING_SILENCE: seconds without a ring before reconciling that often
     idle_in_transaction_timeout_ms: int = 10_000  # TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS for the server's connections
     read_timeout: float = 30.0               # TODOPY_READ_TIMEOUT: seconds for request headers and bodies
     max_streams_per_user: int = 100          # TODOPY_MAX_STREAMS_PER_USER: open streams per user, per process
@@ -111,6 +113,8 @@ class Settings:
             changelog_retention_s=_int(env, "TODOPY_CHANGELOG_RETENTION", 7 * 24 * 3600, minimum=1),
             housekeeping_interval=_float(env, "TODOPY_HOUSEKEEPING_INTERVAL", 60.0),
             reconcile_interval=_float(env, "TODOPY_RECONCILE_INTERVAL", 5.0),
+            ringer_lease=_float(env, "TODOPY_RINGER_LEASE", 1.0),
+            ring_silence=_float(env, "TODOPY_RING_SILENCE", 1.0),
             idle_in_transaction_timeout_ms=_int(env, "TODOPY_IDLE_IN_TRANSACTION_TIMEOUT_MS", 10_000, minimum=1),
             read_timeout=_float(env, "TODOPY_READ_TIMEOUT", 30.0),
             max_streams_per_user=_int(env, "TODOPY_MAX_STREAMS_PER_USER", 100, minimum=1),

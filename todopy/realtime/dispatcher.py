@@ -34,10 +34,13 @@ class Dispatcher:
     read after each list's cursor (the last rev dispatched). So a lost notification
     or a lost connection only delays: the slow reconcile timer, and every
     reconnect, compare the lists' head revs with the cursors and read what is missing.
+    The ringer rings at least every quarter second (an empty ring when nothing moved);
+    when no ring came for `ring_silence` seconds (a stalled ringer, before its lease
+    runs out), the reconcile runs that often instead, for every kind of stream.
     """
 
     def __init__(self, dsn: str, pool: ConnectionPool, accounts: Accounts, metrics: Metrics, *, batch_size: int = 5000,
-                 reconcile_interval: float = 5.0, max_backoff: float = 2.0,
+                 reconcile_interval: float = 5.0, ring_silence: float = 1.0, max_backoff: float = 2.0,
                  on_reconnect: Callable[[], None] | None = None) -> None:
         self.dsn = dsn
         self.pool = pool
@@ -45,6 +48,8 @@ class Dispatcher:
         self.metrics = metrics
         self.batch_size = batch_size
         self.reconcile_interval = reconcile_interval
+        self.ring_silence = ring_silence
+        self._rung_at = 0.0                       # the loop's clock when the last ring came
         self.max_backoff = max_backoff
         self.on_reconnect = on_reconnect
         self.listening = False
@@ -146,6 +151,9 @@ class Dispatcher:
                 pubsub = pgpubsub.PubSub(conn)
                 pubsub.listen(RING_CHANNEL)
                 pubsub.listen(SESSIONS_CHANNEL)
+                # A revocation may have been missed while away: resolve every token afresh.
+                self.accounts.trust_cache(True)
+                self._rung_at = gevent.get_hub().loop.now()
                 self._set_listening(True)
                 if connected_before:
                     self.metrics.listener_reconnects.inc()
@@ -173,6 +181,7 @@ class Dispatcher:
                 log.exception("change listener failed; restarting it")
             finally:
                 self._set_listening(False)
+                self.accounts.trust_cache(False)   # revocations go unheard until the listener is back
                 if conn is not None:
                     conn.close()
             gevent.sleep(delay)
@@ -182,6 +191,7 @@ class Dispatcher:
         if channel == SESSIONS_CHANNEL:
             self._revoke(bytes.fromhex(payload))
             return
+        self._rung_at = gevent.get_hub().loop.now()
         if payload == EVERYTHING:
             self._catch_up(reconcile=False)
             return
@@ -201,10 +211,14 @@ class Dispatcher:
     def _catch_up(self, *, reconcile: bool) -> None:
         self._due.update(list_id for list_id, cursor in self._cursor.items() if cursor is not None)
         self._reconcile_due = self._reconcile_due or reconcile
+        self._touch_lists()
+        self._work.set()
+
+    def _touch_lists(self) -> None:
+        """Lists streams have no cursor to compare: each reads its lists again and sends the difference."""
         for subs in self._lists_by_user.values():
             for sub in subs:
                 sub.touch()
-        self._work.set()
 
     def _revoke(self, token_hash: bytes) -> None:
         self.accounts.forget(token_hash)
@@ -219,13 +233,16 @@ class Dispatcher:
 
     def _dispatch_forever(self) -> None:
         reconciled = gevent.get_hub().loop.now()
+        silent = False
         while not self._stopping:
-            self._work.wait(timeout=self.reconcile_interval)
+            self._work.wait(timeout=min(self.reconcile_interval, self.ring_silence / 4))
             self._work.clear()
             try:
                 now = gevent.get_hub().loop.now()
+                silent = self._silent(now, silent)
+                interval = self.ring_silence if silent else self.reconcile_interval
                 reconciling = self._reconciler is not None and not self._reconciler.dead
-                if (now - reconciled >= self.reconcile_interval or self._reconcile_due) and not reconciling:
+                if (now - reconciled >= interval or self._reconcile_due) and not reconciling:
                     reconciled, self._reconcile_due = now, False
                     self._reconciler = gevent.spawn(self._reconcile_aside)
                 self._dispatch_due()
@@ -240,6 +257,17 @@ class Dispatcher:
                 log.exception("dispatcher failed; retrying")
                 gevent.sleep(0.5)
                 self._work.set()
+
+    def _silent(self, now: float, was_silent: bool) -> bool:
+        """Whether the ringer has been silent too long (only while listening: else the reconnect catches up)."""
+        silent = self.listening and now - self._rung_at >= self.ring_silence
+        if silent and not was_silent:
+            log.warning("no ring for %.1f s: the ringer is stalled or gone; reading the change log every %.1f s "
+                        "until it rings again", now - self._rung_at, self.ring_silence)
+        elif was_silent and not silent:
+            log.info("the ringer rings again")
+        self.metrics.ringer_silent.set(1 if silent else 0)
+        return silent
 
     def _reconcile_aside(self) -> None:
         """Reconcile beside dispatching: with 10,000 followed lists a reconcile reads as many
@@ -277,6 +305,7 @@ class Dispatcher:
                     self._cursor[list_id] = head.rev
                 elif head.rev > cursor:
                     self._due.add(list_id)
+        self._touch_lists()
         self._check_sessions()
 
     def _check_sessions(self) -> None:

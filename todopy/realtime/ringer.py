@@ -15,6 +15,14 @@ Ticks are adaptive: every `min_interval` while changes flow, doubling up to
 average, an idle database sees 50 cheap queries a second). Correctness never
 depends on the ringer: dispatchers also compare head revs on a slow timer, so
 a lost or late ring only delays.
+
+The role is a lease (sql/0012_ringer_lease.sql): a frozen holder keeps its session,
+and so the lock, as long as its kernel answers keepalives. The holder renews the
+lease four times a second (or each quarter lease, if shorter), with an empty ring
+that tells listeners it is alive; a
+candidate that finds the lease unrenewed past `lease` ends the lock holder's session
+and is elected at its next try. Listeners that hear no ring for a while read the log
+on their own meanwhile (todopy.realtime.dispatcher).
 """
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ from todopy.sqlfiles import queries
 
 log = logging.getLogger(__name__)
 CHANGES_SQL = queries("changes")
+RINGER_SQL = queries("ringer")
 RINGER_LOCK = 7_401_330_002          # the session advisory lock that elects the ringer
 # A new ringer rings whatever committed this recently: its predecessor may have died before ringing it.
 TAKEOVER_LOOKBACK_S = 10
@@ -41,6 +50,9 @@ SESSION = (
     # kernel's default keepalive (hours) notices.
     "SET tcp_keepalives_idle = 1; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2;"
     " SET statement_timeout = '5s';"
+    # The lease's renewals must not wait for a synchronous standby, nor for the disk: a lost
+    # renewal (a crash) costs nothing, a late one would depose a healthy holder.
+    " SET synchronous_commit = off;"
     # The tick's `xid >= xmax` matches only the last moments' rows, but its prepared
     # (generic) plan cannot know that: a scan of the whole log must never look cheaper
     # than the xid index. This session runs only the ringer's few queries, each with
@@ -58,12 +70,17 @@ def since(snapshot: str) -> dict[str, Any]:
 
 class Ringer:
     def __init__(self, dsn: str, metrics: Metrics, *, min_interval: float = 0.005, max_interval: float = 0.02,
-                 election_interval: float = 0.5) -> None:
+                 election_interval: float = 0.5, lease: float = 1.0) -> None:
         self.dsn = dsn
         self.metrics = metrics
         self.min_interval = min_interval
         self.max_interval = max_interval
-        self.election_interval = election_interval
+        # A candidate looks at least twice per lease: a stalled holder is replaced within 1.5 leases.
+        self.election_interval = min(election_interval, lease / 2)
+        self.lease = lease
+        # Renewals are also the heartbeat listeners wait for (TODOPY_RING_SILENCE): at least
+        # four a second, whatever the lease.
+        self.renew_interval = min(0.25, lease / 4)
         self.elected = False
         self._greenlet: gevent.Greenlet | None = None
 
@@ -101,10 +118,27 @@ class Ringer:
                     conn.close()         # ends the session: the lock goes with it
             gevent.sleep(self.election_interval)
 
-    @staticmethod
-    def _elect(cur) -> bool:
-        cur.execute("SELECT pg_try_advisory_lock(%s) AS elected", (RINGER_LOCK,))
-        return bool(cur.fetchone().elected)
+    def _elect(self, cur) -> bool:
+        cur.execute(RINGER_SQL["elect"], {"lock": RINGER_LOCK})
+        if cur.fetchone().elected:
+            return True
+        cur.execute(RINGER_SQL["depose"], {"lock": RINGER_LOCK, "lease_s": self.lease})
+        stalled = cur.fetchone()
+        if stalled is not None and stalled.deposed:
+            log.warning("the ringer (backend pid %s) has not renewed its lease for %.1f s; ended its session "
+                        "to take the role over", stalled.pid, stalled.silent_s)
+            cur.execute(RINGER_SQL["elect"], {"lock": RINGER_LOCK})     # its lock goes as its backend exits
+            if cur.fetchone().elected:
+                return True
+            gevent.sleep(0.05)
+            cur.execute(RINGER_SQL["elect"], {"lock": RINGER_LOCK})
+            return bool(cur.fetchone().elected)
+        return False
+
+    def _renew(self, cur) -> None:
+        cur.execute(RINGER_SQL["renew"])
+        if not cur.fetchone().renewed:
+            raise RuntimeError("the ringer's lease row is gone; standing for election again")
 
     def _ring_forever(self, cur) -> None:
         cur.execute(CHANGES_SQL["ring_recent"], {"seconds": TAKEOVER_LOOKBACK_S})
@@ -113,9 +147,12 @@ class Ringer:
         if first.recent:
             cur.execute("SELECT pg_notify(%s, %s)", (RING_CHANNEL, EVERYTHING))
         interval = self.min_interval
-        checked_held_back = time.monotonic()
+        checked_held_back = renewed = time.monotonic()
         while True:
             gevent.sleep(interval)
+            if time.monotonic() - renewed >= self.renew_interval:
+                renewed = time.monotonic()
+                self._renew(cur)
             # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
             prepared.execute(cur, CHANGES_SQL["ring"], since(snapshot))
             tick = cur.fetchone()
