@@ -54,9 +54,11 @@ CREATE UNLOGGED TABLE changes_pending (
     user_id        uuid,
     role           text,
     by_user        uuid DEFAULT nullif(current_setting('todopy.user', true), '')::uuid,
-    changed_time   timestamptz NOT NULL DEFAULT clock_timestamp()
+    changed_time   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    -- Found by transaction, then list (capture_commit); the list is in the key, as in every
+    -- per-list table's (docs/design.md, "Beyond one PostgreSQL").
+    PRIMARY KEY (xid, list_id, seq)
 );
-CREATE INDEX changes_pending_xid ON changes_pending (xid, list_id);
 
 -- The quota is a rule of the database, kept at commit (NOT VALID: lists that SQL
 -- writers filled past it before this migration keep their todos).

@@ -14,9 +14,13 @@ from pathlib import Path
 from todopy.sqlfiles import queries, sql_dir
 
 # Distributed by list: the table and its distribution column (the list's id).
-PER_LIST = {"lists": "id", "todos": "list_id", "changes": "list_id", "memberships": "list_id"}
+PER_LIST = {"lists": "id", "todos": "list_id", "changes": "list_id", "memberships": "list_id",
+            "changes_pending": "list_id"}
 # Copied to every node: small, read on every request, written rarely.
-REFERENCE = {"users", "sessions", "login_throttle"}
+# retired_ids too: every node must refuse an id that was retired on any.
+REFERENCE = {"users", "sessions", "login_throttle", "retired_ids"}
+# Distributed by user: a user's own records, read and written by their requests alone.
+PER_USER = {"idempotency_keys": "user_id"}
 # One row per node: each node's own bookkeeping (its log's pruning horizon, its ringer).
 PER_NODE = {"changelog_horizon", "ringer_lease", "schema_migrations"}
 # Per-list tables whose primary key does not hold their list yet, and why: a ratchet, so
@@ -35,6 +39,7 @@ SPANNING = {
     ("changes", "ring"): "the ringer's tick reads what committed on its node: one ringer per worker node",
     ("changes", "ring_recent"): "a new ringer's look at its node's recent changes",
     ("lists", "of_user"): "the lists stream: a user's lists span shards (one query per shard, merged)",
+    ("writes", "wrote"): "this transaction's own changes, found by its xid (on the node it ran on)",
 }
 TABLE = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO)\s+(\w+)\b", re.IGNORECASE)
 LIST_PARAMETERS = {"list", "lists", "list_id"}
@@ -43,7 +48,7 @@ LIST_PARAMETERS = {"list", "lists", "list_id"}
 def test_every_table_is_per_list_reference_or_per_node(sql):
     tables = {name for (name,) in sql("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                                       " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')")}
-    unclassified = tables - set(PER_LIST) - REFERENCE - PER_NODE
+    unclassified = tables - set(PER_LIST) - REFERENCE - PER_NODE - set(PER_USER)
     assert not unclassified, f"say how these tables are distributed (and in docs/design.md): {unclassified}"
 
 
