@@ -23,16 +23,17 @@ const newId = () =>
   });
 
 function quote(text) {
-  return `“${text.length > 80 ? text.slice(0, 79) + '…' : text}”`;
+  return `“${text}”`;
 }
 
 export function TodoList({
   listKey, list, listsSupported, path, hashPrefix, filter, user, ops, enqueue, onSettled, onStreamLive, onStatus,
-  onSessionLost, onGone, notice, setNotice,
+  onSessionLost, onGone, notices, setNotice, dismissNotice, keepText,
 }) {
   const { model, fold } = useTodoStream({ path, onStatus, onSessionLost, onGone, onLive: onStreamLive });
   const role = list?.role ?? (listKey === 'personal' ? 'owner' : 'viewer');
   const writable = canWrite(role);
+  const roleRef = useLatest(role);
   const [reopen, setReopen] = useState(null); // { id, text, nonce }: put a failed edit back in its field
 
   const myOps = useMemo(() => ops.filter((op) => op.listKey === listKey), [ops, listKey]);
@@ -40,23 +41,73 @@ export function TodoList({
   const confirmed = useLatest(model.todos);
   const shown = useLatest(todos);
 
+  const listTitle = list?.title ?? 'Todos';
+  const mine = useRef(new Set()); // ids this page created or deleted: not announced as others' doing
   const write = useCallback((op) => {
     setNotice(null);
-    return enqueue({ ...op, listKey, path });
-  }, [enqueue, listKey, path, setNotice]);
+    const id = op.id ?? op.todo?.id;
+    if (id) mine.current.add(id);
+    // The todo's title and the list's go with the write: if it is refused, the user is told what it was.
+    const label = op.id ? shown.current.find((t) => t.id === op.id)?.title : undefined;
+    return enqueue({ ...op, listKey, path, listTitle, label });
+  }, [enqueue, listKey, path, listTitle, setNotice, shown]);
+
+  // ---- a role taken away: said plainly (the open edit's text is kept by its row) ----
+  const wasWritable = useRef(writable);
+  useEffect(() => {
+    if (wasWritable.current && !writable && list) {
+      setNotice({ kind: 'info', text: `Your role in “${list.title}” is now ${role}: you can view it but no longer change it.` });
+    }
+    wasWritable.current = writable;
+  }, [writable, list, role, setNotice]);
+  const keepDraft = useCallback(
+    (text) => keepText(text, listTitle, 'Your role changed while you were editing; this text was not saved.'),
+    [keepText, listTitle],
+  );
+
+  // ---- others' adds and deletes, said to screen readers (a polite live region) ----
+  const [heard, setHeard] = useState('');
+  const before = useRef(null);
+  useEffect(() => {
+    if (!model.synced) return;
+    const now = new Map(model.todos.map((t) => [t.id, t.title]));
+    const was = before.current;
+    before.current = now;
+    if (!was) return;
+    const news = [];
+    for (const [id, title] of now) if (!was.has(id) && !mine.current.has(id)) news.push(`Added “${title}”`);
+    for (const [id, title] of was) if (!now.has(id) && !mine.current.has(id)) news.push(`Deleted “${title}”`);
+    if (news.length) setHeard(news.length > 3 ? `${news.length} todos added or deleted elsewhere` : news.join('. '));
+  }, [model.todos, model.synced]);
+
+  // ---- someone else replaced a title this page wrote: say so (once) ----
+  const myTitles = useRef(new Map()); // todo id -> the title our last answered write gave it
+  useEffect(() => {
+    for (const [id, mine] of myTitles.current) {
+      const now = model.todos.find((t) => t.id === id);
+      if (!now) myTitles.current.delete(id);
+      else if (now.title !== mine && !myOps.some((op) => op.id === id)) {
+        myTitles.current.delete(id);
+        setNotice({ kind: 'info', text: `Your title ${quote(mine)} was replaced elsewhere by ${quote(now.title)}.` });
+      }
+    }
+  }, [model.todos, myOps, setNotice]);
 
   // ---- answers from the server to this list's writes ----
+  // Returns true when the user still has what the write carried (a conflict
+  // notice, an edit reopened); anything else refused is kept by the Workspace.
   useEffect(
     () =>
       onSettled((op, outcome) => {
-        if (op.listKey !== listKey) return;
+        if (op.listKey !== listKey) return false;
         if ('reply' in outcome) {
           const { reply } = outcome;
           if (op.kind === 'delete') fold({ type: 'forget', id: op.id });
           else if (op.kind === 'toggleAll') fold({ type: 'todos', todos: reply?.todos ?? [] });
           else if (op.kind === 'clearCompleted') fold({ type: 'cleared', rev: reply?.rev ?? 0 });
           else if (reply?.id) fold({ type: 'todo', todo: reply });
-          return;
+          if (op.kind === 'update' && op.fields.title != null && reply?.id) myTitles.current.set(reply.id, reply.title);
+          return false;
         }
         if (outcome.conflict) {
           const current = outcome.conflict === true ? null : outcome.conflict;
@@ -73,35 +124,19 @@ export function TodoList({
                 }]
                 : [],
           });
-          return;
+          return true;
         }
         const { error } = outcome;
-        if (!error) return;
         const title = op.kind === 'update' ? op.fields.title : null;
-        if (error.status === 404 && op.kind === 'update') {
-          setNotice({
-            kind: 'error',
-            text: title != null
-              ? `This todo was deleted elsewhere. Your title was ${quote(title)}.`
-              : 'This todo was deleted elsewhere.',
-            actions: title != null
-              ? [{ label: 'Add it again', run: () => write({ kind: 'create', todo: freshTodo(title) }) }]
-              : [],
-          });
-        } else if (title != null) {
+        if (error && title != null && canWrite(roleRef.current) && shown.current.some((t) => t.id === op.id)) {
           // Keep the user's text: back into the edit field, with the reason.
           setNotice(errorNotice(error));
           setReopen({ id: op.id, text: title, nonce: Date.now() });
-        } else if (op.kind === 'create') {
-          setNotice({
-            kind: 'error',
-            text: `${error.message} Not added: ${quote(op.todo.title)}.`,
-          });
-        } else {
-          setNotice(errorNotice(error));
+          return true;
         }
+        return false;
       }),
-    [onSettled, listKey, fold, setNotice, write],
+    [onSettled, listKey, fold, setNotice, write, shown, roleRef],
   );
 
   // ---- actions (all optimistic: they go through the outbox) ----
@@ -156,7 +191,10 @@ export function TodoList({
 
   const remaining = activeCount(todos);
   const toggleAll = () => write({ kind: 'toggleAll', completed: remaining > 0 });
-  const clearCompleted = () => write({ kind: 'clearCompleted' });
+  const clearCompleted = () => {
+    for (const t of todos) if (t.completed) mine.current.add(t.id);
+    write({ kind: 'clearCompleted' });
+  };
 
   const visibleTodos = useMemo(() => filterTodos(todos, filter), [todos, filter]);
   const loading = !model.synced && todos.length === 0;
@@ -166,13 +204,14 @@ export function TodoList({
       <section className="todoapp" aria-label={list?.title ?? 'Todos'}>
         {/* Inside the card: the absolutely placed "todos" heading covers the space above it. */}
         {/* Shown while the lists load too, at the same height: nothing below jumps. */}
+        {/* First in the document, so that the page's headings are in order; the CSS places it. */}
+        <h1>todos</h1>
         {listsSupported !== false && <ListBar list={list} user={user} setNotice={setNotice} />}
         {/* Above the header, not below: todomvc-app-css positions the
             toggle-all chevron 65px above section.main, i.e. over whatever
             sits between the input and the list. */}
-        {notice && <Notice {...notice} onDismiss={() => setNotice(null)} />}
+        {notices.map((n) => <Notice key={n.id} {...n} onDismiss={() => dismissNotice(n.id)} />)}
         <header className="header">
-          <h1>todos</h1>
           {writable ? (
             <NewTodoInput onAdd={addTodo} />
           ) : (
@@ -181,6 +220,7 @@ export function TodoList({
             </p>
           )}
         </header>
+        <p className="visually-hidden heard" aria-live="polite">{heard}</p>
         {loading && (
           <p className="loading-todos" role="status">
             Loading todos…
@@ -213,6 +253,7 @@ export function TodoList({
                     onSaveTitle={saveTitle}
                     editBase={editBase}
                     onLostDraft={lostDraft}
+                    onKeepDraft={keepDraft}
                   />
                 ))}
               </ul>

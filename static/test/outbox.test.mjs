@@ -189,8 +189,9 @@ test('transient failures are the ones that say nothing about the write', () => {
 
 test('a write made while older ones are still being read from storage waits behind them', async () => {
   let release;
-  const stored = [{ seq: 1, kind: 'create', todo: { id: 'older', title: 'a' } }];
-  const storage = { ...memoryStorage(), load: () => new Promise((r) => (release = () => r(stored))) };
+  const gate = new Promise((r) => (release = r));
+  const memory = memoryStorage([{ seq: 1, kind: 'create', todo: { id: 'older', title: 'a' } }]);
+  const storage = { ...memory, load: () => gate.then(memory.load) };
   const { sent, send } = scripted();
   const outbox = new Outbox({ send, storage });
   const loaded = outbox.load();
@@ -202,4 +203,101 @@ test('a write made while older ones are still being read from storage waits behi
   await flush();
   await flush();
   assert.deepEqual(sent.map((op) => op.todo.id), ['older', 'newer']);
+});
+
+// ---- idempotency keys and several tabs (issue 20, item 3) ----
+
+test('every op carries its own Idempotency-Key, the same on every attempt', async () => {
+  const timers = manualTimers();
+  const { sent, send } = scripted(offline, offline);
+  const outbox = new Outbox({ send, ...timers });
+  outbox.enqueue({ kind: 'clearCompleted' });
+  outbox.enqueue({ kind: 'toggleAll', completed: true });
+  await flush();
+  timers.fire();
+  await flush();
+  timers.fire();
+  await flush();
+  await flush();
+  assert.equal(sent.length, 4);
+  const [a1, a2, a3, b] = sent;
+  assert.match(a1.key, /^[0-9a-f-]{36}$/);
+  assert.equal(a2.key, a1.key, 'a retry is the same request: the same key');
+  assert.equal(a3.key, a1.key);
+  assert.notEqual(b.key, a1.key, 'another write: another key');
+});
+
+test('a 412 replacement is another request, sent with another key', async () => {
+  const base = { title: 'a', completed: false, rev: 1 };
+  const { sent, send } = scripted((op) => ({ retry: { ...op, base: { ...base, rev: 2 } } }), { reply: null });
+  const outbox = new Outbox({ send });
+  outbox.enqueue({ kind: 'update', id: 't', fields: { title: 'b' }, base });
+  await flush();
+  await flush();
+  assert.equal(sent.length, 2);
+  assert.notEqual(sent[1].key, sent[0].key);
+  assert.equal(sent[1].base.rev, 2);
+});
+
+// Two tabs: two outboxes over one storage, one lock between them.
+function sharedLock() {
+  let tail = Promise.resolve();
+  return (fn) => {
+    const run = tail.then(fn);
+    tail = run.catch(() => {});
+    return run;
+  };
+}
+
+test('two tabs sharing an outbox send each write once, in order, whichever made it', async () => {
+  const storage = memoryStorage();
+  const lock = sharedLock();
+  const timers = manualTimers();
+  // The server performs a key's request once (docs/api.md, Idempotency-Key).
+  const performed = [];
+  const keys = new Set();
+  // Tab A's answers are lost (the write is performed, A hears 503) until its network heals.
+  let aHealed = false;
+  const perform = (op) => {
+    if (!keys.has(op.key)) performed.push(op.kind === 'update' ? `${op.kind} ${op.id}` : op.kind);
+    keys.add(op.key);
+    return { reply: null };
+  };
+  const tabA = new Outbox({ storage, lock, ...timers, send: async (op) => {
+    perform(op);
+    if (!aHealed) throw Object.assign(new Error('503'), { status: 503 });
+    return { reply: null };
+  } });
+  const tabB = new Outbox({ storage, lock, send: async (op) => perform(op) });
+  tabA.onStored = () => tabB.refresh();
+  tabB.onStored = () => tabA.refresh();
+
+  tabA.enqueue({ kind: 'update', id: 'X', fields: { completed: true } });
+  await flush();
+  tabA.enqueue({ kind: 'clearCompleted' });
+  // B (opened meanwhile) sends A's queue, then its own write.
+  await tabB.load();
+  for (let i = 0; i < 10; i += 1) await flush();
+  tabB.enqueue({ kind: 'update', id: 'Y', fields: { completed: true } });
+  for (let i = 0; i < 10; i += 1) await flush();
+  assert.deepEqual(performed, ['update X', 'clearCompleted', 'update Y']);
+  // A's retry comes: everything was sent; nothing goes twice.
+  aHealed = true;
+  timers.fire();
+  for (let i = 0; i < 10; i += 1) await flush();
+  assert.deepEqual(performed, ['update X', 'clearCompleted', 'update Y'], 'Y was never cleared');
+  assert.equal(tabA.ops.length, 0);
+  assert.equal(tabB.ops.length, 0);
+  assert.equal(storage.rows.size, 0);
+});
+
+test('an op not yet stored survives another tab re-reading the storage', async () => {
+  const memory = memoryStorage();
+  let release;
+  const storage = { ...memory, put: (op) => new Promise((r) => (release = r)).then(() => memory.put(op)) };
+  const outbox = new Outbox({ storage, isOnline: () => false });
+  outbox.enqueue({ kind: 'clearCompleted' });
+  await outbox.refresh();
+  assert.equal(outbox.ops.length, 1);
+  release();
 });
