@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Route, expect
 
-from tests.browser import axe_violations, browser, serious, tabs  # noqa: F401
-from tests.support import Api
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, axe_violations, browser, serious, tabs  # noqa: F401
+from tests.support import Api, register
 
 LIST = "/api/todos/"
 SHOTS = Path("/tmp/shots")
@@ -281,3 +281,136 @@ def test_phone_layout_dark_mode_and_target_sizes(server, browser, alice):  # noq
             expect(page.locator("nav.lists a").first).to_be_hidden()
         finally:
             context.close()
+
+
+# -- undo ------------------------------------------------------------------------------------------------------
+
+
+def test_undo_delete_clear_toggle_all_and_rename_with_ordinary_guarded_writes(server, tabs, alice):
+    a, b, c = (alice.create_todo(t) for t in ("a", "b", "c"))
+    tab = tabs(server, alice)
+    page = tab.open()
+    bar = page.locator(".undo-bar[role=status]")
+    undo = bar.get_by_role("button", name="Undo")
+
+    # A delete comes back as itself: same id, same title.
+    tab.item("b").hover()
+    tab.item("b").locator(".destroy").click()
+    expect(bar).to_contain_text("Deleted “b”.")
+    shot(page, "undo-notice.png")
+    assert serious(axe_violations(page)) == []
+    tab.saved()
+    assert titles(alice) == ["a", "c"]
+    undo.click()
+    expect(bar).to_have_count(0)
+    tab.saved()
+    assert by_title(alice)["b"]["id"] == b["id"]
+    expect(tab.labels).to_have_count(3)
+    expect(tab.item("b")).to_have_attribute("data-id", b["id"])
+    # Its place is the server's to keep (created_time): printed, not asserted here.
+    print(f"\norder after undoing a delete (server's): {titles(alice)}")
+
+    # Toggle all, undone by Ctrl+Z (outside any field).
+    page.click("label[for=toggle-all]")
+    expect(bar).to_contain_text("Marked 3 todos as completed.")
+    tab.saved()
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("Control+z")
+    expect(bar).to_have_count(0)
+    tab.saved()
+    assert [t["completed"] for t in alice.list_todos()["todos"]] == [False, False, False]
+
+    # Clear completed: the cleared todos come back completed, with their ids.
+    tab.item("c").locator(".toggle").click()
+    tab.saved()
+    page.click(".clear-completed")
+    expect(bar).to_contain_text("Deleted “c”.")
+    tab.saved()
+    undo.click()
+    tab.saved()
+    assert by_title(alice)["c"] == {**by_title(alice)["c"], "id": c["id"], "completed": True}
+
+    # A rename, undone.
+    tab.item("a").locator("label").dblclick()
+    page.locator(".todo-list li.editing .edit").fill("a!")
+    page.press(".todo-list li.editing .edit", "Enter")
+    expect(bar).to_contain_text("Renamed “a” to “a!”.")
+    tab.saved()
+    undo.click()
+    tab.saved()
+    assert by_title(alice)["a"]["id"] == a["id"]
+
+    # Undo never overwrites a newer change made elsewhere: it says so instead.
+    tab.item("a").locator("label").dblclick()
+    page.locator(".todo-list li.editing .edit").fill("mine")
+    page.press(".todo-list li.editing .edit", "Enter")
+    tab.saved()
+    assert alice.patch(f"{LIST}{a['id']}/", {"title": "theirs"}).status_code == 200
+    expect(tab.item("theirs")).to_have_count(1)
+    expect(page.locator(".notice.info")).to_contain_text("Your title “mine” was replaced elsewhere by “theirs”")
+    undo.click()
+    expect(page.locator(".notice.info", has_text="Not undone")).to_contain_text("changed elsewhere since")
+    tab.saved()
+    assert by_title(alice)["theirs"]["id"] == a["id"]
+
+    # The offer goes by itself after ~10 s.
+    tab.item("theirs").hover()
+    tab.item("theirs").locator(".destroy").click()
+    expect(bar).to_be_visible()
+    expect(bar).to_have_count(0, timeout=12_000)
+    tab.saved()
+    assert sorted(titles(alice)) == ["b", "c"]
+
+
+# -- offline start: the service worker ---------------------------------------------------------------------------
+
+
+def test_the_page_opens_offline_and_with_the_server_down(start_server, browser):  # noqa: F811
+    served = start_server()
+    user = register(served.base_url)
+    worker = Path(__file__).resolve().parent.parent / "static" / "dist" / "sw.js"
+    # The server has no /sw.js route yet (static/README.md says what it needs), so the test hands
+    # the built worker over itself. A document a worker serves takes the worker script's address
+    # space; a script Playwright fulfils has none (public), and Chromium's local-network checks
+    # would then block the page's WebSocket to 127.0.0.1: off, for this browser only.
+    chromium = browser.browser_type.launch(executable_path=CHROMIUM,
+                                           args=[*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"])
+    try:
+        context = chromium.new_context(base_url=served.base_url)
+        context.add_cookies([{"name": "todopy_session", "value": user.token, "url": served.base_url}])
+        context.route("**/sw.js", lambda route: route.fulfill(
+            status=200, body=worker.read_bytes(), headers={"Content-Type": "text/javascript", "Cache-Control": "no-cache"}))
+        page = context.new_page()
+        page.goto("/")
+        status = page.locator(".session-bar .status")
+        expect(status).to_have_attribute("data-status", "live")
+        assert page.evaluate("navigator.serviceWorker.register('/sw.js')"
+                             ".then(() => navigator.serviceWorker.ready).then(() => true)")
+        page.reload()
+        expect(status).to_have_attribute("data-status", "live")
+        assert page.evaluate("!!navigator.serviceWorker.controller")
+
+        # Offline: the page opens, and a write waits in the queue, shown.
+        context.set_offline(True)
+        page.reload()
+        expect(status).to_have_attribute("data-status", "offline")
+        page.fill(".new-todo", "written offline")
+        page.press(".new-todo", "Enter")
+        expect(page.locator(".todo-list li.pending label")).to_have_text(["written offline"])
+        expect(page.locator(".session-bar .unsent")).to_have_text("1 change not saved yet")
+        context.set_offline(False)
+        expect(page.locator(".session-bar")).to_have_attribute("data-unsent", "0", timeout=15_000)
+        assert titles(user) == ["written offline"]
+
+        # The server down: the page still opens, as the last user, with their queue.
+        assert served.stop() == 0
+        page.reload()
+        expect(page.locator("section.todoapp")).to_be_visible()
+        expect(status).not_to_have_attribute("data-status", "live")
+        page.fill(".new-todo", "written while down")
+        page.press(".new-todo", "Enter")
+        expect(page.locator(".session-bar")).to_have_attribute("data-unsent", "1")
+        expect(page.locator(".session-bar .unsent")).to_have_text("1 change not saved yet")
+        context.close()
+    finally:
+        chromium.close()

@@ -12,7 +12,9 @@ import { Notice, errorNotice } from './Notice.jsx';
 import { TodoItem } from './TodoItem.jsx';
 import { TodoFooter } from './TodoFooter.jsx';
 import { ListBar } from './ListBar.jsx';
+import { describeAction, undoOps } from './undo.js';
 
+export const UNDO_MS = 10_000;
 export const CONFLICT_MESSAGE = 'This todo was changed elsewhere; showing the newer title.';
 
 const newId = () =>
@@ -139,6 +141,38 @@ export function TodoList({
     [onSettled, listKey, fold, setNotice, write, shown, roleRef],
   );
 
+  // ---- undo: the last undoable action, offered for ~10 s (button, or Ctrl+Z) ----
+  const [undo, setUndo] = useState(null); // { action, text, at }
+  const undoRef = useLatest(undo);
+  const offerUndo = useCallback((action) => setUndo({ action, text: describeAction(action), at: Date.now() }), []);
+  useEffect(() => {
+    if (!undo) return undefined;
+    const timer = setTimeout(() => setUndo(null), UNDO_MS);
+    return () => clearTimeout(timer);
+  }, [undo]);
+  const runUndo = useCallback(() => {
+    const offered = undoRef.current;
+    if (!offered) return;
+    setUndo(null);
+    // As the user sees the todos, guarded by the server's latest revs.
+    const now = shown.current.map((t) => ({ ...t, rev: confirmed.current.find((c) => c.id === t.id)?.rev ?? null }));
+    const { ops, skipped } = undoOps(offered.action, now);
+    ops.forEach((op) => write(op));
+    if (skipped) {
+      setNotice({ kind: 'info', text: `Not undone: ${skipped === 1 ? 'a todo was' : `${skipped} todos were`} changed elsewhere since.` });
+    }
+  }, [undoRef, shown, confirmed, write, setNotice]);
+  useEffect(() => {
+    const onKey = (event) => {
+      if (event.key !== 'z' || !(event.ctrlKey || event.metaKey) || event.shiftKey || event.altKey) return;
+      if (event.target.closest?.('input, textarea, select, [contenteditable]') || !undoRef.current) return;
+      event.preventDefault();
+      runUndo();
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [runUndo, undoRef]);
+
   // ---- actions (all optimistic: they go through the outbox) ----
   const freshTodo = (title) => ({
     id: newId(),
@@ -157,7 +191,11 @@ export function TodoList({
     if (todo) write({ kind: 'update', id, fields: { completed: !todo.completed } });
   }, [write, shown]);
 
-  const destroyTodo = useCallback((id) => write({ kind: 'delete', id }), [write]);
+  const destroyTodo = useCallback((id) => {
+    const todo = shown.current.find((t) => t.id === id);
+    write({ kind: 'delete', id });
+    if (todo) offerUndo({ kind: 'delete', todos: [todo] });
+  }, [write, shown, offerUndo]);
 
   // What a guarded edit is made against: the title the user saw (it may
   // include our own pending writes) and the server's latest rev of the todo.
@@ -172,9 +210,15 @@ export function TodoList({
     const title = text.trim();
     if (!base || title === base.title) return;
     const guard = base.rev == null ? undefined : base;
-    if (title === '') write({ kind: 'delete', id, base: guard });
-    else write({ kind: 'update', id, fields: { title }, base: guard });
-  }, [write]);
+    const todo = shown.current.find((t) => t.id === id);
+    if (title === '') {
+      write({ kind: 'delete', id, base: guard });
+      if (todo) offerUndo({ kind: 'delete', todos: [{ ...todo, title: base.title }] });
+    } else {
+      write({ kind: 'update', id, fields: { title }, base: guard });
+      offerUndo({ kind: 'title', id, from: base.title, to: title });
+    }
+  }, [write, shown, offerUndo]);
 
   // A row removed from under its editor (deleted elsewhere): keep the text.
   const lostDraft = useCallback((id, text) => {
@@ -190,10 +234,17 @@ export function TodoList({
   }, [shown, setNotice, write]);
 
   const remaining = activeCount(todos);
-  const toggleAll = () => write({ kind: 'toggleAll', completed: remaining > 0 });
+  const toggleAll = () => {
+    const completed = remaining > 0;
+    const was = todos.filter((t) => t.completed !== completed).map((t) => ({ id: t.id, completed: t.completed }));
+    write({ kind: 'toggleAll', completed });
+    offerUndo({ kind: 'toggle', completed, was });
+  };
   const clearCompleted = () => {
-    for (const t of todos) if (t.completed) mine.current.add(t.id);
+    const cleared = todos.filter((t) => t.completed);
+    for (const t of cleared) mine.current.add(t.id);
     write({ kind: 'clearCompleted' });
+    offerUndo({ kind: 'delete', todos: cleared });
   };
 
   const visibleTodos = useMemo(() => filterTodos(todos, filter), [todos, filter]);
@@ -211,6 +262,15 @@ export function TodoList({
             toggle-all chevron 65px above section.main, i.e. over whatever
             sits between the input and the list. */}
         {notices.map((n) => <Notice key={n.id} {...n} onDismiss={() => dismissNotice(n.id)} />)}
+        {undo && (
+          <div className="undo-bar" role="status">
+            <span className="notice-text">{undo.text}</span>
+            <button type="button" className="notice-action" name="undo" onClick={runUndo}>
+              Undo
+            </button>
+            <button type="button" className="notice-dismiss" aria-label="Dismiss" onClick={() => setUndo(null)}>×</button>
+          </div>
+        )}
         <header className="header">
           {writable ? (
             <NewTodoInput onAdd={addTodo} />
