@@ -82,6 +82,9 @@ def test_two_tabs_send_each_queued_write_once_and_a_later_completion_survives(se
     expect(page_b.locator(".session-bar .status")).to_have_attribute("data-status", "live")
     expect(page_b.locator(".todo-list li label")).to_have_text(["Y"])
     expect(page_b.locator(".session-bar")).to_have_attribute("data-unsent", "0", timeout=15_000)
+    # A sees B's progress while its own answers are still being lost: nothing left to send.
+    expect(page_a.locator(".session-bar")).to_have_attribute("data-unsent", "0")
+    expect(page_a.locator(".todo-list li.pending")).to_have_count(0)
     page_b.locator(".todo-list li", has_text="Y").locator(".toggle").click()
     expect(page_b.locator(".session-bar")).to_have_attribute("data-unsent", "0")
     assert by_title(alice)["Y"]["completed"] is True
@@ -138,6 +141,10 @@ def test_offline_writes_to_a_list_one_loses_are_kept_and_offered_back(server, ta
     shot(page, "refused-writes.png")
     violations = axe_violations(page)
     assert serious(violations) == [], violations
+    page.emulate_media(color_scheme="dark")
+    shot(page, "refused-writes-dark.png")
+    assert serious(axe_violations(page)) == []
+    page.emulate_media(color_scheme="light")
 
     # Kept through a reload, and offered back: added to the personal list.
     page.reload()
@@ -299,6 +306,10 @@ def test_undo_delete_clear_toggle_all_and_rename_with_ordinary_guarded_writes(se
     expect(bar).to_contain_text("Deleted “b”.")
     shot(page, "undo-notice.png")
     assert serious(axe_violations(page)) == []
+    page.emulate_media(color_scheme="dark")
+    shot(page, "undo-notice-dark.png")
+    assert serious(axe_violations(page)) == []
+    page.emulate_media(color_scheme="light")
     tab.saved()
     assert titles(alice) == ["a", "c"]
     undo.click()
