@@ -137,11 +137,14 @@ def test_offline_writes_to_a_list_one_loses_are_kept_and_offered_back(server, ta
     for text in ("Add “sunscreen”", "Add “maps”", "Add “a hat”", "Mark “passports” as completed"):
         expect(refused.locator("li", has_text=text)).to_have_count(1)
     expect(refused.locator("li").first).to_contain_text("In “Trip”")
+    # Offered back to a list one can still write to, never to none.
+    expect(refused.locator("select[name=target]").first).to_have_value("personal")
     assert titles(alice, path) == ["passports"]
     shot(page, "refused-writes.png")
     violations = axe_violations(page)
     assert serious(violations) == [], violations
     page.emulate_media(color_scheme="dark")
+    page.wait_for_timeout(500)                      # todomvc's colour transitions
     shot(page, "refused-writes-dark.png")
     assert serious(axe_violations(page)) == []
     page.emulate_media(color_scheme="light")
@@ -155,6 +158,9 @@ def test_offline_writes_to_a_list_one_loses_are_kept_and_offered_back(server, ta
     expect(refused.locator("li")).to_have_count(3)
     guest.saved()
     assert titles(bob) == ["maps"]
+    guest.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    refused.locator("li", has_text="Add “a hat”").get_by_role("button", name="Copy text").click()
+    page.wait_for_function("async () => (await navigator.clipboard.readText()) === 'a hat'")
     refused.locator("li", has_text="Add “a hat”").get_by_role("button", name="Dismiss").click()
     expect(refused.locator("li")).to_have_count(2)
 
@@ -307,6 +313,7 @@ def test_undo_delete_clear_toggle_all_and_rename_with_ordinary_guarded_writes(se
     shot(page, "undo-notice.png")
     assert serious(axe_violations(page)) == []
     page.emulate_media(color_scheme="dark")
+    page.wait_for_timeout(500)                      # todomvc's colour transitions
     shot(page, "undo-notice-dark.png")
     assert serious(axe_violations(page)) == []
     page.emulate_media(color_scheme="light")

@@ -4,7 +4,9 @@ import { useState } from 'react';
 import { canWrite } from './lists.js';
 
 function Entry({ entry, targets, currentKey, onAdd, onDismiss }) {
-  const [target, setTarget] = useState(targets.some((t) => t.key === currentKey) ? currentKey : targets[0]?.key ?? '');
+  const [chosen, setTarget] = useState(currentKey);
+  // The lists change under it (the one the write was for may be gone): never point at none.
+  const target = targets.some((t) => t.key === chosen) ? chosen : targets[0]?.key ?? '';
   const copy = () => navigator.clipboard?.writeText(entry.text).catch(() => {});
   return (
     <li data-seq={entry.seq}>
