@@ -10,9 +10,10 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Route, expect
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, axe_violations, browser, serious, tabs  # noqa: F401
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, axe_violations, browser, serious, slow_fetch, tabs  # noqa: F401
 from tests.support import Api, register
 
 LIST = "/api/todos/"
@@ -47,13 +48,17 @@ def shot(page, name: str) -> None:
 # -- issue 20, item 3: one outbox, two tabs ----------------------------------------------------
 
 
-def test_two_tabs_send_each_queued_write_once_and_a_later_completion_survives(server, tabs, alice):
+@pytest.mark.parametrize("lock", ["web-locks", "lease"])
+def test_two_tabs_send_each_queued_write_once_and_a_later_completion_survives(server, tabs, alice, lock):
     """Tab A's answers are lost for a while (its writes land, it hears 503); the user completes
     X and clears completed in A; tab B, opened meanwhile, sends; the user completes Y in B; when
-    A's answers come back, nothing A queued is sent after Y's completion: Y survives."""
+    A's answers come back, nothing A queued is sent after Y's completion: Y survives. With the
+    Web Locks API, and with the localStorage lease a browser without it gets."""
     alice.create_todo("X")
     alice.create_todo("Y")
     a = tabs(server, alice)
+    if lock == "lease":
+        a.context.add_init_script("Object.defineProperty(Navigator.prototype, 'locks', {get: () => undefined})")
     page_a = a.open()
     expect(a.labels).to_have_text(["X", "Y"])
     sent: list[tuple[str, str, str | None]] = []        # (method, path, Idempotency-Key), from both tabs
@@ -80,6 +85,7 @@ def test_two_tabs_send_each_queued_write_once_and_a_later_completion_survives(se
     page_b = a.context.new_page()
     page_b.goto("/")
     expect(page_b.locator(".session-bar .status")).to_have_attribute("data-status", "live")
+    assert page_b.evaluate("!!navigator.locks") == (lock == "web-locks")
     expect(page_b.locator(".todo-list li label")).to_have_text(["Y"])
     expect(page_b.locator(".session-bar")).to_have_attribute("data-unsent", "0", timeout=15_000)
     # A sees B's progress while its own answers are still being lost: nothing left to send.
@@ -108,6 +114,47 @@ def test_two_tabs_send_each_queued_write_once_and_a_later_completion_survives(se
     y_completed = next(i for i, (m, p, _) in enumerate(sent) if m == "PATCH" and p.endswith(
         by_title(alice)["Y"]["id"] + "/"))
     assert all(not (m == "DELETE" and p.endswith("?completed=true")) for m, p, _ in sent[y_completed:]), sent
+
+
+@pytest.mark.parametrize("lock", ["web-locks", "lease"])
+def test_two_tabs_never_send_at_once(server, tabs, alice, lock):
+    """Both tabs queue writes at the same moment, over and over: the server never has two of
+    them in flight at once (one sender, in order), and every write lands."""
+    for i in range(16):
+        alice.create_todo(f"t{i:02d}")
+    a = tabs(server, alice)
+    if lock == "lease":
+        a.context.add_init_script("Object.defineProperty(Navigator.prototype, 'locks', {get: () => undefined})")
+    a.context.add_init_script(slow_fetch(60))
+    page_a = a.open()
+    page_b = a.context.new_page()
+    page_b.goto("/")
+    expect(page_b.locator(".session-bar .status")).to_have_attribute("data-status", "live")
+    for page in (page_a, page_b):
+        expect(page.locator(".todo-list li")).to_have_count(16)
+    flight = {"now": 0, "peak": 0}
+
+    def started(request) -> None:
+        if request.method == "PATCH":
+            flight["now"] += 1
+            flight["peak"] = max(flight["peak"], flight["now"])
+
+    def ended(request) -> None:
+        if request.method == "PATCH":
+            flight["now"] -= 1
+
+    a.context.on("request", started)
+    a.context.on("requestfinished", ended)
+    a.context.on("requestfailed", ended)
+    click = "i => document.querySelectorAll('.todo-list .toggle')[i].click()"
+    for i in range(0, 16, 2):
+        page_a.evaluate(click, i)
+        page_b.evaluate(click, i + 1)
+        page_a.wait_for_timeout(15)
+    for page in (page_a, page_b):
+        expect(page.locator(".session-bar")).to_have_attribute("data-unsent", "0", timeout=20_000)
+    assert flight["peak"] == 1, flight
+    assert all(todo["completed"] for todo in alice.list_todos()["todos"])
 
 
 # -- issue 22, defect 1: offline work kept when access is lost ------------------------------------
