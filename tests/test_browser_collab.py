@@ -175,6 +175,14 @@ def test_offline_writes_to_a_list_one_loses_are_kept_and_offered_back(server, ta
         guest.add(title)
     guest.item("passports").locator(".toggle").click()
     expect(page.locator(".session-bar")).to_have_attribute("data-unsent", "4")
+    # The queue is shown: what each write will do, and in which list.
+    page.click(".session-bar .unsent")
+    queue = page.locator(".session-bar .queue li")
+    expect(queue).to_have_text(["Add “sunscreen” (Trip)", "Add “maps” (Trip)", "Add “a hat” (Trip)",
+                                "Mark “passports” as completed (Trip)"])
+    shot(page, "offline-queue.png")
+    assert serious(axe_violations(page)) == []
+    page.click(".session-bar .unsent")
     assert alice.delete(f"/api/lists/{trip['id']}/members/{bob.user['username']}/").status_code == 204
     guest.context.set_offline(False)
 

@@ -236,6 +236,7 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
         username={user.username}
         status={status}
         unsent={ops.length}
+        ops={ops}
         waiting={outboxState.waiting || status === 'offline'}
         onSignOut={signOut}
       />
