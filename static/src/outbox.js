@@ -22,10 +22,9 @@
 // sent again by another, and writes go out in the order they were made,
 // whichever tab made them. `onStored` tells the other tabs to re-read.
 
-/** Failures that say nothing about the write itself: try again later. */
+/** Failures that say nothing about the write itself: try again later (429: when the server says). */
 export function isTransient(error) {
-  return error?.status === 0 || error?.status === 408 || error?.status === 502 || error?.status === 503 ||
-    error?.status === 504;
+  return [0, 408, 429, 502, 503, 504].includes(error?.status);
 }
 
 export const newKey = () =>
@@ -184,7 +183,7 @@ export class Outbox {
       this.sending = false;
     }
     this.onChange();
-    if (after) this._wait(after === 'failed');
+    if (after) this._wait(after === 'failed', this.retryAfter);
     else if (this.ops.length) this.kick();
   }
 
@@ -216,7 +215,10 @@ export class Outbox {
           break;
         }
       } catch (error) {
-        if (this.keep(error)) return 'failed';
+        if (this.keep(error)) {
+          this.retryAfter = error?.retryAfter ?? null;
+          return 'failed';
+        }
         outcome = { error };
       }
       this.failures = 0;
@@ -253,11 +255,12 @@ export class Outbox {
     await this.storage.remove(op.seq).catch(() => {});
   }
 
-  _wait(failed) {
+  _wait(failed, retryAfter = null) {
     const changed = !this.waiting;
     this.waiting = true;
     if (failed) {
-      const delay = this.delays[Math.min(this.failures, this.delays.length - 1)];
+      // A server that asks for a pause (429 Retry-After) gets at least that.
+      const delay = Math.max(this.delays[Math.min(this.failures, this.delays.length - 1)], (retryAfter ?? 0) * 1000);
       this.failures += 1;
       this.clearTimer(this.timer);
       this.timer = this.setTimer(() => {

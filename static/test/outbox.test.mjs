@@ -183,7 +183,7 @@ test('resolvePrecondition: a guarded delete (emptied title) survives a toggle, n
 });
 
 test('transient failures are the ones that say nothing about the write', () => {
-  for (const status of [0, 408, 502, 503, 504]) assert.equal(isTransient({ status }), true, status);
+  for (const status of [0, 408, 429, 502, 503, 504]) assert.equal(isTransient({ status }), true, status);
   for (const status of [400, 401, 403, 404, 409, 412, 422, 500]) assert.equal(isTransient({ status }), false, status);
 });
 
@@ -300,4 +300,22 @@ test('an op not yet stored survives another tab re-reading the storage', async (
   await outbox.refresh();
   assert.equal(outbox.ops.length, 1);
   release();
+});
+
+test('a 429 (slow_down) keeps the write and waits at least its Retry-After', async () => {
+  const delays = [];
+  const timers = manualTimers();
+  const slowDown = Object.assign(new Error('slow down'), { status: 429, retryAfter: 7 });
+  const { sent, send } = scripted(slowDown);
+  const outbox = new Outbox({ send, ...timers, setTimer: (fn, ms) => (delays.push(ms), timers.setTimer(fn)) });
+  outbox.enqueue({ kind: 'clearCompleted' });
+  await flush();
+  await flush();
+  assert.deepEqual(delays, [7000]);
+  assert.equal(outbox.ops.length, 1, 'kept, not refused');
+  timers.fire();
+  await flush();
+  await flush();
+  assert.equal(sent.length, 2);
+  assert.equal(outbox.ops.length, 0);
 });
