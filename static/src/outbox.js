@@ -90,6 +90,7 @@ export class Outbox {
     this.ops = [];
     this.waiting = false; // the head failed for want of a server; retrying
     this.sending = false;
+    this.holding = false; // inside the lock: reads and sends; others only read
     this.failures = 0;
     this.timer = null;
     this.closed = false;
@@ -118,9 +119,11 @@ export class Outbox {
   }
 
   enqueue(fields) {
-    // Sequence numbers only need to grow within one browser; Date.now() keeps
-    // them growing across reloads without reading storage first.
-    const seq = Math.max(this.nextSeq, Date.now() * 1000);
+    // Sequence numbers grow within a tab and across reloads (Date.now(), no
+    // storage read first), and are the stored key shared by the user's tabs:
+    // random low digits keep two tabs writing in the same millisecond from
+    // taking one key (one op would overwrite the other).
+    const seq = Math.max(this.nextSeq, Date.now() * 1000 + Math.floor(Math.random() * 1000));
     this.nextSeq = seq + 1;
     const op = { ...fields, seq, key: this.makeKey() };
     this.ops = [...this.ops, op];
@@ -151,7 +154,8 @@ export class Outbox {
 
   /** Another tab changed the stored outbox: show what it holds now. */
   async refresh() {
-    if (this.sending || this.loading || this.closed) return;
+    // Also while waiting for the lock: the count follows the sender's progress.
+    if (this.holding || this.loading || this.closed) return;
     await this._read();
     this.onChange();
     this.kick();
@@ -175,7 +179,12 @@ export class Outbox {
     let after = null;
     try {
       await this.lock(async () => {
-        after = await this._drainLocked();
+        this.holding = true;
+        try {
+          after = await this._drainLocked();
+        } finally {
+          this.holding = false;
+        }
       });
     } catch {
       after = 'failed';

@@ -319,3 +319,46 @@ test('a 429 (slow_down) keeps the write and waits at least its Retry-After', asy
   assert.equal(sent.length, 2);
   assert.equal(outbox.ops.length, 0);
 });
+
+test('a tab waiting for the lock follows the sending tab’s progress', async () => {
+  const storage = memoryStorage();
+  const lock = sharedLock();
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const tabA = new Outbox({ storage, lock, send: async () => { await gate; return { reply: null }; } });
+  const tabB = new Outbox({ storage, lock, send: async () => ({ reply: null }) });
+  tabA.onStored = () => tabB.refresh();
+  tabB.onStored = () => tabA.refresh();
+  tabA.enqueue({ kind: 'clearCompleted' });
+  for (let i = 0; i < 5; i += 1) await flush();
+  tabB.enqueue({ kind: 'toggleAll', completed: true }); // B now waits for the lock A holds
+  for (let i = 0; i < 5; i += 1) await flush();
+  assert.equal(tabB.sending, true);
+  await tabB.refresh();
+  assert.equal(tabB.ops.length, 2, 'both writes, as stored');
+  release();
+  for (let i = 0; i < 15; i += 1) await flush();
+  assert.equal(tabA.ops.length, 0);
+  assert.equal(tabB.ops.length, 0);
+  assert.equal(storage.rows.size, 0);
+});
+
+test('two tabs queueing in the same millisecond take different stored keys', () => {
+  // The low digits are random: a clash needs the same millisecond and the same draw (1 in 1,000).
+  const realNow = Date.now;
+  const realRandom = Math.random;
+  const draws = [0.1, 0.2, 0.3, 0.4];
+  Date.now = () => 1_765_000_000_000;
+  Math.random = () => draws.shift();
+  try {
+    const storage = memoryStorage();
+    const [a, b] = [0, 1].map(() => new Outbox({ storage, isOnline: () => false }));
+    const seqs = [a.enqueue({ kind: 'clearCompleted' }), b.enqueue({ kind: 'clearCompleted' }),
+      a.enqueue({ kind: 'clearCompleted' }), b.enqueue({ kind: 'clearCompleted' })].map((op) => op.seq);
+    assert.equal(new Set(seqs).size, 4, String(seqs));
+    assert.ok(seqs[2] > seqs[0] && seqs[3] > seqs[1], 'each tab’s own writes stay in order');
+  } finally {
+    Date.now = realNow;
+    Math.random = realRandom;
+  }
+});
