@@ -317,8 +317,14 @@ def test_phone_layout_dark_mode_and_target_sizes(server, browser, alice):  # noq
         context = browser.new_context(base_url=server.base_url, viewport={"width": 375, "height": 667},
                                       color_scheme=scheme, has_touch=True, is_mobile=True)
         try:
-            context.add_cookies([{"name": "todopy_session", "value": alice.token, "url": server.base_url}])
             page = context.new_page()
+            page.goto("/")                               # signed out: the sign-in screen
+            expect(page.locator("section.auth")).to_be_visible()
+            page.click("button[name=signin]")            # an error, tied to its fields
+            expect(page.locator(".auth-error")).to_be_visible()
+            shot(page, f"phone-sign-in-{scheme}.png")
+            assert serious(axe_violations(page)) == [], scheme
+            context.add_cookies([{"name": "todopy_session", "value": alice.token, "url": server.base_url}])
             page.goto("/")
             expect(page.locator(".session-bar .status")).to_have_attribute("data-status", "live")
             expect(page.locator(".todo-list li")).to_have_count(12)
