@@ -9,7 +9,7 @@ HERE = Path(__file__).parent
 # symlinks (todopy/sql, todopy/assets) make them package data, found the same way
 # from a checkout and from an installed package.
 packages = ["todopy", "todopy.views", "todopy.middleware", "todopy.realtime"]
-package_data = {"todopy": ["sql/*.sql", "sql/queries/*.sql", "assets/index.html", "assets/assets/*"]}
+package_data = {"todopy": ["sql/*.sql", "sql/queries/*.sql", "assets/index.html", "assets/sw.js", "assets/assets/*"]}
 
 setup(
     name="todopy",

@@ -100,6 +100,17 @@ const indexHtml = `<!doctype html>
 `;
 await writeFile(join(dist, 'index.html'), indexHtml);
 
+// The service worker (src/sw.js), at dist/sw.js: it must be served from the
+// root (/sw.js) to control the page at /. It keeps the page and every asset
+// the page names; its VERSION changes whenever they do, which replaces it.
+const svgs = Object.keys(result.metafile.outputs).filter((p) => p.endsWith('.svg'));
+const shell = ['/', url(jsPath), url(cssPath), url(faviconPath), ...svgs.map(url)];
+const version = createHash('sha256').update(shell.join('\n')).digest('hex').slice(0, 12);
+await writeFile(
+  join(dist, 'sw.js'),
+  `const SHELL = ${JSON.stringify(shell)};\nconst VERSION = '${version}';\n` + (await readFile(join(root, 'src/sw.js'), 'utf8')),
+);
+
 // Source maps leave dist/ (the server serves only dist/).
 for (const name of await readdir(assets)) {
   if (name.endsWith('.map')) await rename(join(assets, name), join(maps, name));

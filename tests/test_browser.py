@@ -94,6 +94,11 @@ def test_auth_errors_are_shown_inline(server, tabs, alice):
     message = response.value.json()["error"]["message"]
     expect(error).to_have_text(message)
     expect(error).to_have_count(1)
+    # Tied to the fields it is about, for screen readers (issue 22, defect 8).
+    for field in ("username", "password"):
+        expect(page.locator(f"input[name={field}]")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator(f"input[name={field}]")).to_have_attribute("aria-describedby", re.compile(r"\bauth-error\b"))
+    assert page.evaluate("document.getElementById('auth-error').textContent") == message
 
     # An unknown user gets the very same message (no account enumeration).
     with page.expect_response(lambda r: r.url.endswith("/api/session/") and r.request.method == "POST") as response:

@@ -133,6 +133,9 @@ def test_two_users_share_a_list_both_ways_and_both_roles(server, tabs, alice, bo
     share(owner, bob.user["username"], "viewer")
     a.keyboard.press("Escape")
     expect(b.locator(".list-bar .list-role")).to_have_text("Viewer")
+    # Told, not left to guess from a vanished field (issue 22, defect 2).
+    expect(b.locator(".notice.info")).to_have_text(re.compile("Your role in “Trip” is now viewer"))
+    expect(b.locator("footer.info")).not_to_contain_text("Double-click to edit")
     expect(b.locator(".new-todo")).to_have_count(0)
     expect(b.locator(".read-only-note")).to_be_visible()
     expect(b.locator("#toggle-all")).to_have_count(0)
@@ -185,7 +188,8 @@ def test_a_member_leaves_and_a_deleted_list_closes_for_its_viewers(server, tabs,
 
     open_list(guest, "Doomed")
     assert alice.delete(f"/api/lists/{doomed['id']}/").status_code == 204
-    expect(page.locator(".notice")).to_contain_text("“Doomed”")
+    # Said as deleted, not as lost access (issue 22, defect 4), whichever stream tells first.
+    expect(page.locator(".notice")).to_have_text(re.compile("“Doomed” was deleted"))
     expect(page).to_have_url(re.compile(r"#/$"))
     expect(nav_links(guest)).to_have_text(["Todos"])
     # A link to a list one cannot see says so, rather than showing an empty list.

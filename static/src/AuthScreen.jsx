@@ -13,6 +13,10 @@ export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
   const [busy, setBusy] = useState(false);
   const signingUp = mode === 'signup';
   const usernameRef = useAutoFocus();
+  // Which fields the error is about, for aria-invalid: the one it names, else both.
+  const names = (field) => error && (new RegExp(field, 'i').test(error) || !/username|password/i.test(error));
+  const invalid = (field) => (names(field) ? { 'aria-invalid': true } : {});
+  const described = (field, ...more) => [names(field) && 'auth-error', ...more].filter(Boolean).join(' ') || undefined;
 
   async function handleSubmit(event) {
     event.preventDefault();
@@ -40,6 +44,8 @@ export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
             name="username"
             autoComplete="username"
             ref={usernameRef}
+            {...invalid('username')}
+            aria-describedby={described('username')}
             value={username}
             onChange={(e) => setUsername(e.target.value)}
           />
@@ -50,7 +56,8 @@ export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
             name="password"
             type="password"
             autoComplete={signingUp ? 'new-password' : 'current-password'}
-            aria-describedby={signingUp ? 'password-rule' : undefined}
+            {...invalid('password')}
+            aria-describedby={described('password', signingUp && 'password-rule')}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
           />
@@ -61,7 +68,7 @@ export function AuthScreen({ onSignedIn, notice = null, initialError = null }) {
           </p>
         )}
         {error && (
-          <p className="auth-error" role="alert">
+          <p className="auth-error" id="auth-error" role="alert">
             {error}
           </p>
         )}

@@ -9,6 +9,9 @@ const newId = () => globalThis.crypto?.randomUUID?.();
 export function ListNav({ lists, currentId, filter, onError, onCreated }) {
   const [title, setTitle] = useState('');
   const [busy, setBusy] = useState(false);
+  // On a phone the lists fold behind one button (CSS shows it only there).
+  const [open, setOpen] = useState(false);
+  const currentTitle = lists?.find((l) => l.id === currentId)?.title;
 
   async function create(event) {
     event.preventDefault();
@@ -21,6 +24,7 @@ export function ListNav({ lists, currentId, filter, onError, onCreated }) {
       setTitle('');
       onCreated(list);
       window.location.hash = routeHash(list.id, 'all');
+      setOpen(false);
     } catch (error) {
       onError(error);
     } finally {
@@ -29,7 +33,12 @@ export function ListNav({ lists, currentId, filter, onError, onCreated }) {
   }
 
   return (
-    <nav className="lists" aria-label="Your lists">
+    <nav className={open ? 'lists open' : 'lists'} aria-label="Your lists">
+      <button type="button" className="lists-toggle" aria-expanded={open} aria-controls="lists-body"
+        onClick={() => setOpen(!open)}>
+        {currentTitle ? `Lists: ${currentTitle}` : 'Lists'}
+      </button>
+      <div className="lists-body" id="lists-body">
       {lists === null ? (
         <p className="lists-loading" role="status">Loading lists…</p>
       ) : (
@@ -39,6 +48,7 @@ export function ListNav({ lists, currentId, filter, onError, onCreated }) {
               <a
                 href={routeHash(list.id, filter)}
                 aria-current={list.id === currentId ? 'page' : undefined}
+                onClick={() => setOpen(false)}
               >
                 {list.title}
               </a>
@@ -63,6 +73,7 @@ export function ListNav({ lists, currentId, filter, onError, onCreated }) {
           Create list
         </button>
       </form>
+      </div>
     </nav>
   );
 }

@@ -1,6 +1,7 @@
 // input.new-todo: Enter adds the trimmed title; an empty one is ignored.
 import { useState } from 'react';
 import { useAutoFocus } from './hooks.js';
+import { MAX_TITLE } from './TodoItem.jsx';
 
 export function NewTodoInput({ onAdd }) {
   const [text, setText] = useState('');
@@ -24,6 +25,7 @@ export function NewTodoInput({ onAdd }) {
       aria-label="New todo"
       ref={input}
       value={text}
+      maxLength={MAX_TITLE}
       onChange={(e) => setText(e.target.value)}
       onKeyDown={handleKeyDown}
     />

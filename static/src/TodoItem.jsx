@@ -7,7 +7,10 @@
 // not re-render its row (1,000 rows stay cheap).
 import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react';
 
-function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle, editBase, onLostDraft }) {
+// The server's limit (docs/api.md): a longer title cannot be typed, rather than be refused later.
+export const MAX_TITLE = 512;
+
+function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle, editBase, onLostDraft, onKeepDraft }) {
   // null, or { text, base } while editing. The stream may update `todo`
   // meanwhile; the draft deliberately keeps the user's text.
   const [draft, setDraft] = useState(null);
@@ -39,6 +42,14 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
       labelRef.current?.focus();
     }
   }, [editing]);
+
+  // Made a viewer while editing: the edit ends, its text is kept for the user.
+  useEffect(() => {
+    if (readOnly && draft && !finished.current) {
+      end(false);
+      if (draft.text.trim() && draft.text !== todo.title) onKeepDraft?.(draft.text);
+    }
+  }, [readOnly]); // eslint-disable-line react-hooks/exhaustive-deps
 
   // A save that failed comes back here with the user's text.
   useEffect(() => {
@@ -123,6 +134,7 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
           className="edit"
           aria-label={`Edit: ${todo.title}`}
           value={draft.text}
+          maxLength={MAX_TITLE}
           onChange={(e) => setDraft({ ...draft, text: e.target.value })}
           onKeyDown={handleKeyDown}
           onBlur={() => save(false)}
@@ -144,7 +156,8 @@ function sameRow(a, b) {
     a.onDestroy === b.onDestroy &&
     a.onSaveTitle === b.onSaveTitle &&
     a.editBase === b.editBase &&
-    a.onLostDraft === b.onLostDraft
+    a.onLostDraft === b.onLostDraft &&
+    a.onKeepDraft === b.onKeepDraft
   );
 }
 

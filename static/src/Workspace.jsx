@@ -2,8 +2,11 @@
 // the outbox every write goes through, the connection status and notices.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import * as api from './api.js';
-import { Outbox, isTransient, memoryStorage, resolvePrecondition } from './outbox.js';
+import { Outbox, isTransient, memoryStorage, newKey as newId, resolvePrecondition } from './outbox.js';
 import { indexedDbStorage } from './idb.js';
+import { exclusive } from './locks.js';
+import { keptText, refusedEntry } from './refused.js';
+import { RefusedPanel } from './RefusedPanel.jsx';
 import { routeHash } from './model.js';
 import { useLatest, useOnline, useRoute } from './hooks.js';
 import { useLists } from './useLists.js';
@@ -13,23 +16,25 @@ import { TodoList } from './TodoList.jsx';
 import { errorNotice } from './Notice.jsx';
 
 export const PERSONAL = 'personal';
+let noticeIds = 0;
 
 /** Perform one outbox op over REST; a 412 is resolved here (see outbox.resolvePrecondition). */
 export async function sendOp(op) {
   const base = op.path;
+  const key = op.key;
   try {
     switch (op.kind) {
       case 'create':
-        return { reply: await api.createTodo(op.todo.title, { id: op.todo.id, completed: op.todo.completed, base }) };
+        return { reply: await api.createTodo(op.todo.title, { id: op.todo.id, completed: op.todo.completed, base, key }) };
       case 'update':
-        return { reply: await api.updateTodo(op.id, op.fields, { rev: op.base?.rev, base }) };
+        return { reply: await api.updateTodo(op.id, op.fields, { rev: op.base?.rev, base, key }) };
       case 'delete':
-        await api.deleteTodo(op.id, { rev: op.base?.rev, base });
+        await api.deleteTodo(op.id, { rev: op.base?.rev, base, key });
         return { reply: null };
       case 'toggleAll':
-        return { reply: await api.setAllCompleted(op.completed, { base }) };
+        return { reply: await api.setAllCompleted(op.completed, { base, key }) };
       case 'clearCompleted':
-        return { reply: await api.clearCompleted({ base }) };
+        return { reply: await api.clearCompleted({ base, key }) };
       default:
         return { reply: null };
     }
@@ -55,17 +60,43 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
   const route = useRoute();
   const online = useOnline();
   const sessionLost = useLatest(onSessionLost);
-  const [notice, setNotice] = useState(null);
+  // Notices pile up (several conflicts at once are each shown); any new action clears them.
+  const [notices, setNotices] = useState([]);
+  const setNotice = useCallback((notice) => {
+    setNotices((all) => {
+      if (!notice) return all.length ? [] : all;
+      const rest = all.filter((n) => n.text !== notice.text);
+      return [...rest, { ...notice, id: ++noticeIds }];
+    });
+  }, []);
   const [outboxState, setOutboxState] = useState({ ops: [], waiting: false });
+  const [refused, setRefused] = useState([]);
+  const refusedStore = useRef(null);
   const [todoStatus, setTodoStatus] = useState('connecting');
   const outboxRef = useRef(null);
   const settledHandlers = useRef(new Set());
   const isConfirmed = useLatest(confirmed);
 
-  // ---- the outbox: one per signed-in user, persisted in IndexedDB ----
+  // ---- the outbox: one per signed-in user, persisted in IndexedDB, shared by their tabs ----
   useEffect(() => {
+    const storage = indexedDbStorage(user.id) ?? memoryStorage();
+    const channel = globalThis.BroadcastChannel ? new BroadcastChannel(`todopy-outbox-${user.id}`) : null;
+    const loadRefused = () => storage.refused.load().then(setRefused, () => {});
+    refusedStore.current = {
+      add: (entry) => {
+        setRefused((all) => [...all.filter((e) => e.seq !== entry.seq), entry]);
+        storage.refused.put(entry).then(() => channel?.postMessage('refused'), () => {});
+      },
+      remove: (entry) => {
+        setRefused((all) => all.filter((e) => e.seq !== entry.seq));
+        storage.refused.remove(entry.seq).then(() => channel?.postMessage('refused'), () => {});
+      },
+    };
     const outbox = new Outbox({
-      storage: indexedDbStorage(user.id) ?? memoryStorage(),
+      storage,
+      // One tab sends at a time; the others follow its progress through the channel.
+      lock: exclusive(`todopy-outbox-${user.id}`),
+      onStored: () => channel?.postMessage('ops'),
       // Unconfirmed (started offline as the last user): hold writes until the server knows us.
       isOnline: () => navigator.onLine !== false && isConfirmed.current,
       // A 401 keeps the write (for after signing in again) and ends the session.
@@ -79,19 +110,33 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
         }
       },
       onSettled: (op, outcome) => {
-        for (const handler of settledHandlers.current) handler(op, outcome);
+        let kept = false;
+        for (const handler of settledHandlers.current) kept = handler(op, outcome) || kept;
+        // Refused for good and not back in the user's hands: keep it, with its content.
+        if (!kept && (outcome.error || outcome.conflict)) {
+          refusedStore.current.add(refusedEntry(op, outcome.error?.message ?? 'Someone changed this todo meanwhile.'));
+        }
       },
       onChange: () => setOutboxState({ ops: outbox.ops, waiting: outbox.waiting }),
     });
     outboxRef.current = outbox;
     outbox.load().catch(() => {});
+    loadRefused();
+    if (channel) {
+      channel.onmessage = (event) => (event.data === 'refused' ? loadRefused() : outbox.refresh());
+    }
     const kick = () => outbox.kick();
     window.addEventListener('online', kick);
     return () => {
       window.removeEventListener('online', kick);
+      channel?.close();
       outbox.close();
     };
   }, [user.id, sessionLost]);
+
+  const keepText = useCallback((text, listTitle, reason) => {
+    refusedStore.current?.add(keptText(text, listTitle, reason));
+  }, []);
 
   const enqueue = useCallback((op) => outboxRef.current?.enqueue(op), []);
   const onSettled = useCallback((handler) => {
@@ -111,7 +156,10 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
 
   // Remember where we are, to notice a list vanishing from under us.
   const shown = useRef(null);
+  const goneTimer = useRef(null);
+  useEffect(() => () => clearTimeout(goneTimer.current), []);
   const leaveList = useCallback((text) => {
+    setNotice(null); // what was said about the list we leave is stale now
     setNotice({ kind: 'info', text });
     window.location.hash = '#/';
   }, []);
@@ -120,7 +168,10 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
     if (!isPersonal && !lists.some((l) => l.id === route.listId)) {
       const was = shown.current?.id === route.listId ? shown.current : null;
       if (was) {
-        leaveList(`You no longer have access to “${was.title}”.`);
+        // The list's own stream says why (4404: deleted) a moment later, if it can.
+        clearTimeout(goneTimer.current);
+        goneTimer.current = setTimeout(() => leaveList(`You no longer have access to “${was.title}”.`), 1500);
+        return; // still "shown": the stream's close names it
       } else {
         // Never seen here: maybe the lists stream has not told us yet. Ask.
         const wanted = route.listId;
@@ -140,6 +191,7 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
   const onListGone = useCallback(
     (code) => {
       const title = shown.current?.title ?? 'this list';
+      clearTimeout(goneTimer.current);
       leaveList(code === 4404 ? `“${title}” was deleted.` : `You no longer have access to “${title}”.`);
     },
     [leaveList],
@@ -162,9 +214,21 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
 
   // A notice about an unreachable server goes once the connection is back.
   useEffect(() => {
-    if (status === 'live' && notice?.cause === 'network') setNotice(null);
-  }, [status, notice]);
+    if (status === 'live' && notices.some((n) => n.cause === 'network')) {
+      setNotices((all) => all.filter((n) => n.cause !== 'network'));
+    }
+  }, [status, notices]);
   const ops = outboxState.ops;
+
+  // A refused write's text, added as a new todo to the list the user picked.
+  const addAgain = useCallback((entry, target) => {
+    const list = lists?.find((l) => (l.personal ? 'personal' : l.id) === target.key);
+    outboxRef.current?.enqueue({
+      kind: 'create', listKey: target.key, path: api.listTodosPath(target.id), listTitle: list?.title ?? target.title,
+      todo: { id: newId(), title: entry.text.trim().slice(0, 512), completed: false, created_time: new Date().toISOString() },
+    });
+    refusedStore.current?.remove(entry);
+  }, [lists]);
 
   return (
     <>
@@ -172,6 +236,7 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
         username={user.username}
         status={status}
         unsent={ops.length}
+        ops={ops}
         waiting={outboxState.waiting || status === 'offline'}
         onSignOut={signOut}
       />
@@ -201,13 +266,22 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
           onStatus={setTodoStatus}
           onSessionLost={() => sessionLost.current()}
           onGone={onListGone}
-          notice={notice}
+          notices={notices}
           setNotice={setNotice}
+          dismissNotice={(id) => setNotices((all) => all.filter((n) => n.id !== id))}
+          keepText={keepText}
           routeHash={routeHash}
+        />
+        <RefusedPanel
+          entries={refused}
+          lists={lists}
+          currentKey={listKey}
+          onAdd={addAgain}
+          onDismiss={(entry) => refusedStore.current?.remove(entry)}
         />
       </main>
       <footer className="info">
-        <p>Double-click to edit a todo (or focus it and press Enter or F2)</p>
+        {(current?.role ?? 'owner') !== 'viewer' && <p>Double-click to edit a todo (or focus it and press Enter or F2)</p>}
         <p>
           Part of <a href="https://todomvc.com">TodoMVC</a>
         </p>

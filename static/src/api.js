@@ -67,6 +67,8 @@ export function parseRetryAfter(value) {
 }
 
 const ifMatch = (rev) => (rev == null ? {} : { 'If-Match': `"${rev}"` });
+// The outbox's key for one write: a retry of it is performed at most once (docs/api.md).
+const keyed = (key) => (key ? { 'Idempotency-Key': key } : {});
 
 // ---- accounts and sessions ----
 
@@ -85,24 +87,25 @@ export const listTodosPath = (listId) =>
 const todoPath = (base, id) => `${base}${encodeURIComponent(id)}/`;
 
 /** POST with a client-chosen id, so that sending it again is harmless (200, same todo). */
-export const createTodo = (title, { id, completed, base = PERSONAL_TODOS } = {}) =>
-  request('POST', base, { body: { title, ...(id ? { id } : {}), ...(completed ? { completed } : {}) } });
+export const createTodo = (title, { id, completed, base = PERSONAL_TODOS, key } = {}) =>
+  request('POST', base, { body: { title, ...(id ? { id } : {}), ...(completed ? { completed } : {}) }, headers: keyed(key) });
 export const getTodo = (id, { base = PERSONAL_TODOS } = {}) => request('GET', todoPath(base, id));
 export const listTodos = ({ base = PERSONAL_TODOS } = {}) => request('GET', base);
 
 /** PATCH one todo; pass `rev` to make it conditional (412 if changed since). */
-export const updateTodo = (id, fields, { rev, base = PERSONAL_TODOS } = {}) =>
-  request('PATCH', todoPath(base, id), { body: fields, headers: ifMatch(rev) });
+export const updateTodo = (id, fields, { rev, base = PERSONAL_TODOS, key } = {}) =>
+  request('PATCH', todoPath(base, id), { body: fields, headers: { ...ifMatch(rev), ...keyed(key) } });
 
-export const deleteTodo = (id, { rev, base = PERSONAL_TODOS } = {}) =>
-  request('DELETE', todoPath(base, id), { headers: ifMatch(rev) });
+export const deleteTodo = (id, { rev, base = PERSONAL_TODOS, key } = {}) =>
+  request('DELETE', todoPath(base, id), { headers: { ...ifMatch(rev), ...keyed(key) } });
 
 /** Toggle all in one atomic request. */
-export const setAllCompleted = (completed, { base = PERSONAL_TODOS } = {}) =>
-  request('PATCH', base, { body: { completed } });
+export const setAllCompleted = (completed, { base = PERSONAL_TODOS, key } = {}) =>
+  request('PATCH', base, { body: { completed }, headers: keyed(key) });
 
 /** Clear completed in one atomic request. */
-export const clearCompleted = ({ base = PERSONAL_TODOS } = {}) => request('DELETE', `${base}?completed=true`);
+export const clearCompleted = ({ base = PERSONAL_TODOS, key } = {}) =>
+  request('DELETE', `${base}?completed=true`, { headers: keyed(key) });
 
 // ---- lists and sharing ----
 

@@ -12,3 +12,12 @@ createRoot(document.getElementById('root')).render(
     <App />
   </StrictMode>,
 );
+
+// The app shell for offline starts (src/sw.js, built to dist/sw.js). It must be
+// served at /sw.js to control the page at /; the server has no such route yet,
+// and a failed registration is logged as an error, so it is off until it has
+// (then: '/sw.js'). Nothing else depends on it.
+export const SERVICE_WORKER = null;
+if (SERVICE_WORKER && 'serviceWorker' in navigator) {
+  window.addEventListener('load', () => navigator.serviceWorker.register(SERVICE_WORKER).catch(() => {}));
+}

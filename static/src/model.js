@@ -124,6 +124,9 @@ export function applyMessages(state, messages) {
 
 /** A todo this client deleted over REST (204): hide it until the stream says so too. */
 export function forgetTodo(state, id) {
+  // The stream said so first: nothing to hide, and a mark left here would
+  // hide the todo for good when it comes back with its id (undo).
+  if (!state.todos.some((t) => t.id === id)) return state;
   const todos = removeTodo(state.todos, id);
   return { ...state, todos, gone: { ...state.gone, [id]: true } };
 }

@@ -2,7 +2,8 @@
 // has answered it, sent one at a time in the order it was made. While a write
 // waits here, model.js's applyPending shows it as if it were done.
 //
-// An op is a plain object (it goes to IndexedDB as is):
+// An op is a plain object (it goes to IndexedDB as is), with its `key` (the
+// Idempotency-Key) and, for the page, `label` (the todo's title) and `listTitle`:
 //   { seq, listKey, path, kind: 'create', todo }
 //   { seq, listKey, path, kind: 'update', id, fields, base?, }   base: the todo as
 //   { seq, listKey, path, kind: 'delete', id, base? }              seen when the user
@@ -10,16 +11,28 @@
 //   { seq, listKey, path, kind: 'clearCompleted' }                 write is If-Match'ed
 //
 // Sending never gives up on a write the server did not answer (offline, server
-// down, 502/503/504): it waits and tries again, so a write is lost only when the
-// server refuses it. Replays are safe: creates carry client-chosen ids, updates
-// set values rather than flip them, a delete of a todo already gone is done.
+// down, 502/503/504): it waits and tries again; a write the server refuses for
+// good is reported (onSettled { error }), for the page to keep and offer back.
+// Replays are safe: every op carries its own Idempotency-Key (`key`), sent with
+// every attempt, so a write whose answer was lost is performed once.
+//
+// Every tab of one user shares the stored outbox. Only the tab holding the
+// `lock` sends, and it reads the stored ops before each write and removes each
+// answered op from storage before the next: an op sent by one tab is never
+// sent again by another, and writes go out in the order they were made,
+// whichever tab made them. `onStored` tells the other tabs to re-read.
 
-/** Failures that say nothing about the write itself: try again later. A 429
- * (the account's write budget spent for now) says when, in its Retry-After. */
+/** Failures that say nothing about the write itself: try again later (429: when the server says). */
 export function isTransient(error) {
-  return error?.status === 0 || error?.status === 408 || error?.status === 429 || error?.status === 502 ||
-    error?.status === 503 || error?.status === 504;
+  return [0, 408, 429, 502, 503, 504].includes(error?.status);
 }
+
+export const newKey = () =>
+  globalThis.crypto?.randomUUID?.() ??
+  'xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx'.replace(/[xy]/g, (c) => {
+    const r = (Math.random() * 16) | 0;
+    return (c === 'x' ? r : (r & 0x3) | 0x8).toString(16);
+  });
 
 export const RETRY_DELAYS_MS = Object.freeze([500, 1000, 2000, 5000, 10000]);
 export const MAX_PRECONDITION_RETRIES = 3;
@@ -45,14 +58,15 @@ export function pickBase(todo) {
   return { title: todo.title, completed: todo.completed, rev: todo.rev };
 }
 
-/** Storage that forgets on reload; IndexedDB (idb.js) has the same three methods. */
-export function memoryStorage(initial = []) {
+/** Storage that forgets on reload; IndexedDB (idb.js) has the same methods. */
+export function memoryStorage(initial = [], withRefused = true) {
   const rows = new Map(initial.map((op) => [op.seq, op]));
   return {
     load: async () => [...rows.values()].sort((a, b) => a.seq - b.seq),
     put: async (op) => void rows.set(op.seq, op),
     remove: async (seq) => void rows.delete(seq),
     rows,
+    ...(withRefused ? { refused: memoryStorage([], false) } : {}),
   };
 }
 
@@ -68,11 +82,15 @@ export function memoryStorage(initial = []) {
  */
 export class Outbox {
   constructor({ send, onSettled = () => {}, onChange = () => {}, storage = memoryStorage(), isOnline = () => true,
-    keep = isTransient, delays = RETRY_DELAYS_MS, setTimer = (f, ms) => setTimeout(f, ms), clearTimer = (t) => clearTimeout(t) }) {
-    Object.assign(this, { send, onSettled, onChange, storage, isOnline, keep, delays, setTimer, clearTimer });
+    keep = isTransient, delays = RETRY_DELAYS_MS, setTimer = (f, ms) => setTimeout(f, ms), clearTimer = (t) => clearTimeout(t),
+    lock = (fn) => fn(), onStored = () => {}, makeKey = newKey }) {
+    Object.assign(this, { send, onSettled, onChange, storage, isOnline, keep, delays, setTimer, clearTimer, lock,
+      onStored, makeKey });
+    this.unstored = new Set(); // seqs of this tab's ops not (yet) in storage: kept through a re-read
     this.ops = [];
     this.waiting = false; // the head failed for want of a server; retrying
     this.sending = false;
+    this.holding = false; // inside the lock: reads and sends; others only read
     this.failures = 0;
     this.timer = null;
     this.closed = false;
@@ -101,13 +119,20 @@ export class Outbox {
   }
 
   enqueue(fields) {
-    // Sequence numbers only need to grow within one browser; Date.now() keeps
-    // them growing across reloads without reading storage first.
-    const seq = Math.max(this.nextSeq, Date.now() * 1000);
+    // Sequence numbers grow within a tab and across reloads (Date.now(), no
+    // storage read first), and are the stored key shared by the user's tabs:
+    // random low digits keep two tabs writing in the same millisecond from
+    // taking one key (one op would overwrite the other).
+    const seq = Math.max(this.nextSeq, Date.now() * 1000 + Math.floor(Math.random() * 1000));
     this.nextSeq = seq + 1;
-    const op = { ...fields, seq };
+    const op = { ...fields, seq, key: this.makeKey() };
     this.ops = [...this.ops, op];
-    this.storage.put(op).catch(() => {}); // no storage (private mode): memory only
+    this.unstored.add(seq);
+    // No storage (private mode): memory only, never dropped by a re-read.
+    this.storage.put(op).then(() => {
+      this.unstored.delete(seq);
+      this.onStored();
+    }, () => {});
     this.onChange();
     this.kick();
     return op;
@@ -127,38 +152,90 @@ export class Outbox {
     this.clearTimer(this.timer);
   }
 
+  /** Another tab changed the stored outbox: show what it holds now. */
+  async refresh() {
+    // Also while waiting for the lock: the count follows the sender's progress.
+    if (this.holding || this.loading || this.closed) return;
+    await this._read();
+    this.onChange();
+    this.kick();
+  }
+
+  /** The stored ops, plus this tab's own ones not stored yet, in order. */
+  async _read() {
+    let stored;
+    try {
+      stored = await this.storage.load();
+    } catch {
+      return;
+    }
+    const mine = this.ops.filter((op) => this.unstored.has(op.seq));
+    const seen = new Set(stored.map((op) => op.seq));
+    this.ops = [...stored, ...mine.filter((op) => !seen.has(op.seq))].sort((a, b) => a.seq - b.seq);
+  }
+
   async _drain() {
     this.sending = true;
+    let after = null;
     try {
-      while (!this.closed && this.ops.length > 0) {
-        if (!this.isOnline()) return this._wait(false);
-        let op = this.ops[0];
-        let outcome;
+      await this.lock(async () => {
+        this.holding = true;
         try {
-          let attempts = 0;
-          for (;;) {
-            const result = await this.send(op);
-            if (result?.retry && attempts < MAX_PRECONDITION_RETRIES) {
-              attempts += 1;
-              op = result.retry;
-              continue;
-            }
-            outcome = result?.retry ? { conflict: true } : result;
-            break;
-          }
-        } catch (error) {
-          if (this.keep(error)) return this._wait(true, error?.retryAfter);
-          outcome = { error };
+          after = await this._drainLocked();
+        } finally {
+          this.holding = false;
         }
-        this.failures = 0;
-        if (this.waiting) this.waiting = false;
-        this._remove(this.ops[0]);
-        if (outcome?.reply?.id) this._rebase(outcome.reply);
-        this.onSettled(op, outcome ?? {});
-        this.onChange();
-      }
+      });
+    } catch {
+      after = 'failed';
     } finally {
       this.sending = false;
+    }
+    this.onChange();
+    if (after) this._wait(after === 'failed', this.retryAfter);
+    else if (this.ops.length) this.kick();
+  }
+
+  // Holding the lock: no other tab sends until this returns. Returns why it
+  // stopped early ('offline', 'failed'), or null when the outbox is empty.
+  async _drainLocked() {
+    for (;;) {
+      await this._read();
+      this.onChange();
+      if (this.closed || this.ops.length === 0) return null;
+      if (!this.isOnline()) return 'offline';
+      const head = this.ops[0];
+      let op = head;
+      let outcome;
+      try {
+        let attempts = 0;
+        for (;;) {
+          const result = await this.send(op);
+          if (result?.retry && attempts < MAX_PRECONDITION_RETRIES) {
+            attempts += 1;
+            // Another request (a new If-Match): another key. Stored in the
+            // op's place, so that a lost answer is retried with this key.
+            op = { ...result.retry, seq: head.seq, key: this.makeKey() };
+            this.ops = this.ops.map((o) => (o.seq === head.seq ? op : o));
+            await this.storage.put(op).catch(() => {});
+            continue;
+          }
+          outcome = result?.retry ? { conflict: true } : result;
+          break;
+        }
+      } catch (error) {
+        if (this.keep(error)) {
+          this.retryAfter = error?.retryAfter ?? null;
+          return 'failed';
+        }
+        outcome = { error };
+      }
+      this.failures = 0;
+      this.waiting = false;
+      await this._remove(op);
+      if (outcome?.reply?.id) await this._rebase(outcome.reply);
+      this.onStored();
+      this.onSettled(op, outcome ?? {});
     }
   }
 
@@ -167,26 +244,31 @@ export class Outbox {
    * included this write: move their base to the rev it produced, or our own
    * write would look like a change made elsewhere (a false 412 conflict).
    */
-  _rebase(todo) {
+  async _rebase(todo) {
+    const puts = [];
     this.ops = this.ops.map((op) => {
       if (op.id !== todo.id || !op.base || !(op.base.rev < todo.rev || op.base.rev == null)) return op;
       if (op.base.title !== todo.title) return op; // it saw something else: keep the guard as it was
-      const rebased = { ...op, base: pickBase(todo) };
-      this.storage.put(rebased).catch(() => {});
+      // A new If-Match: a new request, so a new key.
+      const rebased = { ...op, base: pickBase(todo), key: this.makeKey() };
+      puts.push(this.storage.put(rebased).catch(() => {}));
       return rebased;
     });
+    await Promise.all(puts);
   }
 
-  _remove(op) {
-    this.ops = this.ops.filter((o) => o !== op);
-    this.storage.remove(op.seq).catch(() => {});
+  // Gone from storage before the lock is let go: no other tab can send it again.
+  async _remove(op) {
+    this.ops = this.ops.filter((o) => o.seq !== op.seq);
+    this.unstored.delete(op.seq);
+    await this.storage.remove(op.seq).catch(() => {});
   }
 
   _wait(failed, retryAfter = null) {
     const changed = !this.waiting;
     this.waiting = true;
     if (failed) {
-      // No sooner than the server asked (a retry before then would be refused again).
+      // A server that asks for a pause (429 Retry-After) gets at least that.
       const delay = Math.max(this.delays[Math.min(this.failures, this.delays.length - 1)], (retryAfter ?? 0) * 1000);
       this.failures += 1;
       this.clearTimer(this.timer);

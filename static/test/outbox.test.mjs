@@ -21,8 +21,8 @@ function scripted(...outcomes) {
 function manualTimers() {
   const pending = new Set();
   return {
-    setTimer: (fn, ms) => {
-      const t = { fn, ms };
+    setTimer: (fn) => {
+      const t = { fn };
       pending.add(t);
       return t;
     },
@@ -34,9 +34,6 @@ function manualTimers() {
     },
     get count() {
       return pending.size;
-    },
-    get waits() {
-      return [...pending].map((t) => t.ms);
     },
   };
 }
@@ -85,8 +82,7 @@ test('a write the server did not answer is retried after a delay, not dropped', 
   const timers = manualTimers();
   const { sent, send } = scripted(offline, refused(503), { reply: { id: 't1' } });
   const settled = [];
-  const outbox = new Outbox({ send, setTimer: timers.setTimer, clearTimer: timers.clearTimer,
-    onSettled: (op, outcome) => settled.push(outcome) });
+  const outbox = new Outbox({ send, ...timers, onSettled: (op, outcome) => settled.push(outcome) });
   outbox.enqueue({ kind: 'create', todo: { id: 't1', title: 'milk' } });
   await flush();
   assert.equal(sent.length, 1);
@@ -193,8 +189,9 @@ test('transient failures are the ones that say nothing about the write', () => {
 
 test('a write made while older ones are still being read from storage waits behind them', async () => {
   let release;
-  const stored = [{ seq: 1, kind: 'create', todo: { id: 'older', title: 'a' } }];
-  const storage = { ...memoryStorage(), load: () => new Promise((r) => (release = () => r(stored))) };
+  const gate = new Promise((r) => (release = r));
+  const memory = memoryStorage([{ seq: 1, kind: 'create', todo: { id: 'older', title: 'a' } }]);
+  const storage = { ...memory, load: () => gate.then(memory.load) };
   const { sent, send } = scripted();
   const outbox = new Outbox({ send, storage });
   const loaded = outbox.load();
@@ -208,21 +205,160 @@ test('a write made while older ones are still being read from storage waits behi
   assert.deepEqual(sent.map((op) => op.todo.id), ['older', 'newer']);
 });
 
-test('a write refused with 429 slow_down is kept and sent again no sooner than Retry-After says', async () => {
+// ---- idempotency keys and several tabs (issue 20, item 3) ----
+
+test('every op carries its own Idempotency-Key, the same on every attempt', async () => {
   const timers = manualTimers();
-  const slowDown = Object.assign(refused(429, 'slow_down'), { retryAfter: 7 });
-  const { sent, send } = scripted(slowDown);
-  const settled = [];
-  const outbox = new Outbox({ send, setTimer: timers.setTimer, clearTimer: timers.clearTimer,
-    onSettled: (op, outcome) => settled.push(outcome) });
+  const { sent, send } = scripted(offline, offline);
+  const outbox = new Outbox({ send, ...timers });
+  outbox.enqueue({ kind: 'clearCompleted' });
   outbox.enqueue({ kind: 'toggleAll', completed: true });
   await flush();
-  assert.equal(sent.length, 1);
-  assert.equal(outbox.ops.length, 1, 'kept, not dropped');
-  assert.equal(settled.length, 0);
-  assert.deepEqual(timers.waits, [7000]);
   timers.fire();
+  await flush();
+  timers.fire();
+  await flush();
+  await flush();
+  assert.equal(sent.length, 4);
+  const [a1, a2, a3, b] = sent;
+  assert.match(a1.key, /^[0-9a-f-]{36}$/);
+  assert.equal(a2.key, a1.key, 'a retry is the same request: the same key');
+  assert.equal(a3.key, a1.key);
+  assert.notEqual(b.key, a1.key, 'another write: another key');
+});
+
+test('a 412 replacement is another request, sent with another key', async () => {
+  const base = { title: 'a', completed: false, rev: 1 };
+  const { sent, send } = scripted((op) => ({ retry: { ...op, base: { ...base, rev: 2 } } }), { reply: null });
+  const outbox = new Outbox({ send });
+  outbox.enqueue({ kind: 'update', id: 't', fields: { title: 'b' }, base });
+  await flush();
+  await flush();
+  assert.equal(sent.length, 2);
+  assert.notEqual(sent[1].key, sent[0].key);
+  assert.equal(sent[1].base.rev, 2);
+});
+
+// Two tabs: two outboxes over one storage, one lock between them.
+function sharedLock() {
+  let tail = Promise.resolve();
+  return (fn) => {
+    const run = tail.then(fn);
+    tail = run.catch(() => {});
+    return run;
+  };
+}
+
+test('two tabs sharing an outbox send each write once, in order, whichever made it', async () => {
+  const storage = memoryStorage();
+  const lock = sharedLock();
+  const timers = manualTimers();
+  // The server performs a key's request once (docs/api.md, Idempotency-Key).
+  const performed = [];
+  const keys = new Set();
+  // Tab A's answers are lost (the write is performed, A hears 503) until its network heals.
+  let aHealed = false;
+  const perform = (op) => {
+    if (!keys.has(op.key)) performed.push(op.kind === 'update' ? `${op.kind} ${op.id}` : op.kind);
+    keys.add(op.key);
+    return { reply: null };
+  };
+  const tabA = new Outbox({ storage, lock, ...timers, send: async (op) => {
+    perform(op);
+    if (!aHealed) throw Object.assign(new Error('503'), { status: 503 });
+    return { reply: null };
+  } });
+  const tabB = new Outbox({ storage, lock, send: async (op) => perform(op) });
+  tabA.onStored = () => tabB.refresh();
+  tabB.onStored = () => tabA.refresh();
+
+  tabA.enqueue({ kind: 'update', id: 'X', fields: { completed: true } });
+  await flush();
+  tabA.enqueue({ kind: 'clearCompleted' });
+  // B (opened meanwhile) sends A's queue, then its own write.
+  await tabB.load();
+  for (let i = 0; i < 10; i += 1) await flush();
+  tabB.enqueue({ kind: 'update', id: 'Y', fields: { completed: true } });
+  for (let i = 0; i < 10; i += 1) await flush();
+  assert.deepEqual(performed, ['update X', 'clearCompleted', 'update Y']);
+  // A's retry comes: everything was sent; nothing goes twice.
+  aHealed = true;
+  timers.fire();
+  for (let i = 0; i < 10; i += 1) await flush();
+  assert.deepEqual(performed, ['update X', 'clearCompleted', 'update Y'], 'Y was never cleared');
+  assert.equal(tabA.ops.length, 0);
+  assert.equal(tabB.ops.length, 0);
+  assert.equal(storage.rows.size, 0);
+});
+
+test('an op not yet stored survives another tab re-reading the storage', async () => {
+  const memory = memoryStorage();
+  let release;
+  const storage = { ...memory, put: (op) => new Promise((r) => (release = r)).then(() => memory.put(op)) };
+  const outbox = new Outbox({ storage, isOnline: () => false });
+  outbox.enqueue({ kind: 'clearCompleted' });
+  await outbox.refresh();
+  assert.equal(outbox.ops.length, 1);
+  release();
+});
+
+test('a 429 (slow_down) keeps the write and waits at least its Retry-After', async () => {
+  const delays = [];
+  const timers = manualTimers();
+  const slowDown = Object.assign(new Error('slow down'), { status: 429, retryAfter: 7 });
+  const { sent, send } = scripted(slowDown);
+  const outbox = new Outbox({ send, ...timers, setTimer: (fn, ms) => (delays.push(ms), timers.setTimer(fn)) });
+  outbox.enqueue({ kind: 'clearCompleted' });
+  await flush();
+  await flush();
+  assert.deepEqual(delays, [7000]);
+  assert.equal(outbox.ops.length, 1, 'kept, not refused');
+  timers.fire();
+  await flush();
   await flush();
   assert.equal(sent.length, 2);
   assert.equal(outbox.ops.length, 0);
+});
+
+test('a tab waiting for the lock follows the sending tab’s progress', async () => {
+  const storage = memoryStorage();
+  const lock = sharedLock();
+  let release;
+  const gate = new Promise((r) => (release = r));
+  const tabA = new Outbox({ storage, lock, send: async () => { await gate; return { reply: null }; } });
+  const tabB = new Outbox({ storage, lock, send: async () => ({ reply: null }) });
+  tabA.onStored = () => tabB.refresh();
+  tabB.onStored = () => tabA.refresh();
+  tabA.enqueue({ kind: 'clearCompleted' });
+  for (let i = 0; i < 5; i += 1) await flush();
+  tabB.enqueue({ kind: 'toggleAll', completed: true }); // B now waits for the lock A holds
+  for (let i = 0; i < 5; i += 1) await flush();
+  assert.equal(tabB.sending, true);
+  await tabB.refresh();
+  assert.equal(tabB.ops.length, 2, 'both writes, as stored');
+  release();
+  for (let i = 0; i < 15; i += 1) await flush();
+  assert.equal(tabA.ops.length, 0);
+  assert.equal(tabB.ops.length, 0);
+  assert.equal(storage.rows.size, 0);
+});
+
+test('two tabs queueing in the same millisecond take different stored keys', () => {
+  // The low digits are random: a clash needs the same millisecond and the same draw (1 in 1,000).
+  const realNow = Date.now;
+  const realRandom = Math.random;
+  const draws = [0.1, 0.2, 0.3, 0.4];
+  Date.now = () => 1_765_000_000_000;
+  Math.random = () => draws.shift();
+  try {
+    const storage = memoryStorage();
+    const [a, b] = [0, 1].map(() => new Outbox({ storage, isOnline: () => false }));
+    const seqs = [a.enqueue({ kind: 'clearCompleted' }), b.enqueue({ kind: 'clearCompleted' }),
+      a.enqueue({ kind: 'clearCompleted' }), b.enqueue({ kind: 'clearCompleted' })].map((op) => op.seq);
+    assert.equal(new Set(seqs).size, 4, String(seqs));
+    assert.ok(seqs[2] > seqs[0] && seqs[3] > seqs[1], 'each tab’s own writes stay in order');
+  } finally {
+    Date.now = realNow;
+    Math.random = realRandom;
+  }
 });

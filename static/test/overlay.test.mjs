@@ -87,6 +87,14 @@ test('a todo deleted over REST stays gone until the stream\'s delete, even past 
   assert.deepEqual(deleted.gone, {});
 });
 
+test('a delete reply after the stream\'s delete leaves no mark: the todo can come back with its id', () => {
+  const streamed = applyMessage(synced, { type: 'change', op: 'delete', todo: { id: 'a' }, rev: 4 });
+  const replied = forgetTodo(streamed, 'a');
+  assert.deepEqual(replied.gone, {});
+  const back = applyMessage(replied, { type: 'change', op: 'insert', todo: { ...A, title: 'back' }, rev: 5 });
+  assert.deepEqual(back.todos.map((t) => t.id).sort(), ['a', 'b']);
+});
+
 test('a toggle-all reply of many todos is folded in like one by one', () => {
   const many = Array.from({ length: 20 }, (_, i) => todo(`m${String(i).padStart(2, '0')}`, `m ${i}`, i + 1));
   const base = applyMessages(initialState, [{ type: 'snapshot', todos: many, rev: 20 }]);
