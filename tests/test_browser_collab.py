@@ -447,24 +447,16 @@ def test_undo_delete_clear_toggle_all_and_rename_with_ordinary_guarded_writes(se
 def test_the_page_opens_offline_and_with_the_server_down(start_server, browser):  # noqa: F811
     served = start_server()
     user = register(served.base_url)
-    worker = Path(__file__).resolve().parent.parent / "static" / "dist" / "sw.js"
-    # The server has no /sw.js route yet (static/README.md says what it needs), so the test hands
-    # the built worker over itself. A document a worker serves takes the worker script's address
-    # space; a script Playwright fulfils has none (public), and Chromium's local-network checks
-    # would then block the page's WebSocket to 127.0.0.1: off, for this browser only.
-    chromium = browser.browser_type.launch(executable_path=CHROMIUM,
-                                           args=[*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"])
+    # The page registers the worker the server serves at /sw.js.
+    chromium = browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
         context = chromium.new_context(base_url=served.base_url)
         context.add_cookies([{"name": "todopy_session", "value": user.token, "url": served.base_url}])
-        context.route("**/sw.js", lambda route: route.fulfill(
-            status=200, body=worker.read_bytes(), headers={"Content-Type": "text/javascript", "Cache-Control": "no-cache"}))
         page = context.new_page()
         page.goto("/")
         status = page.locator(".session-bar .status")
         expect(status).to_have_attribute("data-status", "live")
-        assert page.evaluate("navigator.serviceWorker.register('/sw.js')"
-                             ".then(() => navigator.serviceWorker.ready).then(() => true)")
+        assert page.evaluate("navigator.serviceWorker.ready.then(() => true)")
         page.reload()
         expect(status).to_have_attribute("data-status", "live")
         assert page.evaluate("!!navigator.serviceWorker.controller")

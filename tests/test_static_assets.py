@@ -107,3 +107,11 @@ def test_the_page_itself_is_revalidated(server):
     page = requests.get(server.base_url + "/", timeout=10)
     assert page.headers["cache-control"] == "no-cache"
     assert "<script" in page.text and "sourceMappingURL" not in page.text
+
+
+def test_the_service_worker_is_served_from_the_root_and_revalidated(server):
+    response = requests.get(server.base_url + "/sw.js", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/javascript")
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert "fetch" in response.text            # the built worker, not a placeholder

@@ -394,6 +394,10 @@ OPERATIONS: dict[tuple[type[Resource], str], dict[str, Any]] = {
     (static.Index, "get"): operation("page", "The TodoMVC front end", {
         "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}}},
         tags=["front end"]),
+    (static.ServiceWorker, "get"): operation("serviceWorker", "The front end's service worker (offline starts)", {
+        "200": {"description": "The script, revalidated on every use",
+                "content": {"text/javascript": {"schema": {"type": "string"}}}},
+        **errors("404")}, tags=["front end"]),
     (static.Asset, "get"): operation("asset", "A content-hashed asset of the front end", {
         "200": {"description": "The asset, cacheable for a year",
                 "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}},

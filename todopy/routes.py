@@ -24,6 +24,7 @@ class Route(NamedTuple):
 ROUTES = (
     Route("/", "index", static.Index),
     Route("/assets/<filename>", "asset", static.Asset),
+    Route("/sw.js", "service_worker", static.ServiceWorker),
     Route("/healthz", "health", ops.Health),
     Route("/metrics", "metrics", ops.MetricsResource),
     Route("/api/openapi.json", "openapi", ops.OpenAPI),

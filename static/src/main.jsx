@@ -13,11 +13,9 @@ createRoot(document.getElementById('root')).render(
   </StrictMode>,
 );
 
-// The app shell for offline starts (src/sw.js, built to dist/sw.js). It must be
-// served at /sw.js to control the page at /; the server has no such route yet,
-// and a failed registration is logged as an error, so it is off until it has
-// (then: '/sw.js'). Nothing else depends on it.
-export const SERVICE_WORKER = null;
+// The app shell for offline starts (src/sw.js, built to dist/sw.js), served by the
+// server at /sw.js: a worker controls only the pages under its script's folder.
+export const SERVICE_WORKER = '/sw.js';
 if (SERVICE_WORKER && 'serviceWorker' in navigator) {
   window.addEventListener('load', () => navigator.serviceWorker.register(SERVICE_WORKER).catch(() => {}));
 }

@@ -41,6 +41,21 @@ class Index(Resource):
         return Response(body, content_type="text/html; charset=utf-8", headers=[("Cache-Control", "no-cache")])
 
 
+class ServiceWorker(Resource):
+    """The app shell's service worker (static/src/sw.js). Served from the root, since a worker
+    controls only the pages under the folder its script comes from; revalidated every time,
+    as browsers do with workers anyway, so a new release reaches every tab."""
+
+    public = True
+
+    def get(self, request: Request) -> Response:
+        script = bundle_dir() / "sw.js"
+        if not script.is_file():
+            raise NotFound("the front end is not built")
+        return Response(script.read_bytes(), content_type="text/javascript; charset=utf-8",
+                        headers=[("Cache-Control", "no-cache")])
+
+
 class Asset(Resource):
     """A hashed asset by werkzeug's `send_from_directory` (safe_join, ETag, conditional and range
     requests), precompressed when the client accepts it, cached for good: its name changes with it."""
