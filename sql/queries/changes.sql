@@ -25,8 +25,8 @@ SELECT c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.complet
 -- membership, in one snapshot: a removal either precedes it (no member: the stream
 -- closes) or follows it (it is one of the changes the stream is then sent).
 -- The gap is resumable when the log still holds it, it is not past the head (another
--- database's rev), it does not reach back before the member joined (their history
--- starts there: a snapshot instead), and it is at most `limit` long; else no change
+-- database's rev), it holds no change from before the member (last) joined (their
+-- history starts with their joining: a snapshot instead), and it is at most `limit` long; else no change
 -- comes (a snapshot will), and the rev bound keeps the index scan that short either way.
 SELECT l.rev AS head, m.role IS NOT NULL AS member, gap.resumable,
        c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.completed, c.created_time,
@@ -34,7 +34,7 @@ SELECT l.rev AS head, m.role IS NOT NULL AS member, gap.resumable,
   FROM lists l
   LEFT JOIN memberships m ON m.list_id = l.id AND m.user_id = %(user)s
  CROSS JOIN LATERAL (SELECT m.role IS NOT NULL
-                            AND %(since)s::bigint BETWEEN greatest(l.horizon, m.joined_rev) AND l.rev
+                            AND %(since)s::bigint BETWEEN greatest(l.horizon, m.joined_rev - 1) AND l.rev
                             AND l.rev - %(since)s::bigint <= %(limit)s AS resumable) gap
   LEFT JOIN changes c ON gap.resumable AND c.list_id = l.id
                      AND c.rev > %(since)s::bigint AND c.rev <= %(since)s::bigint + %(limit)s

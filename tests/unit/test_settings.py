@@ -42,6 +42,8 @@ EVERY_VARIABLE = {
     "TODOPY_FD_RESERVE": ("fd_reserve", "0", 0),
     "TODOPY_WRITE_BURST": ("write_burst", "500", 500),
     "TODOPY_WRITE_RATE": ("write_rate", "0.5", 0.5),
+    "TODOPY_IDEMPOTENCY_TTL": ("idempotency_ttl", "120", 120),
+    "TODOPY_IDEMPOTENCY_MAX_KEYS": ("idempotency_max_keys", "7", 7),
     "TODOPY_LOG_FORMAT": ("log_format", "json", "json"),
     "TODOPY_LOG_LEVEL": ("log_level", "debug", "DEBUG"),
 }
