@@ -72,15 +72,25 @@ DROP FUNCTION todos_log(), lists_log_title(), lists_log_delete(), memberships_lo
 
 -- Step 1: stage a change; `capture_commit` numbers it at commit. (The todos trigger
 -- writes its INSERT itself: a nested plpgsql call per row is a measurable share of a write.)
+-- Which lists this transaction has staged changes of, for `capture_commit`: the one list's
+-- id (nearly every transaction), or 'many'. A transaction-local setting, so a rolled-back
+-- savepoint takes its part back with it.
+CREATE FUNCTION capture_mark(list uuid) RETURNS text LANGUAGE sql AS $$
+    SELECT CASE WHEN coalesce(current_setting('todopy.pending', true), '') IN ('', list::text)
+                THEN set_config('todopy.pending', list::text, true)
+                ELSE set_config('todopy.pending', 'many', true) END
+$$;
+
 CREATE FUNCTION capture_stage(list uuid, kind text, op text, title text, member uuid, role text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO changes_pending (list_id, kind, op, title, user_id, role)
     VALUES (list, kind, op, title, member, role);
-    PERFORM set_config('todopy.pending', 'on', true);
+    PERFORM capture_mark(list);
 END $$;
 
 CREATE FUNCTION todos_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE marked text;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         INSERT INTO changes_pending (list_id, kind, op, todo_id, title, completed, created_time)
@@ -97,7 +107,7 @@ BEGIN
         INSERT INTO changes_pending (list_id, kind, op, todo_id, title, completed, created_time)
         VALUES (NEW.list_id, 'todo', 'insert', NEW.id, NEW.title, NEW.completed, NEW.created_time);
     END IF;
-    PERFORM set_config('todopy.pending', 'on', true);
+    marked := capture_mark(coalesce(NEW.list_id, OLD.list_id));
     RETURN NULL;
 END $$;
 
@@ -161,22 +171,32 @@ CREATE TRIGGER todos_truncate BEFORE TRUNCATE ON todos EXECUTE FUNCTION truncate
 CREATE TRIGGER memberships_truncate BEFORE TRUNCATE ON memberships EXECUTE FUNCTION truncate_as_delete();
 
 -- Step 2, at commit (or at SET CONSTRAINTS ... IMMEDIATE): number every staged change.
+-- Its cost is most of what the capture adds to a write: one statement locks and bumps the
+-- list, one logs the changes (a SQL writer's two), and settings are read and set as plain
+-- expressions, never as queries.
 CREATE FUNCTION capture_commit() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    pending text := current_setting('todopy.pending', true);
     me xid8;
-    moved record;
+    lists uuid[];
+    list uuid;
     last bigint;
+    n bigint;
+    joined bigint;
+    manages boolean;
+    edits boolean;
     writer uuid;
     session bytea;
     writer_role text;
     needed text;
+    done text;
 BEGIN
     -- One event per written row is queued; the first does the work for all of them.
-    IF current_setting('todopy.pending', true) IS DISTINCT FROM 'on' THEN
+    IF pending IS NULL OR pending = '' THEN
         RETURN NULL;
     END IF;
-    PERFORM set_config('todopy.pending', 'off', true);
-    PERFORM set_config('todopy.capturing', 'on', true);
+    done := set_config('todopy.pending', '', true);
+    done := set_config('todopy.capturing', 'on', true);
     me := pg_current_xact_id();
     writer := nullif(current_setting('todopy.user', true), '')::uuid;
     session := decode(nullif(current_setting('todopy.session', true), ''), 'hex');
@@ -184,31 +204,34 @@ BEGIN
        AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = session AND s.expires_time > now()) THEN
         RAISE insufficient_privilege USING MESSAGE = 'the session was signed out or expired', DETAIL = 'signed_out';
     END IF;
-    FOR moved IN
-        SELECT p.list_id, count(*) AS n,
-               count(*) FILTER (WHERE p.kind = 'todo' AND p.op = 'insert')
-               - count(*) FILTER (WHERE p.kind = 'todo' AND p.op = 'delete') AS added,
-               count(*) FILTER (WHERE p.kind = 'member' AND p.op = 'insert') AS joined,
-               bool_or(p.kind = 'member' AND NOT (p.op = 'delete' AND p.user_id = writer)) AS manages,
-               bool_or(p.kind <> 'member') AS edits
-          FROM changes_pending p
-         WHERE p.xid = me
-         GROUP BY p.list_id
-         ORDER BY p.list_id
-    LOOP
+    -- Lists are locked in id order: two transactions never wait for each other's lists in a cycle.
+    IF pending = 'many' THEN
+        lists := ARRAY(SELECT DISTINCT p.list_id FROM changes_pending p WHERE p.xid = me ORDER BY p.list_id);
+    ELSE
+        lists := ARRAY[pending::uuid];
+    END IF;
+    FOREACH list IN ARRAY lists LOOP
         -- The list's lock, from here to the commit: the one point where its revs are taken.
-        UPDATE lists SET rev = rev + moved.n, todo_count = todo_count + moved.added
-         WHERE id = moved.list_id RETURNING rev INTO last;
+        UPDATE lists l SET rev = l.rev + staged.n, todo_count = l.todo_count + staged.added
+          FROM (SELECT count(*) AS n,
+                       count(*) FILTER (WHERE p.kind = 'todo' AND p.op = 'insert')
+                       - count(*) FILTER (WHERE p.kind = 'todo' AND p.op = 'delete') AS added,
+                       count(*) FILTER (WHERE p.kind = 'member' AND p.op = 'insert') AS joined,
+                       bool_or(p.kind = 'member' AND NOT (p.op = 'delete' AND p.user_id = writer)) AS manages,
+                       bool_or(p.kind <> 'member') AS edits
+                  FROM changes_pending p WHERE p.xid = me AND p.list_id = list) staged
+         WHERE l.id = list AND staged.n > 0
+        RETURNING l.rev, staged.n, staged.joined, staged.manages, staged.edits INTO last, n, joined, manages, edits;
         IF NOT FOUND THEN
             -- Deleted in this transaction: its deletion is its last change.
-            DELETE FROM changes_pending WHERE xid = me AND list_id = moved.list_id;
+            DELETE FROM changes_pending WHERE xid = me AND list_id = list;
             CONTINUE;
         END IF;
         IF writer IS NOT NULL THEN
             -- A statement of its own: in READ COMMITTED it sees every membership change
             -- that committed before this transaction took the list's lock.
-            SELECT m.role INTO writer_role FROM memberships m WHERE m.list_id = moved.list_id AND m.user_id = writer;
-            needed := CASE WHEN moved.manages THEN 'owner' WHEN moved.edits THEN 'editor' END;
+            SELECT m.role INTO writer_role FROM memberships m WHERE m.list_id = list AND m.user_id = writer;
+            needed := CASE WHEN manages THEN 'owner' WHEN edits THEN 'editor' END;
             IF needed IS NOT NULL AND writer_role IS NULL THEN
                 RAISE insufficient_privilege USING MESSAGE = 'not a member of this list', DETAIL = 'not_a_member';
             ELSIF needed = 'owner' AND writer_role <> 'owner' OR needed = 'editor' AND writer_role = 'viewer' THEN
@@ -216,31 +239,34 @@ BEGIN
                     MESSAGE = format('your role in this list (%s) does not allow this', writer_role), DETAIL = 'role';
             END IF;
         END IF;
-        -- Number the list's staged changes in the order written, log them, and give each
-        -- todo its latest change's rev: one statement.
+        -- Number the list's staged changes, log them, and give each todo its latest change's
+        -- rev: one statement. The changes of one transaction commit together, so only those of
+        -- one todo need their written order among themselves; between todos the list's order
+        -- (created time, id) is used, so a bulk statement's revs follow the list whatever
+        -- order its plan visited the rows in.
         WITH staged AS (
-            DELETE FROM changes_pending p WHERE p.xid = me AND p.list_id = moved.list_id RETURNING p.*
+            DELETE FROM changes_pending p WHERE p.xid = me AND p.list_id = list RETURNING p.*
         ), logged AS (
             INSERT INTO changes (list_id, rev, kind, op, todo_id, title, completed, created_time, was_completed,
                                  user_id, role, by_user, xid, changed_time)
-            SELECT s.list_id, last - moved.n + row_number() OVER (ORDER BY s.seq), s.kind, s.op, s.todo_id, s.title,
-                   s.completed, s.created_time, s.was_completed, s.user_id, s.role, s.by_user, s.xid, s.changed_time
+            SELECT s.list_id, last - n + row_number() OVER (ORDER BY s.created_time, s.todo_id, s.seq), s.kind, s.op,
+                   s.todo_id, s.title, s.completed, s.created_time, s.was_completed, s.user_id, s.role, s.by_user,
+                   s.xid, s.changed_time
               FROM staged s
             RETURNING changes.kind, changes.todo_id, changes.rev
         )
         UPDATE todos t SET rev = latest.rev
           FROM (SELECT l.todo_id, max(l.rev) AS rev FROM logged l WHERE l.kind = 'todo' GROUP BY l.todo_id) latest
-         WHERE t.id = latest.todo_id AND t.list_id = moved.list_id;
-        IF moved.joined > 0 THEN
-            UPDATE memberships m SET joined_rev = joined.rev
+         WHERE t.id = latest.todo_id AND t.list_id = list;
+        IF joined > 0 THEN
+            UPDATE memberships m SET joined_rev = j.rev
               FROM (SELECT c.user_id, max(c.rev) AS rev FROM changes c
-                     WHERE c.list_id = moved.list_id AND c.rev > last - moved.n AND c.kind = 'member'
-                       AND c.op = 'insert'
-                     GROUP BY c.user_id) joined
-             WHERE m.list_id = moved.list_id AND m.user_id = joined.user_id;
+                     WHERE c.list_id = list AND c.rev > last - n AND c.kind = 'member' AND c.op = 'insert'
+                     GROUP BY c.user_id) j
+             WHERE m.list_id = list AND m.user_id = j.user_id;
         END IF;
     END LOOP;
-    PERFORM set_config('todopy.capturing', 'off', true);
+    done := set_config('todopy.capturing', 'off', true);
     RETURN NULL;
 END $$;
 

@@ -23,15 +23,6 @@ REFERENCE = {"users", "sessions", "login_throttle", "retired_ids"}
 PER_USER = {"idempotency_keys": "user_id"}
 # One row per node: each node's own bookkeeping (its log's pruning horizon, its ringer).
 PER_NODE = {"changelog_horizon", "ringer_lease", "schema_migrations"}
-# Per-list tables whose primary key does not hold their list yet, and why: a ratchet, so
-# that no other table joins them and this one leaves the moment it is fixed.
-NOT_YET_KEYED_BY_LIST = {
-    # Keyed by (list_id, id), the bulk statements' rows (and so their revs) come in the
-    # primary key's id order instead of the list's created order, which streams and tests
-    # rely on: the move needs bulk statements that order their rows explicitly.
-    "todos": "keyed by id alone",
-}
-
 # Queries over per-list tables that do not name one list, and why that is right.
 SPANNING = {
     ("accounts", "user_by_name"): "a user's personal list, found by its owner (sharded: kept on the user's row)",
@@ -58,10 +49,7 @@ def test_every_per_list_table_carries_its_list_in_its_primary_key(sql):
                     "  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(k.conkey)"
                     " WHERE k.contype = 'p' GROUP BY c.relname"))
     for table, column in PER_LIST.items():
-        if table in NOT_YET_KEYED_BY_LIST:
-            assert column not in keys.get(table, []), f"{table} is keyed by its list now: drop it from NOT_YET"
-        else:
-            assert column in keys.get(table, []), f"{table}'s primary key {keys.get(table)} lacks {column}"
+        assert column in keys.get(table, []), f"{table}'s primary key {keys.get(table)} lacks {column}"
 
 
 def test_every_query_over_per_list_tables_names_its_list():

@@ -60,10 +60,18 @@ DELETE FROM todos
 RETURNING id::text
 
 -- name: set_all_completed
--- Toggle all: only rows whose state differs change.
+-- Toggle all: only rows whose state differs change. Their rows are locked in id order first:
+-- two bulk writes of one list then never wait for each other in a cycle, whatever plan each
+-- statement gets (an index scan and a scan of the table visit rows in different orders).
+WITH target AS (
+    SELECT id FROM todos
+     WHERE list_id = %(list)s AND completed <> %(completed)s
+       AND (%(filter)s::boolean IS NULL OR completed = %(filter)s::boolean)
+     ORDER BY id
+       FOR NO KEY UPDATE)
 UPDATE todos SET completed = %(completed)s
- WHERE list_id = %(list)s AND completed <> %(completed)s
-   AND (%(filter)s::boolean IS NULL OR completed = %(filter)s::boolean)
+  FROM target
+ WHERE todos.list_id = %(list)s AND todos.id = target.id
 
 -- name: written_in_list
 -- The list's rev after this transaction (its changes are the list's latest), and the todos
@@ -80,7 +88,9 @@ SELECT l.rev AS list_rev, t.id::text, t.title, t.completed, t.created_time, t.re
 SELECT rev FROM lists WHERE id = %(list)s
 
 -- name: delete_completed
-DELETE FROM todos WHERE list_id = %(list)s AND completed
+-- Clear completed, its rows locked in id order first (see set_all_completed).
+WITH target AS (SELECT id FROM todos WHERE list_id = %(list)s AND completed ORDER BY id FOR UPDATE)
+DELETE FROM todos USING target WHERE todos.list_id = %(list)s AND todos.id = target.id
 
 -- name: deleted_in_list
 -- Clear completed: how many this transaction deleted, and the list's rev after it.
