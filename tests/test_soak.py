@@ -200,10 +200,11 @@ def run_soak(cluster, dsn: str, start_server, seconds: float, replaced: list[Ser
     # After every stream has closed: nothing of them may remain in the servers.
     crowd.close_all()
     wait_for(lambda: all(open_streams_gauge(srv) == 0 for srv in servers), timeout=20)
-    dispatched = [metric_of(srv, "todopy_changes_dispatched") for srv in servers]
+    dispatched = [metric_of(srv, "todopy_changes_dispatched_total") for srv in servers]
+    assert all(dispatched), f"no changes dispatched: {dispatched}"     # the metric is there, and counts
     write_by_sql(dsn, personal[users[3].user["id"]], 20)
     time.sleep(2.0)                   # a followed list would be read within a ringer tick and a reconcile
-    still_followed = [metric_of(srv, "todopy_changes_dispatched") - before for srv, before in zip(servers, dispatched)]
+    still_followed = [metric_of(srv, "todopy_changes_dispatched_total") - before for srv, before in zip(servers, dispatched)]
     for api in users + quiet:       # HTTP keep-alive connections are descriptors of the server's too
         api.http.close()
     gc.collect()                    # the writers' own sessions, with their threads gone
