@@ -25,6 +25,7 @@ class FleetStream:
     path: str = "/api/todos/"
     ended: str | None = None       # why its connection ended, until it is resumed (with `ends_ok`)
     connections: int = 1
+    url: str = ""                  # of its current (or last) connection
 
 
 class Fleet:
@@ -47,6 +48,7 @@ class Fleet:
         self._selector = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._jobs: list = []          # selector changes, run by the reader between frames
+        self.failures: list[str] = []  # what went wrong in the reader itself (not in a stream)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_forever, daemon=True)
 
@@ -56,7 +58,7 @@ class Fleet:
 
     def open(self, token: str, path: str = "/api/todos/", ws_url: str | None = None) -> FleetStream:
         ws = self._connect(ws_url or self.ws_url, path, token)
-        stream = FleetStream(token, ws, path=path)
+        stream = FleetStream(token, ws, path=path, url=(ws_url or self.ws_url) + path)
         self._sync(stream)
         with self._lock:
             self.streams.append(stream)
@@ -66,8 +68,9 @@ class Fleet:
         """Reconnect an ended stream with `since` (its replica's position), as a client must."""
         assert stream.ended is not None, "resume an ended stream only"
         sep = "&" if "?" in stream.path else "?"
-        ws = self._connect(ws_url or self.ws_url, f"{stream.path}{sep}since={stream.replica.rev}",
-                           stream.owner_token)
+        path = f"{stream.path}{sep}since={stream.replica.rev}"
+        ws = self._connect(ws_url or self.ws_url, path, stream.owner_token)
+        stream.url = (ws_url or self.ws_url) + path
         stream.replica.reconnect()
         stream.ws, stream.close_code, stream.ended = ws, None, None
         stream.connections += 1
@@ -75,24 +78,38 @@ class Fleet:
 
     def close(self, stream: FleetStream) -> None:
         """The client leaves: a close frame, the server's answer awaited briefly."""
+        self.close_many([stream])
+
+    def close_many(self, streams: list[FleetStream]) -> None:
+        """Close frames on all of them at once, then a moment for the server to answer, then the sockets go."""
         done = threading.Event()
+        leaving: list[FleetStream] = []
 
         def leave() -> None:       # on the reader's thread: never inside one of its frames
-            if stream.ended is None:
-                self._selector.unregister(stream.ws.sock)
-                stream.ended = "closed by client"
+            for stream in streams:
+                if stream.ended is None:
+                    self._selector.unregister(stream.ws.sock)
+                    stream.ended = "closed by client"
+                    leaving.append(stream)
             done.set()
 
         self._call(leave)
         done.wait(10)
-        if stream.ended != "closed by client":
-            return
-        try:
-            stream.ws.close(timeout=1)
-        except Exception:
-            pass
-        finally:
-            stream.ws.shutdown()
+        for stream in leaving:
+            try:
+                stream.ws.send_close()
+            except Exception:
+                pass
+        deadline = time.monotonic() + 1.0
+        for stream in leaving:     # the server's close frame (or whatever it still sent before it)
+            try:
+                stream.ws.settimeout(max(0.01, deadline - time.monotonic()))
+                while stream.ws.recv_data_frame(True)[0] != websocket.ABNF.OPCODE_CLOSE:
+                    pass
+            except Exception:
+                pass
+            finally:
+                stream.ws.shutdown()
 
     def _call(self, job) -> None:
         """Run `job` on the reader's thread (the only one that touches the selector), or here before it runs."""
@@ -145,8 +162,15 @@ class Fleet:
             with self._lock:
                 jobs, self._jobs = self._jobs, []
             for job in jobs:
-                job()
-            events = self._selector.select(timeout=0.05) if self._selector.get_map() else []
+                try:
+                    job()
+                except Exception as error:  # noqa: BLE001 - a dead reader would stall every stream: counted
+                    self.failures.append(f"job: {error!r}")
+            try:
+                events = self._selector.select(timeout=0.05) if self._selector.get_map() else []
+            except Exception as error:  # noqa: BLE001 - as above
+                self.failures.append(f"select: {error!r}")
+                events = []
             if not events:
                 time.sleep(0.01)
             for key, _ in events:

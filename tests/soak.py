@@ -93,8 +93,8 @@ class Crowd:
         self._thread.join(60)
 
     def close_all(self) -> None:
-        for follower in self.live():
-            follower.fleet.close(follower.stream)
+        for fleet in (self.fleet, self.slow):
+            fleet.close_many([f.stream for f in self.live() if f.fleet is fleet])
         self.fleet.stop()
         self.slow.stop()
 
@@ -246,6 +246,8 @@ def check_against_log(dsn: str, followers: list[Follower], *, final: bool) -> Ta
         tally.snapshots_instead_of_resume += len(skipped)
         if (lost or unexpected) and len(tally.examples) < 5:
             tally.examples.append(f"list {f.list_id} since {f.start} ({retired or 'live'}, "
+                                  f"{'slow, ' if f.fleet.pace or f.fleet.sockopt else ''}ended {ended}, "
+                                  f"on {f.stream.url}, "
                                   f"{f.stream.connections} connections, at {position}): "
                                   f"lost {lost[:5]}, unexpected {sorted(unexpected)[:5]}")
     return tally
