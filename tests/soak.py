@@ -67,6 +67,7 @@ class Crowd:
         self.counts = {"opened": 0, "closed": 0, "resumed": 0, "retired": 0, "resume_failures": 0,
                        "open_failures": 0}
         self.wanted: list[tuple[Api, str, bool]] = []   # followers to open (replacing those that left)
+        self.ends: dict[int | str, int] = {}  # streams the server ended (or lost), by close code
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _ws_url(self) -> str:
@@ -159,6 +160,9 @@ class Crowd:
                 self.counts["open_failures"] += 1
 
     def _after_end(self, follower: Follower) -> None:
+        if follower.stream.ended != "closed by client" and not follower.failed_resumes:
+            why = follower.stream.close_code or "connection lost"
+            self.ends[why] = self.ends.get(why, 0) + 1
         if follower.stream.ended == "closed by client":
             self._resume(follower)                 # a resume that failed before
         elif follower.stream.close_code in ACCESS_ENDED:
