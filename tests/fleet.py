@@ -136,7 +136,8 @@ class Fleet:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.ident is not None:      # started
+            self._thread.join(10)
         for stream in self.streams:
             if stream.ended is not None and self.ends_ok:
                 continue

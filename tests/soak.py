@@ -8,6 +8,7 @@ nothing out of order.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import random
 import re
@@ -43,6 +44,7 @@ class Follower:
     start: int                             # the rev of its first snapshot
     retired: str | None = None             # why it stopped for good
     failed_resumes: int = 0
+    checked: "Checked" = field(default_factory=lambda: Checked())
 
     @property
     def live(self) -> bool:
@@ -192,7 +194,7 @@ class Crowd:
 
 @dataclass
 class Tally:
-    """What the followers were sent, checked against the change log."""
+    """What followers were sent, checked against the change log."""
 
     followers: int = 0
     delivered: int = 0
@@ -209,6 +211,22 @@ class Tally:
     def clean(self) -> bool:
         return not (self.lost or self.duplicated or self.out_of_order or self.unexpected or self.outlived)
 
+    def add(self, other: "Tally") -> None:
+        for name in ("delivered", "expected", "lost", "duplicated", "out_of_order", "unexpected"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.examples.extend(other.examples[:5 - len(self.examples)])
+
+
+@dataclass
+class Checked:
+    """How far one follower has been checked: the next check starts there (an hour's soak checks
+    every minute, and a follower's whole history each time would not keep up)."""
+
+    index: int = 0                 # revs of the follower's replica checked so far
+    upto: float = 0                # the log checked through this rev
+    last: int | None = None        # the last rev checked (for order across checks)
+    tally: Tally = field(default_factory=Tally)
+
 
 def check_against_log(dsn: str, followers: list[Follower], *, final: bool) -> Tally:
     """Each follower's revs against its list's log, up to where it is now (or, when `final`,
@@ -217,44 +235,49 @@ def check_against_log(dsn: str, followers: list[Follower], *, final: bool) -> Ta
     taken = [(f, list(f.stream.replica.revs), list(f.stream.replica.skipped), f.retired, f.stream.ended)
              for f in followers]
     log = logged_revs(dsn, sorted({f.list_id for f in followers}))
-    tally = Tally(followers=len(followers))
+    due = {list_id: [rev for rev, who in entries if who is None] for list_id, entries in log.items()}
+    due_sets = {list_id: set(revs) for list_id, revs in due.items()}
+    total = Tally(followers=len(followers))
     for f, delivered, skipped, retired, ended in taken:
         position = max([f.start, *delivered[-1:], *(high for _, high in skipped)])
-        entries = log[f.list_id]
-        access_end = next((rev for rev, who in entries if who is not None and rev > f.start
+        access_end = next((rev for rev, who in log[f.list_id] if who is not None and rev > f.start
                            and who in ("*", f.api.user["id"])), None)
         if final and retired is None and access_end is not None and ended is None:
-            tally.outlived += 1
+            total.outlived += 1
         if final and retired is None:
-            upto = access_end - 1 if access_end is not None else float("inf")
+            upto: float = access_end - 1 if access_end is not None else float("inf")
         else:
             # Up to where it is: in rev order, all before must have come. (A stream cut short by the
             # end of its access may drop what was queued: the client drops the list anyway.)
             upto = position
-
-        def covered(rev: int) -> bool:
-            return any(low < rev <= high for low, high in skipped)
-
-        logged = {rev for rev, who in entries if who is None}
-        expected = [rev for rev, who in entries if who is None and f.start < rev <= upto and not covered(rev)
-                    and (access_end is None or rev < access_end)]
-        seen = set(delivered)
+        if access_end is not None:
+            upto = min(upto, access_end - 1)
+        checked = f.checked
+        new = delivered[checked.index:]
+        revs = due[f.list_id]
+        window = revs[bisect.bisect_right(revs, max(f.start, checked.upto)):bisect.bisect_right(revs, upto)]
+        expected = [rev for rev in window if not any(low < rev <= high for low, high in skipped)]
+        seen = set(new)
         lost = [rev for rev in expected if rev not in seen]
+        logged = due_sets[f.list_id]
         unexpected = [rev for rev in seen if rev not in logged or access_end is not None and rev > access_end]
-        tally.delivered += len(delivered)
-        tally.expected += len(expected)
-        tally.lost += len(lost)
-        tally.duplicated += len(delivered) - len(seen)
-        tally.out_of_order += sum(1 for a, b in zip(delivered, delivered[1:]) if b < a)
-        tally.unexpected += len(unexpected)
-        tally.snapshots_instead_of_resume += len(skipped)
-        if (lost or unexpected) and len(tally.examples) < 5:
-            tally.examples.append(f"list {f.list_id} since {f.start} ({retired or 'live'}, "
-                                  f"{'slow, ' if f.fleet.pace or f.fleet.sockopt else ''}ended {ended}, "
-                                  f"on {f.stream.url}, "
-                                  f"{f.stream.connections} connections, at {position}): "
-                                  f"lost {lost[:5]}, unexpected {sorted(unexpected)[:5]}")
-    return tally
+        previous = [checked.last] if checked.last is not None else []
+        sequence = previous + new
+        part = Tally(delivered=len(new), expected=len(expected), lost=len(lost),
+                     duplicated=sum(1 for a, b in zip(sequence, sequence[1:]) if b == a),
+                     out_of_order=sum(1 for a, b in zip(sequence, sequence[1:]) if b < a),
+                     unexpected=len(unexpected))
+        if lost or unexpected:
+            part.examples.append(f"list {f.list_id} since {f.start} ({retired or 'live'}, "
+                                 f"{'slow, ' if f.fleet.pace or f.fleet.sockopt else ''}ended {ended}, "
+                                 f"on {f.stream.url}, {f.stream.connections} connections, at {position}): "
+                                 f"lost {lost[:5]}, unexpected {sorted(unexpected)[:5]}")
+        checked.tally.add(part)
+        checked.index, checked.last = len(delivered), (delivered[-1] if delivered else checked.last)
+        checked.upto = max(checked.upto, upto)
+        total.add(checked.tally)
+        total.snapshots_instead_of_resume += len(skipped)
+    return total
 
 
 def converged(followers: list[Follower]) -> list[str]:

@@ -29,7 +29,7 @@ import psycopg2
 import requests
 
 from tests.pg import server_connections
-from tests.soak import (Crowd, ListLives, Probe, Tally, check_against_log, converged, fd_kinds, latency_buckets,
+from tests.soak import (Checked, Crowd, ListLives, Probe, Tally, check_against_log, converged, fd_kinds, latency_buckets,
                         list_path, open_fds, quantile, slope_per_hour, worker_pid)
 from tests.storm import Storm
 from tests.support import ServerProcess, elected, metric, new_list, open_streams_gauge, register, share, wait_for
@@ -308,3 +308,29 @@ def requests_ok(server: ServerProcess) -> bool:
         return requests.get(server.base_url + "/healthz", timeout=2).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_the_soak_catches_a_lost_a_repeated_and_a_reordered_change(server, dsn):
+    """The check against the change log, on a real stream of real writes, then with the client's
+    record tampered with: each fault is counted."""
+    alice = register(server.base_url)
+    lid = alice.get("/api/lists/").json()["lists"][0]["id"]
+    crowd = Crowd([server])
+    follower = crowd.follow(alice, lid)
+    crowd.fleet.start()
+    try:
+        for n in range(5):
+            alice.create_todo(f"t{n}")
+        wait_for(lambda: len(follower.stream.replica.revs) == 5)
+    finally:
+        crowd.close_all()
+    assert check_against_log(dsn, [follower], final=True).clean
+    revs = follower.stream.replica.revs
+    for tamper, field_name in [(lambda: revs.pop(2), "lost"), (lambda: revs.insert(2, revs[1]), "duplicated"),
+                               (lambda: revs.insert(3, revs[0]), "out_of_order")]:
+        kept = list(revs)
+        tamper()
+        follower.checked = Checked()
+        tally = check_against_log(dsn, [follower], final=True)
+        assert getattr(tally, field_name) == 1 and not tally.clean, (field_name, tally)
+        revs[:] = kept
