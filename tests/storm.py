@@ -44,7 +44,8 @@ class Storm:
         if self.outage.is_set():
             self.refused += 1
         else:
-            self.errors.append(what)
+            # When, to find it in the server's log.
+            self.errors.append(f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {what}")
 
     def _pick(self, rng: random.Random) -> str | None:
         with self.lock:
