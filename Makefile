@@ -96,8 +96,11 @@ bench: install browser-deps
 fuzz: install
 	TODOPY_FUZZ_EXAMPLES=1000 $(BIN)/python -m pytest -p no:cacheprovider -q tests/test_fuzz.py
 
+# The soak (tests/test_soak.py), 5 minutes unless SOAK_SECONDS says otherwise (`make test` runs 30 s of it);
+# -s shows its report as it goes, every minute.
+SOAK_SECONDS ?= 300
 soak: install
-	$(BIN)/python -m pytest -p no:cacheprovider -q tests/test_soak.py --soak-seconds=300
+	$(BIN)/python -m pytest -p no:cacheprovider -q -s tests/test_soak.py --soak-seconds=$(SOAK_SECONDS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info static/dist static/node_modules test-artifacts

@@ -110,7 +110,20 @@ def clean_database(request: pytest.FixtureRequest) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--soak-seconds", type=float, default=30.0, help="duration of the soak test")
+    parser.addoption("--soak-seconds", type=float, default=float(os.environ.get("SOAK_SECONDS") or 30),
+                     help="duration of the soak test (default: SOAK_SECONDS, else 30)")
+
+
+# Setting up, checking and tearing down a soak takes its time besides the soak itself.
+SOAK_OVERHEAD_S = 240
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A soak's timeout follows its duration (the project-wide `timeout` would cut a long one short)."""
+    seconds = config.getoption("--soak-seconds")
+    for item in items:
+        if "soak_seconds" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(seconds + SOAK_OVERHEAD_S))
 
 
 @pytest.fixture

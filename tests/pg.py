@@ -2,7 +2,8 @@
 
 Everything else is black-box, through HTTP and WebSocket. What is here is about
 PostgreSQL itself (backends, lock waits) or a state no client can reach in time
-(an expired session), never about the change log's columns.
+(an expired session); the change log's columns are read in one function only,
+`logged_revs`, the ground truth a soak checks streams against.
 """
 from __future__ import annotations
 
@@ -73,3 +74,41 @@ def prune_change_log(dsn: str) -> int:
         return maintenance.run_once(pool, Settings(changelog_retention_s=60))
     finally:
         pool.close()
+
+
+def logged_revs(dsn: str, list_ids: list[str]) -> dict[str, list[tuple[int, str | None]]]:
+    """Per list, in rev order, what its todo streams must carry: (rev, None) for a todo's change or a
+    new title, and (rev, user_id) for the end of a member's access (their removal, or None when the
+    list itself was deleted: a `list` row with op `delete`, marked with the user id `*`)."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT list_id::text, rev, kind, op, user_id::text FROM changes"
+                    " WHERE list_id = ANY(%s::uuid[]) ORDER BY list_id, rev", (list_ids,))
+        rows = cur.fetchall()
+    conn.close()
+    revs: dict[str, list[tuple[int, str | None]]] = {list_id: [] for list_id in list_ids}
+    for list_id, rev, kind, op, user_id in rows:
+        if kind == "todo" or kind == "list" and op == "update":
+            revs[list_id].append((rev, None))
+        elif kind == "list" and op == "delete":
+            revs[list_id].append((rev, "*"))
+        elif kind == "member" and op == "delete":
+            revs[list_id].append((rev, user_id))
+    return revs
+
+
+def change_log_size(dsn: str) -> tuple[int, int]:
+    """The change log's rows and bytes on disk (indexes included)."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), pg_total_relation_size('changes') FROM changes")
+        rows, size = cur.fetchone()
+    conn.close()
+    return rows, size
+
+
+def server_connections(dsn: str) -> int:
+    """Connections the todopy servers hold to `dsn`'s cluster (pools, listeners, ringer candidates)."""
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'todopy%%'")
+        (count,) = cur.fetchone()
+    conn.close()
+    return count

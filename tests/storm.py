@@ -23,16 +23,29 @@ class Storm:
     """Writers of one list: REST threads (as `apis`, in turn) and plain-SQL transactions, until `stop`."""
 
     def __init__(self, api: Api, dsn: str, *, base: str = LIST, list_id: str | None = None,
-                 apis: list[Api] | None = None) -> None:
+                 apis: list[Api] | None = None, pause: float = 0.0, multi_row: bool = False) -> None:
         self.api, self.dsn = api, dsn
         self.base = base                           # the list's todos URL
         self.list_id = list_id                     # None: the api user's personal list
         self.apis = apis or [api]
+        self.pause = pause                         # seconds each writer rests between writes
+        self.multi_row = multi_row                 # SQL writers also write several rows per statement
         self.stop = threading.Event()
         self.ids: list[str] = []
         self.lock = threading.Lock()
         self.errors: list[str] = []
         self.writes = 0
+        # While set (the database is being restarted), failures are expected: counted in
+        # `refused`, not errors. A 429 (a write budget) is always a refusal, never an error.
+        self.outage = threading.Event()
+        self.refused = 0
+
+    def _failed(self, what: str) -> None:
+        if self.outage.is_set():
+            self.refused += 1
+        else:
+            # When, to find it in the server's log.
+            self.errors.append(f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {what}")
 
     def _pick(self, rng: random.Random) -> str | None:
         with self.lock:
@@ -66,11 +79,15 @@ class Storm:
                     r = api.patch(LIST + query, {"completed": rng.random() < 0.5})
                 else:
                     r = api.delete(LIST + "?completed=true")
-                if r.status_code not in (200, 201, 204, 404):
-                    self.errors.append(f"{r.request.method} {r.request.path_url}: {r.status_code} {r.text[:200]}")
+                if r.status_code == 429:
+                    self.refused += 1
+                elif r.status_code not in (200, 201, 204, 404):
+                    self._failed(f"{r.request.method} {r.request.path_url}: {r.status_code} {r.text[:200]}")
                 self.writes += 1
             except Exception as error:  # noqa: BLE001 - reported by the test
-                self.errors.append(f"writer: {error!r}")
+                self._failed(f"writer: {error!r}")
+            if self.pause:
+                self.stop.wait(self.pause * (0.5 + rng.random()))
 
     def sql_writer(self, seed: int) -> None:
         """Transactions that take a rev, then dawdle before committing: the rev/commit-order trap."""
@@ -84,21 +101,38 @@ class Storm:
                     (list_id,) = cur.fetchone()
             while not self.stop.is_set():
                 try:
+                    if conn.closed:
+                        conn = psycopg2.connect(self.dsn)      # after a database restart
                     with conn, conn.cursor() as cur:
-                        cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'from sql') RETURNING id",
-                                    (list_id,))
-                        (todo_id,) = cur.fetchone()
-                        cur.execute("SELECT pg_sleep(%s)", (rng.random() * 0.004,))
-                        cur.execute("UPDATE todos SET completed = true, title = 'from sql, done' WHERE id = %s",
-                                    (todo_id,))
-                        if rng.random() < 0.5:
-                            cur.execute("DELETE FROM todos WHERE id = %s", (todo_id,))
+                        if self.multi_row and rng.random() < 0.3:
+                            self._multi_row(cur, list_id, rng)
+                        else:
+                            cur.execute("INSERT INTO todos (list_id, title) VALUES (%s, 'from sql') RETURNING id",
+                                        (list_id,))
+                            (todo_id,) = cur.fetchone()
+                            cur.execute("SELECT pg_sleep(%s)", (rng.random() * 0.004,))
+                            cur.execute("UPDATE todos SET completed = true, title = 'from sql, done' WHERE id = %s",
+                                        (todo_id,))
+                            if rng.random() < 0.5:
+                                cur.execute("DELETE FROM todos WHERE id = %s", (todo_id,))
                     self.writes += 1
-                    time.sleep(rng.random() * 0.01)
+                    time.sleep(rng.random() * 0.01 + (self.pause * (0.5 + rng.random()) if self.pause else 0))
                 except psycopg2.Error as error:
-                    self.errors.append(f"sql writer: {error!r}")
+                    self._failed(f"sql writer: {error!r}")
+                    if self.outage.is_set():
+                        time.sleep(0.2)
         finally:
             conn.close()
+
+    @staticmethod
+    def _multi_row(cur, list_id: str, rng: random.Random) -> None:
+        """Statements that change several rows at once: each row is its own change, in one transaction."""
+        cur.execute("INSERT INTO todos (list_id, title) SELECT %s, 'sql batch ' || n FROM generate_series(1, %s) n",
+                    (list_id, rng.randint(2, 5)))
+        cur.execute("SELECT pg_sleep(%s)", (rng.random() * 0.004,))
+        cur.execute("UPDATE todos SET completed = NOT completed WHERE list_id = %s AND title LIKE 'sql batch %%'",
+                    (list_id,))
+        cur.execute("DELETE FROM todos WHERE list_id = %s AND title LIKE 'sql batch %%'", (list_id,))
 
     def threads(self) -> list[threading.Thread]:
         return ([threading.Thread(target=self.rest_writer, args=(i,), daemon=True) for i in range(REST_WRITERS)]

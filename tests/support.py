@@ -186,6 +186,21 @@ def open_streams_gauge(server: ServerProcess) -> float:
     return metric(requests.get(server.base_url + "/metrics", timeout=10).text, "todopy_open_streams")
 
 
+def elected(server: ServerProcess) -> bool:
+    """Whether `server` is the ringer now (by its /metrics)."""
+    text = requests.get(server.base_url + "/metrics", timeout=5).text
+    return metric(text, "todopy_ringer_elected") >= 1
+
+
+def ringer_of(servers: list[ServerProcess]) -> ServerProcess:
+    """The one server of `servers` that rings (exactly one of them)."""
+    def find() -> ServerProcess | None:
+        holders = [srv for srv in servers if elected(srv)]
+        assert len(holders) <= 1, "two ringers"
+        return holders[0] if holders else None
+    return wait_for(find, timeout=10)
+
+
 class Stream:
     """A websocket-client connection that parses JSON messages and reads close codes."""
 
@@ -285,8 +300,8 @@ class Replica:
     tells clients to; the one replica every stream test uses.
 
     Checks, as it applies, what docs/api.md promises, and fails (AssertionError) at the first
-    broken promise: a snapshot or resumed changes, then one ready, then only changes; every
-    change's rev after the position the copy already had, strictly increasing (so exactly once).
+    broken promise: a snapshot or resumed changes, then one ready, then only changes (and `list`
+    messages); every change's rev after the position the copy already had, strictly increasing (so exactly once).
     """
 
     def __init__(self, todos: dict[str, dict] | None = None, rev: int | None = None) -> None:
@@ -295,6 +310,12 @@ class Replica:
         self.ready = False
         self.changes = 0               # on this connection
         self.applied = 0               # on every connection
+        self.title: str | None = None  # the list's title, once a `list` message told it
+        # Every rev this copy was sent a change or `list` message for, in order, on every
+        # connection; and the (from, to) spans a snapshot covered after the first one (a resume
+        # that came back as a snapshot): what a soak checks against the change log.
+        self.revs: list[int] = []
+        self.skipped: list[tuple[int, int]] = []
 
     def reconnect(self) -> None:
         """A new connection (with `since`) syncs again, from the position this copy has."""
@@ -305,6 +326,8 @@ class Replica:
         kind = message["type"]
         if kind == "snapshot":
             assert not self.ready and self.changes == 0, f"snapshot after sync: {message}"
+            if self.rev is not None:
+                self.skipped.append((self.rev, message["rev"]))
             self.todos = by_id(message["todos"])
             self.rev = message["rev"]
         elif kind == "ready":
@@ -316,6 +339,7 @@ class Replica:
             assert self.rev is not None, f"change before any snapshot or since: {message}"
             assert message["rev"] > self.rev, f"rev {message['rev']} not after {self.rev}: duplicate or disorder"
             self.rev = message["rev"]
+            self.revs.append(self.rev)
             self.changes += 1
             self.applied += 1
             todo = message["todo"]
@@ -325,6 +349,13 @@ class Replica:
                 assert message["op"] in ("insert", "update"), message
                 assert todo["rev"] == message["rev"], message
                 self.todos[todo["id"]] = todo
+        elif kind == "list":
+            assert self.rev is not None, f"list message before any snapshot or since: {message}"
+            assert message["rev"] > self.rev, f"rev {message['rev']} not after {self.rev}: duplicate or disorder"
+            assert message["list"]["rev"] == message["rev"], message
+            self.rev = message["rev"]
+            self.revs.append(self.rev)
+            self.title = message["list"]["title"]
         else:
             raise AssertionError(f"unknown message {message}")
 

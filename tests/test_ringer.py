@@ -2,33 +2,15 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 import uuid
 
 import psycopg2
-import requests
 
 from tests.pg import new_database
 from tests.storm import Reader, Storm
-from tests.support import LIST, Api, ServerProcess, Stream, by_id, register, wait_for
-
-ELECTED = re.compile(r"^todopy_ringer_elected(?:\{[^}]*\})? ([0-9.]+)$", re.M)
-
-
-def elected(server: ServerProcess) -> bool:
-    text = requests.get(server.base_url + "/metrics", timeout=5).text
-    return sum(float(value) for value in ELECTED.findall(text)) >= 1
-
-
-def ringer_of(servers: list[ServerProcess]) -> ServerProcess:
-    """The one server that rings (exactly one of them)."""
-    def find():
-        holders = [srv for srv in servers if elected(srv)]
-        assert len(holders) <= 1, "two ringers"
-        return holders[0] if holders else None
-    return wait_for(find, timeout=10)
+from tests.support import LIST, Api, Stream, by_id, elected, register, ringer_of, wait_for
 
 
 def test_exactly_one_process_rings(server, start_server):
