@@ -10,8 +10,10 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 
 import psycopg2
+import requests
 
 from tests.support import LIST, Api, Replica, Stream, stream
 
@@ -39,6 +41,7 @@ class Storm:
         # `refused`, not errors. A 429 (a write budget) is always a refusal, never an error.
         self.outage = threading.Event()
         self.refused = 0
+        self.resent = 0                 # writes sent again after the connection dropped, with their key
 
     def _failed(self, what: str) -> None:
         if self.outage.is_set():
@@ -59,26 +62,27 @@ class Storm:
             crowded = len(self.ids) > 120
             try:
                 if roll < 0.30 and not crowded or todo_id is None:
-                    r = api.post(LIST, {"title": f"t{rng.random():.6f}", "completed": rng.random() < 0.3})
+                    r = self._write(api, "POST", LIST, {"title": f"t{rng.random():.6f}",
+                                                        "completed": rng.random() < 0.3})
                     if r.status_code == 201:
                         with self.lock:
                             self.ids.append(r.json()["id"])
                 elif roll < 0.55:
-                    r = api.patch(f"{LIST}{todo_id}/", rng.choice([
+                    r = self._write(api, "PATCH", f"{LIST}{todo_id}/", rng.choice([
                         {"completed": rng.random() < 0.5}, {"title": f"edit {rng.random():.6f}"},
                         {"title": "both", "completed": True}]))
                 elif roll < 0.65:
-                    r = api.put(f"{LIST}{todo_id}/", {"title": "put", "completed": rng.random() < 0.5})
+                    r = self._write(api, "PUT", f"{LIST}{todo_id}/", {"title": "put", "completed": rng.random() < 0.5})
                 elif roll < 0.80 or crowded and roll < 0.9:
-                    r = api.delete(f"{LIST}{todo_id}/")
+                    r = self._write(api, "DELETE", f"{LIST}{todo_id}/")
                     with self.lock:
                         if todo_id in self.ids:
                             self.ids.remove(todo_id)
                 elif roll < 0.93:
                     query = rng.choice(["", "?completed=true", "?completed=false"])
-                    r = api.patch(LIST + query, {"completed": rng.random() < 0.5})
+                    r = self._write(api, "PATCH", LIST + query, {"completed": rng.random() < 0.5})
                 else:
-                    r = api.delete(LIST + "?completed=true")
+                    r = self._write(api, "DELETE", LIST + "?completed=true")
                 if r.status_code == 429:
                     self.refused += 1
                 elif r.status_code not in (200, 201, 204, 404):
@@ -88,6 +92,25 @@ class Storm:
                 self._failed(f"writer: {error!r}")
             if self.pause:
                 self.stop.wait(self.pause * (0.5 + rng.random()))
+
+    def _write(self, api: Api, method: str, path: str, body: dict | None = None) -> requests.Response:
+        """One write, performed once however often it is sent (Idempotency-Key): a server may close
+        an idle keep-alive connection just as a request goes out on it (RFC 9112 section 9.6), and
+        a client then sends it again, as browsers do."""
+        key = str(uuid.uuid4())
+        for attempt in range(5):
+            try:
+                r = api.request(method, path, json_body=body, headers={"Idempotency-Key": key})
+            except requests.ConnectionError:
+                if attempt == 4:
+                    raise
+                self.resent += 1
+                continue
+            if r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_in_use":
+                time.sleep(float(r.headers.get("Retry-After", "1")))
+                continue
+            return r
+        return r
 
     def sql_writer(self, seed: int) -> None:
         """Transactions that take a rev, then dawdle before committing: the rev/commit-order trap."""
