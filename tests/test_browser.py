@@ -432,6 +432,7 @@ def test_two_users_never_see_each_others_todos(server, tabs, alice, bob):
     tab_b.open()
     tab_a.add("alice's secret")
     expect(tab_a.labels).to_have_text(["alice's secret"])
+    tab_a.saved()   # its POST has landed: the REST write comes after (the list's order is the server's)
     alice.create_todo("alice via REST")
     tab_b.add("bob's own")
     expect(tab_b.labels).to_have_text(["bob's own"])
