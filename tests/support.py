@@ -27,6 +27,22 @@ PASSWORD = "correct horse"           # every test user's password
 LIST = "/api/todos/"                 # the personal list's todos
 
 
+def wait_healthy(process: subprocess.Popen, base_url: str, log: Callable[[], str], timeout: float = 30.0) -> None:
+    """Until the server at `base_url` answers /healthz with 200; RuntimeError, with its log, when it
+    exits first or is not healthy within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log()}")
+        try:
+            if requests.get(base_url + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not healthy within {timeout}s:\n{log()}")
+
+
 class ServerProcess:
     """`todopy serve` on a free port (or the given one, e.g. to restart in place), against `dsn`."""
 
@@ -52,18 +68,11 @@ class ServerProcess:
                                             preexec_fn=limit)
 
     def wait_healthy(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if requests.get(self.base_url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()      # a server that never became healthy must not outlive the test
-        raise RuntimeError(f"server not healthy within {timeout}s:\n{self.log()}")
+        try:
+            wait_healthy(self.process, self.base_url, self.log, timeout)
+        except RuntimeError:
+            self.stop()      # a server that never became healthy must not outlive the test
+            raise
 
     def log(self) -> str:
         """The log's tail, for failure messages."""

@@ -53,7 +53,6 @@ SELECT rev FROM lists WHERE id = %(list)s
 -- name: delete
 DELETE FROM lists
  WHERE id = %(list)s AND NOT personal AND (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[]))
-RETURNING id
 
 -- name: members
 -- Owner first, then by username.
@@ -89,4 +88,3 @@ RETURNING (xmax = 0) AS added
 
 -- name: remove_member
 DELETE FROM memberships WHERE list_id = %(list)s AND user_id = %(user)s AND role <> 'owner'
-RETURNING role

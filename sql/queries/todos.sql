@@ -57,7 +57,6 @@ UPDATE todos
 DELETE FROM todos
  WHERE id = %(id)s AND list_id = %(list)s
    AND (%(if_revs)s::bigint[] IS NULL OR rev = ANY(%(if_revs)s::bigint[]))
-RETURNING id::text
 
 -- name: set_all_completed
 -- Toggle all: only rows whose state differs change. Their rows are locked in id order first:

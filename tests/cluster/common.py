@@ -15,7 +15,7 @@ from typing import Callable
 import requests
 
 from tests.fleet import Fleet, FleetStream
-from tests.support import LIST, TODOPY, Api, by_id, metric
+from tests.support import LIST, TODOPY, Api, by_id, metric, wait_healthy
 from todopy.embedded import EmbeddedPostgres
 
 
@@ -86,17 +86,8 @@ class Server:
                                             stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_healthy(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(self.base_url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not healthy within {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+        wait_healthy(self.process, self.base_url, lambda: f"{self.name}: {self.log_path.read_text()[-3000:]}",
+                     timeout)
 
     def rings(self, timeout: float = 1.0) -> bool | None:
         """Whether this host is the elected ringer; None when it does not answer."""
@@ -114,6 +105,14 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def serve(servers: list[Server], cleanup: Cleanup) -> None:
+    """Each server stopped by `cleanup` whatever happens, then every one of them healthy."""
+    for server in servers:
+        cleanup.add(server.name, server.stop)
+    for server in servers:
+        server.wait_healthy()
 
 
 class Writers:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.cluster.common import Cleanup, Report, Server, Writers, start_database, verdict
+from tests.cluster.common import Cleanup, Report, Server, Writers, serve, start_database, verdict
 from tests.fleet import Fleet, FleetStream
 from tests.support import LIST, Api, free_port, register
 from todopy.embedded import SUPERUSER, SYSTEM_USER, EmbeddedPostgres
@@ -46,10 +46,7 @@ def main() -> int:
         dsn = (f"postgresql://{SUPERUSER}:{password}@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/todopy"
                "?target_session_attrs=read-write&connect_timeout=2")
         servers = [Server(f"server{i}", dsn, "127.0.0.1", free_port(), work) for i in range(SERVERS)]
-        for server in servers:
-            cleanup.add(server.name, server.stop)
-        for server in servers:
-            server.wait_healthy()
+        serve(servers, cleanup)
         prove(report, servers, primary, standby)
     finally:
         cleanup.run()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from tests.cluster.common import Cleanup, Report, Server, Writers, sh, start_database, verdict
+from tests.cluster.common import Cleanup, Report, Server, Writers, serve, sh, start_database, verdict
 from tests.fleet import Fleet
 from tests.support import LIST, Api, register
 from todopy.migrate import migrate
@@ -50,10 +50,7 @@ def main() -> int:
         dsn = cluster.dsn().replace("@127.0.0.1:", f"@{subnet}.1:")
         hosts = [Server(f"host{i}", dsn, f"{subnet}.{11 + i}", PORT, work, netns=f"todopy{tag}h{i}")
                  for i in range(HOSTS)]
-        for host in hosts:
-            cleanup.add(host.name, host.stop)
-        for host in hosts:
-            host.wait_healthy()
+        serve(hosts, cleanup)
         prove(report, hosts, links, work)
     finally:
         cleanup.run()
