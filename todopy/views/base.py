@@ -67,8 +67,7 @@ class Resource:
             verb = "get" if request.method == "HEAD" else request.method.lower()
         if self.in_list:
             assert user is not None
-            values["grant"] = access.resolve(self.services.pool, user, _list_id(values),
-                                             writer_of(request).session)
+            values["grant"] = access.resolve(self.services.pool, user, _list_id(values), _session_of(request))
         handler = getattr(self, verb, None) if verb in (*VERBS, WEBSOCKET) else None
         if handler is None:
             raise MethodNotAllowed(self.allowed_methods())
@@ -114,8 +113,13 @@ def signed_in(request: Request) -> User:
 
 def writer_of(request: Request) -> access.Writer:
     """The request's user and session, as a write names them to the capture."""
+    return access.Writer(signed_in(request).id, _session_of(request))
+
+
+def _session_of(request: Request) -> bytes | None:
+    """The hash of the token the request came with (as sessions are stored), or None."""
     token = request.environ[SESSION_KEY].token
-    return access.Writer(signed_in(request).id, hash_token(token) if token else None)
+    return hash_token(token) if token else None
 
 
 def _list_id(values: dict[str, Any]) -> str | None:
