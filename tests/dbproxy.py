@@ -1,9 +1,11 @@
-"""A TCP proxy in front of PostgreSQL that cuts and refuses connections by application_name.
+"""A TCP proxy in front of PostgreSQL that cuts, refuses and stalls connections by application_name.
 
 It plays the network between a server and its database: one kind of connection
 (the change listener, `todopy-listener`) can be made to fail on its own while the
 connection pool keeps working, and every connection attempt is recorded, so tests
-can see how often a client retries while it cannot get through.
+can see how often a client retries while it cannot get through. A stalled
+connection is a network partition: nothing passes either way, not even a close,
+while both kernels still answer keepalives.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ class DatabaseProxy:
         self.port = self.listener.getsockname()[1]
         self.attempts: list[tuple[float, str]] = []      # (monotonic time, application_name)
         self._refused: set[str] = set()
+        self._stalled: set[int] = set()      # ids of the sockets held
         self._live: list[tuple[str, socket.socket, socket.socket]] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -58,6 +61,16 @@ class DatabaseProxy:
         for pair in cut:
             for sock in pair:
                 _shut(sock)
+
+    def stall(self, application_name: str) -> None:
+        """Hold every byte (and close) of that application's live connections until `unstall`; new ones pass."""
+        with self._lock:
+            self._stalled.update(id(sock) for name, client, server in self._live if name == application_name
+                                 for sock in (client, server))
+
+    def unstall(self) -> None:
+        with self._lock:
+            self._stalled.clear()
 
     def allow(self, application_name: str) -> None:
         with self._lock:
@@ -119,7 +132,11 @@ class DatabaseProxy:
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
-            while chunk := source.recv(65536):
+            while True:
+                chunk = source.recv(65536)
+                self._hold_while_stalled(source)
+                if not chunk:
+                    break
                 sink.sendall(chunk)
         except OSError:
             pass
@@ -127,6 +144,10 @@ class DatabaseProxy:
         source.close()              # the other direction's recv has returned: shut down above
         with self._lock:
             self._live = [entry for entry in self._live if entry[1] is not source and entry[2] is not source]
+
+    def _hold_while_stalled(self, sock: socket.socket) -> None:
+        while id(sock) in self._stalled and not self._closed:
+            time.sleep(0.01)
 
 
 def _shut(sock: socket.socket) -> None:

@@ -8,12 +8,14 @@ tells the others it has stopped.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 
 import psycopg2
 import requests
 
+from tests.dbproxy import DatabaseProxy
 from tests.pg import new_database
 from tests.support import (LIST, Api, ServerProcess, Stream, expect_close, metric, new_list, read_until, register,
                            share, wait_for)
@@ -36,6 +38,41 @@ def test_a_frozen_ringer_loses_its_role_within_2s_and_every_kind_of_stream_keeps
     holder = ringer_of(servers)
     survivor = next(srv for srv in servers if srv is not holder)
     frozen_ringer(dsn, holder, survivor, takes_over=True)
+
+
+def test_a_cut_off_ringer_stops_claiming_the_role_within_its_lease(start_server, postgres, sql, proxy):
+    """A partition, not a freeze: the holder's process runs, but its ringer connection neither answers nor
+    closes (both kernels still answer keepalives). It must stop saying it rings once its lease has lapsed,
+    before the other server, which deposes it, says it does: never two ringers, as seen from outside."""
+    dsn = new_database(postgres, sql)
+    second = DatabaseProxy(postgres.port)       # a network of its own for each server
+    try:
+        servers = [start_server(database=proxy.dsn(dsn)), start_server(database=second.dsn(dsn))]
+        holder = ringer_of(servers)
+        survivor = next(srv for srv in servers if srv is not holder)
+        (proxy if holder is servers[0] else second).stall("todopy-ringer")
+        cut = time.monotonic()
+        seen, stepped_down = watch_ringers(servers, holder, cut)
+    finally:
+        proxy.unstall(), second.unstall()
+        second.close()
+    assert all(len(ringing) <= 1 for ringing in seen), f"two ringers claimed the role at once: {set(seen)}"
+    assert stepped_down is not None and stepped_down <= 1.0 + 0.5, \
+        f"the cut-off holder still claimed the role {time.monotonic() - cut:.1f}s after the cut: {set(seen)}"
+    assert seen[-1] == ("survivor",), f"the survivor did not take over: {seen[-5:]}"
+    assert "stopped ringing" in holder.full_log()
+
+
+def watch_ringers(servers: list[ServerProcess], holder: ServerProcess, cut: float) -> tuple[list[tuple], float | None]:
+    """Who claims the role, every 50 ms for 4 s; and when the holder first did not."""
+    seen, stepped_down = [], None
+    while time.monotonic() - cut < 4:
+        ringing = tuple(srv is holder and "holder" or "survivor" for srv in servers if elected(srv))
+        seen.append(ringing)
+        if stepped_down is None and "holder" not in ringing:
+            stepped_down = time.monotonic() - cut
+        time.sleep(0.05)
+    return seen, stepped_down
 
 
 def test_while_no_one_rings_every_process_reads_the_log_on_its_own(start_server, postgres, sql):
@@ -119,7 +156,8 @@ def frozen_ringer(dsn: str, holder: ServerProcess, survivor: ServerProcess, *, t
         assert ringing == {lease_pid}, f"rings from backends {ringing} after the thaw; the lease is {lease_pid}'s"
         assert ringer_of([holder, survivor]) is survivor, "the thawed holder took the role back"
         assert requests.get(holder.base_url + "/healthz", timeout=5).status_code == 200
-        assert "ringer lost the database" in holder.full_log()     # its ended session, found on thawing
+        # Thawed, it finds its session ended or its lease lapsed on its own clock, whichever it sees first.
+        assert re.search("ringer lost the database|stopped ringing", holder.full_log())
     finally:
         os.killpg(holder.process.pid, signal.SIGCONT)      # never leave it frozen, whatever failed
         for s in (todos, lists, bobs):

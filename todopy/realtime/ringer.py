@@ -23,6 +23,11 @@ that tells listeners it is alive; a
 candidate that finds the lease unrenewed past `lease` ends the lock holder's session
 and is elected at its next try. Listeners that hear no ring for a while read the log
 on their own meanwhile (todopy.realtime.dispatcher).
+
+The holder fences itself on its own clock: a round trip that outlasts the lease (its
+host cut off, the database unreachable) ends its term at once, so it never claims the
+role while another process may already hold it, even before its dead connection
+errors out, which TCP may take many seconds to tell.
 """
 from __future__ import annotations
 
@@ -68,6 +73,10 @@ def since(snapshot: str) -> dict[str, Any]:
     return {"xmax": xmax, "xip": xip.split(",") if xip else []}
 
 
+class LeaseLapsed(Exception):
+    """The holder's database round trip outlasted its lease: another process may ring now."""
+
+
 class Ringer:
     def __init__(self, dsn: str, metrics: Metrics, *, min_interval: float = 0.005, max_interval: float = 0.02,
                  election_interval: float = 0.5, lease: float = 1.0) -> None:
@@ -104,6 +113,9 @@ class Ringer:
                     self._set_elected(True)
                     log.info("this process rings change notifications for the database")
                     self._ring_forever(cur)
+            except LeaseLapsed:
+                log.warning("the ringer's database round trip took longer than its %.1f s lease; this process "
+                            "stopped ringing and stands for election again", self.lease)
             except (DatabaseUnavailable, *db.CONNECTION_ERRORS) as error:
                 if self.elected:
                     log.warning("ringer lost the database (%s); another process or this one takes over",
@@ -150,19 +162,21 @@ class Ringer:
         checked_held_back = renewed = time.monotonic()
         while True:
             gevent.sleep(interval)
-            if time.monotonic() - renewed >= self.renew_interval:
-                renewed = time.monotonic()
-                self._renew(cur)
-            # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
-            prepared.execute(cur, CHANGES_SQL["ring"], since(snapshot))
-            tick = cur.fetchone()
+            # psycopg2 closes a connection whose green wait is interrupted: the lapse ends the session too.
+            with gevent.Timeout(self.lease, LeaseLapsed):
+                if time.monotonic() - renewed >= self.renew_interval:
+                    renewed = time.monotonic()
+                    self._renew(cur)
+                # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
+                prepared.execute(cur, CHANGES_SQL["ring"], since(snapshot))
+                tick = cur.fetchone()
+                if time.monotonic() - checked_held_back > HELD_BACK_WARNING_S:
+                    checked_held_back = time.monotonic()
+                    self._warn_held_back(cur)
             snapshot, oldest = tick.snapshot, tick.oldest
             # How long the oldest change rung this tick waited since it was written.
             self.metrics.ringer_lag_seconds.set(max(0.0, time.time() - oldest) if oldest else 0.0)
             interval = self.min_interval if oldest else min(self.max_interval, interval * 2)
-            if time.monotonic() - checked_held_back > HELD_BACK_WARNING_S:
-                checked_held_back = time.monotonic()
-                self._warn_held_back(cur)
 
     def _warn_held_back(self, cur) -> None:
         cur.execute(CHANGES_SQL["oldest_writer"], {"seconds": HELD_BACK_WARNING_S})
