@@ -54,6 +54,9 @@ class Metrics:
             "todopy_ringer_lag_seconds",
             "At the ringer's latest tick, how long the oldest change it rang had waited since it was written",
             registry=r, multiprocess_mode="livemax")
+        self.ringer_doorbells = Counter(
+            "todopy_ringer_doorbells", "Times a write woke the sleeping ringer (its doorbell) instead of a tick",
+            registry=r)
         self.ringer_silent = Gauge(
             "todopy_ringer_silent", "1 while no ring came for TODOPY_RING_SILENCE: this process reads the log itself",
             registry=r, multiprocess_mode="livemax")

@@ -30,3 +30,11 @@ SELECT l.pid, pg_terminate_backend(l.pid) AS deposed,
                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                  AND l.classid::int8 = %(lock)s::int8 >> 32 AND l.objid::int8 = %(lock)s::int8 & 4294967295
  WHERE lease.renewed_time < now() - make_interval(secs => %(lease_s)s)
+
+-- name: arm_doorbell
+-- The ringer goes to sleep: from now on a transaction's first change rings it (sql/0014_ringer_doorbell.sql).
+SELECT setval('ringer_doorbell', 1)
+
+-- name: disarm_doorbell
+-- The ringer is awake and ticking: writers need not ring.
+SELECT setval('ringer_doorbell', 0)

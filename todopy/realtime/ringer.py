@@ -36,6 +36,7 @@ import time
 from typing import Any
 
 import gevent
+import gevent.select
 
 from todopy import db, prepared
 from todopy.errors import DatabaseUnavailable
@@ -50,6 +51,7 @@ RINGER_LOCK = 7_401_330_002          # the session advisory lock that elects the
 # A new ringer rings whatever committed this recently: its predecessor may have died before ringing it.
 TAKEOVER_LOOKBACK_S = 10
 HELD_BACK_WARNING_S = 10             # log an open write transaction older than this
+DOORBELL_CHANNEL = "todopy_doorbell"  # what writers NOTIFY while the ringer sleeps (sql/0014_ringer_doorbell.sql)
 SESSION = (
     # A holder whose network vanished must lose the lock within seconds, not when the
     # kernel's default keepalive (hours) notices.
@@ -158,25 +160,51 @@ class Ringer:
         snapshot = first.snapshot
         if first.recent:
             cur.execute("SELECT pg_notify(%s, %s)", (RING_CHANNEL, EVERYTHING))
+        cur.execute(f"LISTEN {DOORBELL_CHANNEL}")
+        cur.execute(RINGER_SQL["disarm_doorbell"])      # a predecessor may have left it armed
         interval = self.min_interval
+        armed = in_flight = False
         checked_held_back = renewed = time.monotonic()
         while True:
-            gevent.sleep(interval)
+            if armed:
+                # Asleep until a write rings, or the lease is due. A transaction that was in progress
+                # at the tick after arming may have looked before the bell was armed: tick as usual for it.
+                until_renewal = self.renew_interval - (time.monotonic() - renewed)
+                self._wait_for_doorbell(cur.connection, self.max_interval if in_flight else until_renewal)
+            else:
+                gevent.sleep(interval)
             # psycopg2 closes a connection whose green wait is interrupted: the lapse ends the session too.
             with gevent.Timeout(self.lease, LeaseLapsed):
                 if time.monotonic() - renewed >= self.renew_interval:
                     renewed = time.monotonic()
                     self._renew(cur)
+                if not armed and interval >= self.max_interval:
+                    cur.execute(RINGER_SQL["arm_doorbell"])      # before the tick that decides whether to sleep
+                    armed = True
                 # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
                 prepared.execute(cur, CHANGES_SQL["ring"], since(snapshot))
                 tick = cur.fetchone()
+                if armed and tick.oldest:
+                    cur.execute(RINGER_SQL["disarm_doorbell"])   # awake and ticking: writers need not ring
+                    armed = False
                 if time.monotonic() - checked_held_back > HELD_BACK_WARNING_S:
                     checked_held_back = time.monotonic()
                     self._warn_held_back(cur)
             snapshot, oldest = tick.snapshot, tick.oldest
+            in_flight = bool(since(snapshot)["xip"])
             # How long the oldest change rung this tick waited since it was written.
             self.metrics.ringer_lag_seconds.set(max(0.0, time.time() - oldest) if oldest else 0.0)
             interval = self.min_interval if oldest else min(self.max_interval, interval * 2)
+
+    def _wait_for_doorbell(self, conn, timeout: float) -> None:
+        # A ring that came in with the last tick's answer is already read off the socket.
+        if not conn.notifies:
+            readable, _, _ = gevent.select.select([conn], [], [], max(0.0, timeout))
+            if readable:
+                conn.poll()
+        if conn.notifies:
+            conn.notifies.clear()
+            self.metrics.ringer_doorbells.inc()
 
     def _warn_held_back(self, cur) -> None:
         cur.execute(CHANGES_SQL["oldest_writer"], {"seconds": HELD_BACK_WARNING_S})
