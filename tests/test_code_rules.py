@@ -95,3 +95,30 @@ def test_the_row_rule_catches_what_it_should():
     fine = ["row.rev", "rows[0].head", "headers[0]", "frames[0]", "parts[1:]", 'item["summary"][0]']
     assert all(row_read_by_position(ast.parse(code).body[0].value) for code in bad)
     assert not any(row_read_by_position(ast.parse(code).body[0].value) for code in fine)
+
+
+REALTIME_MAX_LINES = 320
+HTTP_MODULES = {"todopy.http", "todopy.views", "todopy.middleware", "todopy.errors.HTTPError", "werkzeug"}
+
+
+def test_the_realtime_core_is_small_modules_that_know_no_http():
+    """issue 23: a newcomer follows a change from the log to the socket through small modules, none of
+    which speaks HTTP (the views hand streams over after the handshake) or renders HTTP errors."""
+    realtime = PACKAGE / "realtime"
+    too_long = {path.name: n for path in realtime.glob("*.py")
+                if (n := len(path.read_text().splitlines())) > REALTIME_MAX_LINES}
+    assert not too_long, f"realtime modules over {REALTIME_MAX_LINES} lines: {too_long}"
+    http = {path.name: sorted(name for name in imported_modules(path) if name.startswith(tuple(HTTP_MODULES)))
+            for path in realtime.glob("*.py")}
+    assert not {name: found for name, found in http.items() if found}, http
+
+
+def test_changes_flow_one_way_through_the_realtime_core():
+    """Lower layers never import higher ones: frames <- socket <- streams; protocol <- registry <- dispatcher."""
+    order = ["frames", "changes", "protocol", "subscription", "registry", "reconcile", "listener", "dispatcher",
+             "socket", "sync", "streams"]
+    upward = []
+    for rank, name in enumerate(order):
+        imported = imported_modules(PACKAGE / "realtime" / f"{name}.py")
+        upward += [f"{name} imports {higher}" for higher in order[rank + 1:] if f"todopy.realtime.{higher}" in imported]
+    assert not upward, upward

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from todopy.realtime import socket
+from todopy.realtime.frames import Violation
+from todopy.realtime.protocol import Close
 from todopy.routes import url_map
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,6 @@ def test_the_api_reference_names_every_route() -> None:
 
 def test_the_api_reference_lists_every_close_code() -> None:
     api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
-    codes = {value for name, value in vars(socket).items()
-             if name.isupper() and isinstance(value, int) and 1000 <= value < 5000}
-    assert codes, "no close codes found in todopy.realtime.socket"
+    codes = {int(code) for code in [*Close, *Violation]}
+    assert codes, "no close codes found in todopy.realtime.protocol and .frames"
     assert not {code for code in codes if f"`{code}`" not in api}

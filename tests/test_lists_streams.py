@@ -199,3 +199,22 @@ def test_exactly_once_per_list_with_many_writers_on_several_lists(server, dsn, a
     heads = [alice.get(f"/api/lists/{lst['id']}/").json()["rev"] for lst in lists]
     print(f"\ntwo lists, {sum(s.writes for s in storms)} writes; heads {heads}: revs are per list")
     assert all(storm.writes > 20 for storm in storms)
+
+
+def test_a_lost_list_is_sent_as_the_client_last_got_it_however_often_it_was_read_since(start_server):
+    """Every reconcile reads a lists stream's lists again; the list's rev moves with each todo change, which
+    the stream does not send. Its deletion must still carry the list the client holds."""
+    fast = start_server(env={"TODOPY_RECONCILE_INTERVAL": "0.2"})
+    alice, bob = register(fast.base_url), register(fast.base_url)
+    lst = new_list(alice, "Shared")
+    share(alice, lst["id"], bob, "editor")
+    s = Stream(fast.ws_url, "/api/lists/", bob.token)
+    try:
+        (snapshot,), _ = s.sync()
+        held = next(view for view in snapshot["lists"] if view["id"] == lst["id"])
+        alice.post(todos_path(lst["id"]), {"title": "moves the list's rev"})
+        s.expect_silence(1.0)                     # several reconciles read the list again meanwhile
+        alice.delete(f"/api/lists/{lst['id']}/members/{bob.user['username']}/")
+        assert s.recv(10) == {"type": "change", "op": "delete", "list": held}
+    finally:
+        s.close()

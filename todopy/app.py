@@ -17,7 +17,8 @@ from todopy.admission import StreamAdmission, raise_open_files_limit
 from todopy.budget import WriteBudget
 from todopy.db import ConnectionPool
 from todopy.errors import NotFound, Unauthorized
-from todopy.http import JSON_CONTENT_TYPE, dumps
+from todopy.http import JSON_CONTENT_TYPE
+from todopy.representations import dumps
 from todopy.fastpaths import AccessLog
 from todopy.metrics import Metrics
 from todopy.middleware.access_log import ENDPOINT_KEY, AccessLogMiddleware

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Request
 from todopy.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 from todopy.environ import BODY, DEADLINE
 from todopy.fastpaths import JSON_CONTENT_TYPE, JSONResponse, NoContent
+from todopy.representations import dumps
 
 MAX_BODY = 64 * 1024
 # time.monotonic() by which the request's head and body must have arrived (the server sets it).
@@ -23,14 +24,6 @@ JSON_TYPE = "application/json"
 
 # What a view answers with: a WSGI app for this one request (a JSONResponse, or werkzeug's Response).
 Reply = Callable[[dict, Callable], Iterable[bytes]]
-
-# json.dumps() builds an encoder on every call when given options; this one is built once.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def dumps(data: Any) -> bytes:
-    return _ENCODER.encode(data).encode("utf-8")
-
 
 def json_response(data: Any, status: int = 200, headers: Iterable[tuple[str, str]] = ()) -> JSONResponse:
     """werkzeug's `Response(json, status, headers)`, by todopy.fastpaths."""

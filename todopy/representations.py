@@ -6,9 +6,18 @@ a todos row, a row of a query that adds a column of its own, or a todo's `Change
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any
 
 from todopy.db import Row
+
+# json.dumps() builds an encoder on every call when given options; this one is built once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def dumps(data: Any) -> bytes:
+    """Compact UTF-8 JSON, as every response body and stream message is written."""
+    return _ENCODER.encode(data).encode("utf-8")
 
 
 def timestamp(value: datetime.datetime) -> str:

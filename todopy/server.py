@@ -21,7 +21,8 @@ from gunicorn.app.base import BaseApplication
 from todopy import fastpaths, request_headers
 from todopy.errors import BadRequest, HeaderFieldsTooLarge, HTTPError, RequestTimeout, URITooLong
 from todopy.http import DEADLINE_KEY
-from todopy.realtime.socket import GOING_AWAY, Socket
+from todopy.realtime.protocol import Close
+from todopy.realtime.socket import Socket
 from todopy.views.streaming import ACCEPT_KEY
 from todopy.settings import Settings
 
@@ -309,7 +310,7 @@ class Worker(GeventWebSocketWorker):
     def handle_exit(self, sig: int, frame: Any) -> None:
         # Graceful stop: tell every stream (they are requests that never end by themselves).
         if getattr(self, "wsgi", None) is not None:
-            gevent.spawn(self.wsgi.shutdown, GOING_AWAY)
+            gevent.spawn(self.wsgi.shutdown, Close.GOING_AWAY)
         gevent.spawn(Handler.close_idle)
         super().handle_exit(sig, frame)
 

@@ -38,3 +38,7 @@ SELECT setval('ringer_doorbell', 1)
 -- name: disarm_doorbell
 -- The ringer is awake and ticking: writers need not ring.
 SELECT setval('ringer_doorbell', 0)
+
+-- name: listen_doorbell
+-- The ringer hears its doorbell on its own connection (todopy.realtime.protocol.DOORBELL_CHANNEL).
+LISTEN todopy_doorbell

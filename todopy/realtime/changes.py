@@ -1,13 +1,9 @@
-"""A change read from the change log, with its stream frames encoded once for all subscribers."""
+"""A change read from the change log, and how a live query sees it."""
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from todopy.db import Row
-from todopy.http import dumps
-from todopy.realtime.socket import text_frame
-from todopy.representations import todo_json
 
 
 class Change:
@@ -15,7 +11,7 @@ class Change:
     deletion (`kind == "list"`), or a membership change (`kind == "member"`)."""
 
     __slots__ = ("list_id", "rev", "kind", "op", "todo_id", "title", "completed", "created_time",
-                 "was_completed", "user_id", "role", "changed_time", "_frames")
+                 "was_completed", "user_id", "role", "changed_time", "encoded")
 
     def __init__(self, row: Row) -> None:
         """`row`: a row of the change log as changes.sql's queries select it."""
@@ -32,29 +28,13 @@ class Change:
         self.role: str | None = row.role            # their role now (None: removed)
         changed_time = row.changed_time
         self.changed_time: float = changed_time.timestamp() if isinstance(changed_time, datetime.datetime) else 0.0
-        self._frames: dict[str, bytes] = {}
+        # Its stream frames by op, encoded once for all subscribers (todopy.realtime.protocol.change_frame).
+        self.encoded: dict[str, bytes] = {}
 
     @property
     def id(self) -> str | None:
         """The todo's id: a todo change reads as the todo it leaves (`todo_json`)."""
         return self.todo_id
-
-    def todo(self) -> dict[str, Any]:
-        return todo_json(self)
-
-    def frame(self, op: str) -> bytes:
-        """The `change` message as `op` (a live query may turn an update into insert/delete),
-        as a whole WebSocket frame: encoded once, however many streams it goes to."""
-        frame = self._frames.get(op)
-        if frame is None:
-            frame = self._frames[op] = text_frame(
-                dumps({"type": "change", "op": op, "todo": self.todo(), "rev": self.rev}))
-        return frame
-
-    def list_frame(self, list_json: dict[str, Any]) -> bytes:
-        """The `list` message for a new title; `list_json` is the list as the subscriber sees it."""
-        return text_frame(dumps({"type": "list", "list": {**list_json, "title": self.title, "rev": self.rev},
-                                 "rev": self.rev}))
 
     def op_for(self, predicate: bool | None) -> str | None:
         """How a live query on `completed == predicate` sees this todo change: its op, or None to skip."""

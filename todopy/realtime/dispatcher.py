@@ -1,30 +1,33 @@
-"""The process's one LISTEN connection, and the dispatcher that routes each list's changes to its subscriptions."""
+"""The dispatch loop: rings mark lists due; their new changes are read from the log and routed to subscriptions.
+
+A change flows one way: the listener (todopy.realtime.listener) hears a ring, the
+registry (todopy.realtime.registry) marks the lists due, this loop reads their
+changes after each cursor in one query and puts each in the mailboxes the
+registry routes it to (todopy.realtime.subscription); each stream's greenlet
+writes its own socket (todopy.realtime.streams).
+"""
 from __future__ import annotations
 
-import collections
-import json
 import logging
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import gevent
 import gevent.event
-import pgpubsub
 
-from todopy import db
 from todopy.accounts import Accounts
 from todopy.db import ConnectionPool, Row
-from todopy.errors import DatabaseUnavailable, HTTPError
+from todopy.errors import DatabaseUnavailable
 from todopy.metrics import Metrics
+from todopy.realtime import protocol, reconcile
 from todopy.realtime.changes import Change
-from todopy.realtime.socket import LIST_DELETED, POLICY, TOO_SLOW
+from todopy.realtime.listener import Listener
+from todopy.realtime.protocol import Close
+from todopy.realtime.registry import LIST_DELETED, Registry
 from todopy.realtime.subscription import ListsSubscription, Subscription
 from todopy.sqlfiles import queries
 
 log = logging.getLogger(__name__)
 CHANGES_SQL = queries("changes")
-RING_CHANNEL = "todopy_ring"          # the ringer: which lists moved (todopy.realtime.ringer)
-SESSIONS_CHANNEL = "todopy_sessions"  # a session was revoked: its token hash
-EVERYTHING = "*"                      # a ring too large for one notification: look at every list
 
 
 class Dispatcher:
@@ -42,25 +45,18 @@ class Dispatcher:
     def __init__(self, dsn: str, pool: ConnectionPool, accounts: Accounts, metrics: Metrics, *, batch_size: int = 5000,
                  reconcile_interval: float = 5.0, ring_silence: float = 1.0, max_backoff: float = 2.0,
                  on_reconnect: Callable[[], None] | None = None) -> None:
-        self.dsn = dsn
         self.pool = pool
         self.accounts = accounts
         self.metrics = metrics
         self.batch_size = batch_size
         self.reconcile_interval = reconcile_interval
         self.ring_silence = ring_silence
-        self._rung_at = 0.0                       # the loop's clock when the last ring came
-        self.max_backoff = max_backoff
         self.on_reconnect = on_reconnect
-        self.listening = False
-        # list id -> its subscriptions, and the last rev dispatched to them (None: not
-        # positioned yet; the first stream's sync sets it).
-        self._by_list: dict[str, set[Subscription]] = collections.defaultdict(set)
-        self._cursor: dict[str, int | None] = {}
-        self._lists_by_user: dict[str, set[ListsSubscription]] = collections.defaultdict(set)
-        self._lists_by_list: dict[str, set[ListsSubscription]] = collections.defaultdict(set)
-        self._by_token: dict[bytes, set[Subscription | ListsSubscription]] = collections.defaultdict(set)
-        self._due: set[str] = set()               # lists whose new changes should be read
+        self.registry = Registry()
+        self.listener = Listener(dsn, (protocol.RING_CHANNEL, protocol.SESSIONS_CHANNEL),
+                                 on_notification=self._notified, on_connect=self._listening,
+                                 on_lost=self._not_listening, max_backoff=max_backoff)
+        self._rung_at = 0.0                       # the loop's clock when the last ring came
         self._work = gevent.event.Event()
         self._reconcile_due = False               # heads, horizons and sessions, at the next turn
         self._reconciler: gevent.Greenlet | None = None   # the reconcile running beside dispatching
@@ -71,57 +67,30 @@ class Dispatcher:
 
     def subscribe(self, sub: Subscription) -> None:
         """Before the stream syncs: from now on its list's changes are queued for it."""
-        self._by_list[sub.list_id].add(sub)
-        self._cursor.setdefault(sub.list_id, None)
-        if sub.token_hash is not None:
-            self._by_token[sub.token_hash].add(sub)
+        self.registry.subscribe(sub)
 
     def position(self, list_id: str, rev: int) -> None:
-        """After a stream synced up to `rev`: changes after it must reach the list's streams.
-
-        A cursor may only move back (another stream of the list synced earlier): the
-        re-read changes are dropped by the streams that already have them (by rev).
-        """
-        if list_id not in self._cursor:
-            return
-        cursor = self._cursor[list_id]
-        self._cursor[list_id] = rev if cursor is None else min(cursor, rev)
-        self._due.add(list_id)
-        self._work.set()
+        """After a stream synced up to `rev`: changes after it must reach the list's streams."""
+        if self.registry.position(list_id, rev):
+            self._work.set()
 
     def unsubscribe(self, sub: Subscription) -> None:
-        _discard(self._by_list, sub.list_id, sub)
-        if sub.list_id not in self._by_list:
-            self._cursor.pop(sub.list_id, None)
-            self._due.discard(sub.list_id)
-        if sub.token_hash is not None:
-            _discard(self._by_token, sub.token_hash, sub)
+        self.registry.unsubscribe(sub)
 
     def subscribe_lists(self, sub: ListsSubscription) -> None:
-        self._lists_by_user[sub.user_id].add(sub)
-        if sub.token_hash is not None:
-            self._by_token[sub.token_hash].add(sub)
+        self.registry.subscribe_lists(sub)
 
     def watch_lists(self, sub: ListsSubscription, list_ids: Iterable[str]) -> None:
-        """The lists a lists stream shows: their title changes and deletion wake it."""
-        new = frozenset(list_ids)
-        for list_id in sub.watched - new:
-            _discard(self._lists_by_list, list_id, sub)
-        for list_id in new - sub.watched:
-            self._lists_by_list[list_id].add(sub)
-        sub.watched = new
+        self.registry.watch_lists(sub, list_ids)
 
     def unsubscribe_lists(self, sub: ListsSubscription) -> None:
-        self.watch_lists(sub, ())
-        _discard(self._lists_by_user, sub.user_id, sub)
-        if sub.token_hash is not None:
-            _discard(self._by_token, sub.token_hash, sub)
-
-    def subscriptions(self) -> list[Subscription | ListsSubscription]:
-        return [*(sub for subs in self._by_list.values() for sub in subs),
-                *(sub for subs in self._lists_by_user.values() for sub in subs)]
+        self.registry.unsubscribe_lists(sub)
 
     # -- lifecycle --------------------------------------------------------------
+
+    @property
+    def listening(self) -> bool:
+        return self.listener.listening
 
     @property
     def stopping(self) -> bool:
@@ -129,107 +98,66 @@ class Dispatcher:
         return self._stopping
 
     def start(self) -> None:
-        self._greenlets = [gevent.spawn(self._listen_forever), gevent.spawn(self._dispatch_forever)]
+        self._greenlets = [gevent.spawn(self.listener.run_forever), gevent.spawn(self._dispatch_forever)]
 
     def shutdown(self, code: int) -> None:
         """Stop listening and ask every stream to close with `code`."""
         self._stopping = True
-        for sub in self.subscriptions():
+        for sub in self.registry.subscriptions():
             sub.end(code)
         for greenlet in [*self._greenlets, *([self._reconciler] if self._reconciler else [])]:
             greenlet.kill(block=False)
 
-    # -- the listener: notifications mark lists due ----------------------------
+    # -- what the listener tells ------------------------------------------------
 
-    def _listen_forever(self) -> None:
-        delay, connected_before = 0.1, False
-        while not self._stopping:
-            conn = None
-            try:
-                conn = db.connect(self.dsn, timeout=5, application_name="todopy-listener")
-                conn.autocommit = True
-                pubsub = pgpubsub.PubSub(conn)
-                pubsub.listen(RING_CHANNEL)
-                pubsub.listen(SESSIONS_CHANNEL)
-                # A revocation may have been missed while away: resolve every token afresh.
-                self.accounts.trust_cache(True)
-                self._rung_at = gevent.get_hub().loop.now()
-                self._set_listening(True)
-                if connected_before:
-                    self.metrics.listener_reconnects.inc()
-                    log.info("change listener reconnected; catching up every followed list from the change log")
-                    if self.on_reconnect:
-                        self.on_reconnect()
-                connected_before, delay = True, 0.1
-                # Whatever was rung while we were away: read every followed list again, and
-                # reconcile (pruned lists, and the sessions of open streams: a sign-out may
-                # have been missed).
-                self._catch_up(reconcile=True)
-                while not self._stopping:
-                    # Notifications that arrive with a query's results wait in conn.notifies,
-                    # not on the socket: blocking in select() would leave them unhandled.
-                    events = pubsub.get_events(select_timeout=0 if conn.notifies else 30) or ()
-                    for event in events:
-                        self._handle(event.channel, event.payload)
-            except (DatabaseUnavailable, *db.CONNECTION_ERRORS) as error:
-                if self.listening or not connected_before:
-                    log.warning("change listener lost the database (%s); retrying with backoff",
-                                db.first_line(error))
-            except gevent.GreenletExit:
-                raise
-            except Exception:
-                log.exception("change listener failed; restarting it")
-            finally:
-                self._set_listening(False)
-                self.accounts.trust_cache(False)   # revocations go unheard until the listener is back
-                if conn is not None:
-                    conn.close()
-            gevent.sleep(delay)
-            delay = min(delay * 2, self.max_backoff)
+    def _listening(self, again: bool) -> None:
+        # A revocation may have been missed while away: resolve every token afresh.
+        self.accounts.trust_cache(True)
+        self._rung_at = gevent.get_hub().loop.now()
+        self.metrics.listener_up.set(1)
+        if again:
+            self.metrics.listener_reconnects.inc()
+            if self.on_reconnect:
+                self.on_reconnect()
+        # Whatever was rung while away: read every followed list again, and reconcile (pruned
+        # lists, and the sessions of open streams: a sign-out may have been missed).
+        self._catch_up(reconcile=True)
 
-    def _handle(self, channel: str, payload: str) -> None:
-        if channel == SESSIONS_CHANNEL:
+    def _not_listening(self) -> None:
+        self.metrics.listener_up.set(0)
+        self.accounts.trust_cache(False)   # revocations go unheard until the listener is back
+
+    def _notified(self, channel: str, payload: str) -> None:
+        if channel == protocol.SESSIONS_CHANNEL:
             self._revoke(bytes.fromhex(payload))
             return
         self._rung_at = gevent.get_hub().loop.now()
-        if payload == EVERYTHING:
+        moved = protocol.parse_ring(payload)
+        if moved is None:
             self._catch_up(reconcile=False)
             return
-        for list_id, rev, meta, users in json.loads(payload):
-            cursor = self._cursor.get(list_id)
-            if cursor is not None and rev > cursor:
-                self._due.add(list_id)
-            if meta:
-                for sub in self._lists_by_list.get(list_id, ()):
-                    sub.touch()
-            for user_id in users or ():
-                for sub in self._lists_by_user.get(user_id, ()):
-                    sub.touch()
-        if self._due:
+        for sub in self.registry.rung(moved):
+            sub.touch()
+        if self.registry.due:
             self._work.set()
 
     def _catch_up(self, *, reconcile: bool) -> None:
-        self._due.update(list_id for list_id, cursor in self._cursor.items() if cursor is not None)
+        self.registry.everything_due()
         self._reconcile_due = self._reconcile_due or reconcile
         self._touch_lists()
         self._work.set()
 
     def _touch_lists(self) -> None:
         """Lists streams have no cursor to compare: each reads its lists again and sends the difference."""
-        for subs in self._lists_by_user.values():
-            for sub in subs:
-                sub.touch()
+        for sub in self.registry.lists_subscriptions():
+            sub.touch()
 
     def _revoke(self, token_hash: bytes) -> None:
         self.accounts.forget(token_hash)
-        for sub in list(self._by_token.get(token_hash, ())):
-            sub.end(POLICY)
+        for sub in self.registry.of_token(token_hash):
+            sub.end(Close.POLICY)
 
-    def _set_listening(self, up: bool) -> None:
-        self.listening = up
-        self.metrics.listener_up.set(1 if up else 0)
-
-    # -- the dispatcher: reads due lists' changes, one query per batch -----------
+    # -- the loop: reads due lists' changes, one query per batch ------------------
 
     def _dispatch_forever(self) -> None:
         reconciled = gevent.get_hub().loop.now()
@@ -246,7 +174,7 @@ class Dispatcher:
                     reconciled, self._reconcile_due = now, False
                     self._reconciler = gevent.spawn(self._reconcile_aside)
                 self._dispatch_due()
-            except HTTPError as error:
+            except DatabaseUnavailable as error:
                 # The database is away: the listener's reconnect catches up later.
                 log.warning("dispatcher could not read changes: %s", error.message)
                 gevent.sleep(0.5)
@@ -269,12 +197,39 @@ class Dispatcher:
         self.metrics.ringer_silent.set(1 if silent else 0)
         return silent
 
+    def _dispatch_due(self) -> None:
+        while due := self.registry.take_due():
+            rows = self.pool.query_all(CHANGES_SQL["after"], {"lists": list(due), "revs": list(due.values()),
+                                                              "limit": self.batch_size})
+            if len(rows) == self.batch_size:
+                self.registry.due.update(due)          # more to read after this batch
+            self._deliver(rows)
+            self.metrics.changes_dispatched.inc(len(rows))
+
+    def _deliver(self, rows: list[Row]) -> None:
+        route = self.registry.route
+        for row in rows:
+            change = Change(row)
+            backlog = False
+            for sub, op in route(change):
+                if op is LIST_DELETED:
+                    sub.end(Close.LIST_DELETED)
+                else:
+                    backlog = sub.put(change, op) or backlog
+            if backlog:
+                # Let the streams write their queues out before the next change: without
+                # a turn they could not drain at all, and one bulk statement bigger than
+                # the queue would close (4008) even subscribers that keep up.
+                gevent.sleep(0)
+
+    # -- the slow timer ------------------------------------------------------------
+
     def _reconcile_aside(self) -> None:
         """Reconcile beside dispatching: with 10,000 followed lists a reconcile reads as many
         heads and sessions (150-300 ms, up to 1.4 s measured), which live changes must not wait for."""
         try:
             self._reconcile()
-        except HTTPError as error:
+        except DatabaseUnavailable as error:
             # The database is away: the next reconcile, or the listener's reconnect, catches up.
             log.warning("dispatcher could not reconcile: %s", error.message)
         except Exception:
@@ -283,92 +238,27 @@ class Dispatcher:
             self._work.set()              # what it found due is read now; a reconcile asked meanwhile runs
 
     def _reconcile(self) -> None:
-        """The slow timer: any followed list whose head is past its cursor is read again,
-        so a lost notification only delays. Expired sessions' streams end here too."""
-        followed = [list_id for list_id, cursor in self._cursor.items() if cursor is not None]
-        if followed:
-            heads = {row.id: row for row in self.pool.query_all(CHANGES_SQL["heads"], {"lists": followed})}
-            for list_id in followed:
-                cursor = self._cursor.get(list_id)
-                if cursor is None:
-                    continue
-                head = heads.get(list_id)
-                if head is None:
-                    self._due.add(list_id)      # deleted: its last change (the deletion) is still to be read
-                elif head.horizon > cursor:
-                    # Pruned past what this process delivered (a long outage): the missing changes are
-                    # gone, so the list's streams start again (4008, then a resume or a snapshot).
-                    log.warning("change log of list %s was pruned past rev %s; its streams will resync",
-                                list_id, cursor)
-                    for sub in list(self._by_list.get(list_id, ())):
-                        sub.end(TOO_SLOW)
-                    self._cursor[list_id] = head.rev
-                elif head.rev > cursor:
-                    self._due.add(list_id)
+        """Any followed list whose head is past its cursor is read again, so a lost notification
+        only delays; a list pruned past it starts its streams again. Expired sessions' streams end."""
+        asked = list(self.registry.followed())
+        heads = reconcile.read_heads(self.pool, asked)
+        now = self.registry.followed()                  # cursors moved on, or went, while the heads were read
+        behind = reconcile.compare({list_id: now[list_id] for list_id in asked if list_id in now}, heads)
+        self.registry.due.update(behind.due)
+        for list_id, head_rev in behind.pruned.items():
+            # Pruned past what this process delivered (a long outage): the missing changes are
+            # gone, so the list's streams start again (4008, then a resume or a snapshot).
+            log.warning("change log of list %s was pruned past rev %s; its streams will resync", list_id, now[list_id])
+            for sub in self.registry.subscriptions_of(list_id):
+                sub.end(Close.TOO_SLOW)
+            self.registry.skip_to(list_id, head_rev)
         self._touch_lists()
         self._check_sessions()
 
     def _check_sessions(self) -> None:
         """End the streams of sessions that expired or were revoked (a missed notification)."""
-        if not self._by_token:
-            return
-        for token_hash in self.accounts.invalid_tokens(list(self._by_token)):
-            self._revoke(token_hash)
+        tokens = self.registry.tokens()
+        if tokens:
+            for token_hash in self.accounts.invalid_tokens(tokens):
+                self._revoke(token_hash)
 
-    def _dispatch_due(self) -> None:
-        while self._due:
-            due = [list_id for list_id in self._due if self._cursor.get(list_id) is not None]
-            self._due.clear()
-            if not due:
-                return
-            rows = self.pool.query_all(CHANGES_SQL["after"], {"lists": due, "limit": self.batch_size,
-                                                              "revs": [self._cursor[list_id] for list_id in due]})
-            if len(rows) == self.batch_size:
-                self._due.update(due)          # more to read after this batch
-            self._deliver(rows)
-            self.metrics.changes_dispatched.inc(len(rows))
-
-    def _deliver(self, rows: list[Row]) -> None:
-        for row in rows:
-            change = Change(row)
-            cursor = self._cursor.get(change.list_id)
-            if cursor is None or change.rev <= cursor:
-                continue          # unsubscribed meanwhile, or already delivered
-            self._cursor[change.list_id] = change.rev
-            subs = self._by_list.get(change.list_id, ())
-            backlog = False
-            if change.kind == "todo":
-                for sub in subs:
-                    backlog = sub.offer(change) or backlog
-            elif change.kind == "list":
-                self._list_changed(change, subs)
-            else:
-                self._member_changed(change, subs)
-            if backlog:
-                # Let the streams write their queues out before the next change: without
-                # a turn they could not drain at all, and one bulk statement bigger than
-                # the queue would close (4008) even subscribers that keep up.
-                gevent.sleep(0)
-
-    def _list_changed(self, change: Change, subs: Iterable[Subscription]) -> None:
-        if change.op == "delete":
-            for sub in list(subs):
-                sub.end(LIST_DELETED)
-        else:
-            for sub in subs:
-                sub.list_view["title"] = change.title
-                sub.offer_title(change)
-
-    def _member_changed(self, change: Change, subs: Iterable[Subscription]) -> None:
-        """A stream acts on its user's membership changes itself, in rev order: one older than
-        its snapshot (a removal before a re-add) must not end it."""
-        for sub in subs:
-            sub.offer_member(change)
-
-
-def _discard(index: dict[Any, set], key: Any, sub: Any) -> None:
-    subs = index.get(key)
-    if subs is not None:
-        subs.discard(sub)
-        if not subs:
-            del index[key]

@@ -41,7 +41,7 @@ import gevent.select
 from todopy import db, prepared
 from todopy.errors import DatabaseUnavailable
 from todopy.metrics import Metrics
-from todopy.realtime.dispatcher import EVERYTHING, RING_CHANNEL
+from todopy.realtime.protocol import EVERYTHING, RING_CHANNEL
 from todopy.sqlfiles import queries
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ RINGER_LOCK = 7_401_330_002          # the session advisory lock that elects the
 # A new ringer rings whatever committed this recently: its predecessor may have died before ringing it.
 TAKEOVER_LOOKBACK_S = 10
 HELD_BACK_WARNING_S = 10             # log an open write transaction older than this
-DOORBELL_CHANNEL = "todopy_doorbell"  # what writers NOTIFY while the ringer sleeps (sql/0014_ringer_doorbell.sql)
 SESSION = (
     # A holder whose network vanished must lose the lock within seconds, not when the
     # kernel's default keepalive (hours) notices.
@@ -160,7 +159,7 @@ class Ringer:
         snapshot = first.snapshot
         if first.recent:
             cur.execute("SELECT pg_notify(%s, %s)", (RING_CHANNEL, EVERYTHING))
-        cur.execute(f"LISTEN {DOORBELL_CHANNEL}")
+        cur.execute(RINGER_SQL["listen_doorbell"])
         cur.execute(RINGER_SQL["disarm_doorbell"])      # a predecessor may have left it armed
         interval = self.min_interval
         armed = in_flight = False

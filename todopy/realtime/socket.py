@@ -1,25 +1,19 @@
-"""A server-side WebSocket connection: frames out, control frames in, real close codes.
+"""A server-side WebSocket connection: frames out from one writer, control frames in, real close codes.
 
 gevent-websocket 0.10.1 performs the handshake for us, but its WebSocket object
 drops the close code (clients see 1005), reads client frames of any size into
 memory, and str()s bytes payloads; so after the handshake we speak the frame
-protocol here.
+protocol (todopy.realtime.frames) here.
 
-The stream's own greenlet writes; while it is idle, the dispatcher may write a
-frame the socket takes at once (try_send), which spares a wake-up per message.
-Reading needs no greenlet of its own: clients send nothing but control frames
-(and frames we ignore), so an event-loop watcher parses whatever arrives and
-leaves what needs an answer (a pong, the echo of a close) to the writer. An
-idle stream is one parked greenlet, not two, which is most of what it costs in
-memory.
-
-`FrameReader` is the receiving half of RFC 6455 written sans-IO, as strict as a
-server must be (tests/test_websocket_frames.py holds it to wsproto's verdicts on
-generated frames); wsproto itself would buffer every client message we ignore.
+Only the stream's own greenlet writes. Reading needs no greenlet of its own:
+clients send nothing but control frames (and frames we ignore), so an event-loop
+watcher parses whatever arrives and leaves what needs an answer (a pong, the echo
+of a close) to the writer. An idle stream is one parked greenlet, not two, which
+is most of what it costs in memory.
 """
 from __future__ import annotations
 
-import codecs
+import enum
 import os
 import socket
 import struct
@@ -30,21 +24,19 @@ import gevent
 import gevent.event
 import gevent.socket
 
-OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-MAX_CLIENT_FRAME = 64 * 1024     # clients have nothing to tell us; refuse to buffer more
+from todopy.realtime.frames import FrameReader, Opcode, close_frame, encode_frame, text_frame
+
 READ_SIZE = 64 * 1024
 READ = 1                         # libev's EV_READ
 
-# Close codes this server uses.
-NORMAL, GOING_AWAY, PROTOCOL_ERROR, POLICY, TOO_BIG, SERVER_ERROR, TOO_SLOW = 1000, 1001, 1002, 1008, 1009, 1011, 4008
-INVALID_DATA = 1007
-DATA_OPCODES = frozenset({OP_CONTINUATION, OP_TEXT, OP_BINARY})
-CONTROL_OPCODES = frozenset({OP_CLOSE, OP_PING, OP_PONG})
-# Close codes a peer may send (RFC 6455 section 7.4 and IANA's registry): 1004-1006 and
-# 1015 are reserved or local-only, 1016-2999 unassigned, 3000-4999 for applications.
-VALID_PEER_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013}) | \
-    frozenset(range(3000, 5000))
-NOT_A_MEMBER, LIST_DELETED = 4403, 4404
+
+class State(enum.Enum):
+    """The connection's two halves, as wsproto names them."""
+
+    OPEN = "open"
+    LOCAL_CLOSING = "our close frame sent"             # the peer's input may still come
+    REMOTE_CLOSING = "the peer's input ended"          # it closed, vanished or broke the protocol
+    CLOSED = "closed both ways"
 
 
 def _nothing() -> None:
@@ -59,160 +51,16 @@ class WriteStalled(ConnectionClosed):
     """The peer took no byte for the write timeout (it stopped reading); the connection was dropped."""
 
 
-def encode_frame(opcode: int, payload: bytes) -> bytes:
-    """One final, unmasked frame, as a server sends it."""
-    length = len(payload)
-    if length < 126:
-        return bytes((0x80 | opcode, length)) + payload
-    if length <= 0xFFFF:
-        return struct.pack("!BBH", 0x80 | opcode, 126, length) + payload
-    return struct.pack("!BBQ", 0x80 | opcode, 127, length) + payload
-
-
-def text_frame(payload: bytes) -> bytes:
-    return encode_frame(OP_TEXT, payload)
-
-
-def _truncate(text: str, limit: int) -> bytes:
-    """`text` in UTF-8, cut to at most `limit` bytes without splitting a character."""
-    return text.encode("utf-8")[:limit].decode("utf-8", "ignore").encode("utf-8")
-
-
-def _unmask(payload: bytes, mask: bytes) -> bytes:
-    if not mask:
-        return payload
-    key = int.from_bytes((mask * (len(payload) // 4 + 1))[:len(payload)], "big")
-    return (int.from_bytes(payload, "big") ^ key).to_bytes(len(payload), "big")
-
-
-class FrameReader:
-    """A client's frames in, what they call for out (RFC 6455 sections 5 and 7), without I/O.
-
-    `feed(data)` returns the control frames that completed, as (opcode, payload)
-    pairs for pings and pongs; data frames are checked (framing, UTF-8 of text)
-    and dropped. Reading stops at the peer's close (`closed` holds its code, or
-    None for a close without one, and its reason) or at the first violation
-    (`failure` holds the close code and reason to answer with).
-    """
-
-    __slots__ = ("_inbox", "_message", "_utf8", "closed", "failure", "frames")
-
-    def __init__(self) -> None:
-        self._inbox = bytearray()
-        self._message: int | None = None     # opcode of the fragmented message in progress
-        self._utf8: codecs.IncrementalDecoder | None = None
-        self.closed: tuple[int | None, str] | None = None
-        self.failure: tuple[int, str] | None = None
-        self.frames = 0                      # complete frames read: each proves the peer alive
-
-    @property
-    def done(self) -> bool:
-        return self.closed is not None or self.failure is not None
-
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        controls: list[tuple[int, bytes]] = []
-        if self.done:
-            return controls
-        inbox = self._inbox
-        inbox += data
-        while len(inbox) >= 2 and not self.done:
-            first, second = inbox[0], inbox[1]
-            fin, opcode, length, start = first & 0x80, first & 0x0F, second & 0x7F, 2
-            if opcode not in DATA_OPCODES and opcode not in CONTROL_OPCODES:
-                return self._fail(PROTOCOL_ERROR, "reserved opcode", controls)
-            if opcode in CONTROL_OPCODES and (not fin or length > 125):
-                return self._fail(PROTOCOL_ERROR, "control frames are single and at most 125 bytes", controls)
-            if length == 126:
-                if len(inbox) < 4:
-                    break
-                length, start = struct.unpack_from("!H", inbox, 2)[0], 4
-                if length < 126:
-                    return self._fail(PROTOCOL_ERROR, "payload length not in its shortest form", controls)
-            elif length == 127:
-                if len(inbox) < 10:
-                    break
-                length, start = struct.unpack_from("!Q", inbox, 2)[0], 10
-                if length <= 0xFFFF or length >> 63:
-                    return self._fail(PROTOCOL_ERROR, "payload length not in its shortest form", controls)
-            if first & 0x70:
-                return self._fail(PROTOCOL_ERROR, "no extension was negotiated: RSV bits must be 0", controls)
-            if not second & 0x80:
-                return self._fail(PROTOCOL_ERROR, "client frames must be masked", controls)
-            if length > MAX_CLIENT_FRAME:
-                return self._fail(TOO_BIG, "frames from clients are ignored; keep them small", controls)
-            if len(inbox) < start + 4 + length:
-                break
-            mask = bytes(inbox[start:start + 4])
-            # Only control frames and text (its UTF-8 is checked) need their payload unmasked.
-            wanted = opcode in CONTROL_OPCODES or opcode == OP_TEXT or \
-                (opcode == OP_CONTINUATION and self._utf8 is not None)
-            payload = _unmask(bytes(inbox[start + 4:start + 4 + length]), mask) if wanted else b""
-            del inbox[:start + 4 + length]
-            self.frames += 1
-            if opcode in CONTROL_OPCODES:
-                if opcode == OP_CLOSE:
-                    self._close(payload)
-                else:
-                    controls.append((opcode, payload))
-            else:
-                self._data(opcode, bool(fin), payload)
-        if self.done:
-            self._inbox = bytearray()
-        return controls
-
-    def _data(self, opcode: int, fin: bool, payload: bytes) -> None:
-        if opcode == OP_CONTINUATION:
-            if self._message is None:
-                self.failure = (PROTOCOL_ERROR, "continuation frame without a message to continue")
-                return
-        elif self._message is not None:
-            self.failure = (PROTOCOL_ERROR, "a new message began before the last one ended")
-            return
-        else:
-            self._message = opcode
-            self._utf8 = codecs.getincrementaldecoder("utf-8")() if opcode == OP_TEXT else None
-        if self._utf8 is not None:
-            try:
-                self._utf8.decode(payload, fin)
-            except UnicodeDecodeError:
-                self.failure = (INVALID_DATA, "text messages must be UTF-8")
-                return
-        if fin:
-            self._message, self._utf8 = None, None
-
-    def _close(self, payload: bytes) -> None:
-        if not payload:
-            self.closed = (None, "")
-        elif len(payload) == 1:
-            self.failure = (PROTOCOL_ERROR, "a close frame's code takes two bytes")
-        else:
-            code = struct.unpack_from("!H", payload)[0]
-            if code not in VALID_PEER_CODES:
-                self.failure = (PROTOCOL_ERROR, "reserved or unknown close code")
-                return
-            try:
-                reason = payload[2:].decode("utf-8")
-            except UnicodeDecodeError:
-                self.failure = (INVALID_DATA, "close reasons must be UTF-8")
-                return
-            self.closed = (code, reason)
-
-    def _fail(self, code: int, reason: str, controls: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
-        self.failure = (code, reason)
-        self._inbox = bytearray()
-        return controls
-
-
 class Socket:
-    """Writes frames (from the stream's greenlet, or try_send) and reads the peer's in the event loop.
+    """Writes frames (from the stream's greenlet) and reads the peer's in the event loop.
 
     `start_reading(on_control, on_end)`: `on_control()` when a pong is due,
     `on_end()` once the peer closed, vanished or broke the protocol; both are
     called in the event loop and must not block.
     """
 
-    __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_ended", "_clock", "last_seen",
-                 "close_sent", "close_received", "input_done", "pong_due", "_answer", "unsent", "write_timeout")
+    __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_ended", "_clock",
+                 "last_seen", "state", "pong_due", "_answer", "write_timeout")
 
     def __init__(self, sock, buffered: bytes = b"", clock: Callable[[], float] = time.monotonic,
                  write_timeout: float | None = 30.0) -> None:
@@ -229,12 +77,25 @@ class Socket:
         self._ended: gevent.event.Event | None = None   # made only when someone waits for the end
         self._clock = clock
         self.last_seen = clock()
-        self.close_sent = False
-        self.close_received = False
-        self.input_done = False
+        self.state = State.OPEN
         self.pong_due: bytes | None = None     # the payload of the latest unanswered ping
         self._answer: tuple[int | None, str] | None = None   # the close frame the peer's input calls for
-        self.unsent = b""                       # the tail of a frame try_send() could not write whole
+
+    @property
+    def close_sent(self) -> bool:
+        return self.state in (State.LOCAL_CLOSING, State.CLOSED)
+
+    @property
+    def input_done(self) -> bool:
+        return self.state in (State.REMOTE_CLOSING, State.CLOSED)
+
+    def _closed_locally(self) -> None:
+        self.state = State.CLOSED if self.state is State.REMOTE_CLOSING else \
+            State.LOCAL_CLOSING if self.state is State.OPEN else self.state
+
+    def _closed_remotely(self) -> None:
+        self.state = State.CLOSED if self.state is State.LOCAL_CLOSING else \
+            State.REMOTE_CLOSING if self.state is State.OPEN else self.state
 
     # -- writing ----------------------------------------------------------------
 
@@ -247,46 +108,22 @@ class Socket:
             raise ConnectionClosed("close already sent")
         self._write(frames)
 
-    def try_send(self, frame: bytes) -> bool:
-        """Write `frame` now without waiting (from any greenlet); False if the socket takes none of it.
-
-        A frame taken in part leaves its tail in `unsent`, which the next write sends
-        first: the writer's greenlet must then be woken to `flush()`.
-        """
-        if self.close_sent or self.unsent:
-            return False
-        try:
-            sent = self._sock.send(frame, 0, timeout=0.0)
-        except OSError:
-            return False                # full (EAGAIN), or broken: the writer's own write will tell
-        if sent < len(frame):
-            if not sent:
-                return False
-            self.unsent = frame[sent:]
-        return True
-
-    def flush(self) -> None:
-        """Send what try_send() left over."""
-        if self.unsent and not self.close_sent:
-            self._write(b"")
-
     def send_ping(self) -> None:
-        self.send_frames(encode_frame(OP_PING, b""))
+        self.send_frames(encode_frame(Opcode.PING, b""))
 
     def answer_ping(self) -> None:
         """Send the pong a ping asked for, if one is due."""
         payload, self.pong_due = self.pong_due, None
         if payload is not None and not self.close_sent:
-            self._write(encode_frame(OP_PONG, payload))
+            self._write(encode_frame(Opcode.PONG, payload))
 
-    def close(self, code: int | None = NORMAL, reason: str = "") -> None:
+    def close(self, code: int | None, reason: str = "") -> None:
         """Send a close frame with `code` (None: no code) once; the caller then drops the connection."""
         if self.close_sent:
             return
-        self.close_sent = True
-        payload = b"" if code is None else struct.pack("!H", code) + _truncate(reason, 123)
+        self._closed_locally()
         try:
-            self._write(encode_frame(OP_CLOSE, payload))
+            self._write(close_frame(code, reason))
         except ConnectionClosed:
             pass
 
@@ -297,8 +134,6 @@ class Socket:
             self.close(*self._answer)
 
     def _write(self, data: bytes) -> None:
-        if self.unsent:
-            data, self.unsent = self.unsent + data, b""
         try:
             # One send() nearly always takes a whole frame; a loop only for the rest. Each
             # send waits at most write_timeout for room: a progress deadline, not a total one.
@@ -328,7 +163,7 @@ class Socket:
 
     def drop(self) -> None:
         """Reset the connection when it closes, discarding what the peer never read."""
-        self.close_sent = True          # nothing more can be framed after a partial frame
+        self._closed_locally()          # nothing more can be framed after a partial frame
         try:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self._sock.shutdown(socket.SHUT_RD)
@@ -378,12 +213,11 @@ class Socket:
         if reader.frames != seen:
             self.last_seen = self._clock()
         for opcode, payload in controls:
-            if opcode == OP_PING:
+            if opcode == Opcode.PING:
                 self.pong_due = payload
                 self._on_control()
             # Pongs (and data frames) only prove the peer is alive.
         if reader.closed is not None:
-            self.close_received = True
             self._answer = (reader.closed[0], "")
             self._finish()
         elif reader.failure is not None:
@@ -391,7 +225,7 @@ class Socket:
             self._finish()
 
     def _finish(self) -> None:
-        self.input_done = True
+        self._closed_remotely()
         self.stop_reading()
         if self._ended is not None:
             self._ended.set()

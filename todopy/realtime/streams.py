@@ -14,30 +14,19 @@ from typing import Any, Callable
 import gevent
 
 from todopy.db import ConnectionPool
-from todopy.errors import HTTPError
-from todopy.http import dumps
+from todopy.errors import DatabaseUnavailable
 from todopy.metrics import Metrics
-from todopy.realtime.changes import Change
+from todopy.realtime import protocol
 from todopy.realtime.dispatcher import Dispatcher
-from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR,
-                                    TOO_SLOW, ConnectionClosed, Socket, WriteStalled, text_frame)
-from todopy.realtime.subscription import MEMBER_MESSAGE, PEER_GONE, ListsSubscription, PeerGone, Subscription
-from todopy.representations import list_json, todo_json, todos_json
+from todopy.realtime.protocol import Close
+from todopy.realtime.socket import ConnectionClosed, Socket, WriteStalled
+from todopy.realtime.subscription import (MEMBER_MESSAGE, PEER_GONE, TITLE_MESSAGE, ListsSubscription, PeerGone,
+                                          Subscriber, Subscription)
+from todopy.realtime.sync import AccessLost, ListGone, Sync
 from todopy.settings import Settings
-from todopy.sqlfiles import queries
 
 log = logging.getLogger("todopy.streams")
-CHANGES_SQL = queries("changes")
-TODOS_SQL = queries("todos")
-LISTS_SQL = queries("lists")
-SYNC_POOL_WAIT = 30.0                    # a reconnect storm queues for the pool instead of failing
 PING_SLICES = 100                        # pings go out in this many bursts per ping interval
-CLOSE_REASONS = {
-    GOING_AWAY: "the server is shutting down; reconnect with since",
-    POLICY: "the session was signed out or expired; sign in again",
-    NOT_A_MEMBER: "no longer a member of this list",
-    LIST_DELETED: "the list was deleted",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,47 +38,16 @@ class Opener:
     label: str
 
 
-class ListGone(Exception):
-    """The list was deleted while the stream synced."""
-
-
-class AccessLost(Exception):
-    """The user stopped being a member of the list before the stream's sync read it."""
-
-
 class Stream:
     """One open stream: its socket and its subscription, as the pinger and the dispatcher see them."""
 
-    __slots__ = ("socket", "sub", "metrics", "ping_slice", "opened")
+    __slots__ = ("socket", "sub", "ping_slice", "opened")
 
-    def __init__(self, socket: Socket, sub: Subscription | ListsSubscription, metrics: Metrics,
-                 ping_slice: int, opened: float) -> None:
+    def __init__(self, socket: Socket, sub: Subscriber, ping_slice: int, opened: float) -> None:
         self.socket = socket
         self.sub = sub
-        self.metrics = metrics
         self.ping_slice = ping_slice          # when in each ping interval the pinger visits it
         self.opened = opened
-
-    def send_now(self, change: Change, op: str) -> bool:
-        """The dispatcher's own write, while the stream's greenlet is parked with nothing queued.
-
-        False (the change is then queued and the greenlet woken) when the socket
-        cannot take it at once, or when the stream must close after it.
-        """
-        sub = self.sub
-        assert isinstance(sub, Subscription)
-        if change.rev <= sub.sent_rev:
-            return True                     # already in the snapshot or the resumed tail
-        if op == MEMBER_MESSAGE or (sub.todo_id is not None and op == "delete"):
-            return False                    # the greenlet acts on it (or sends it), then may close the stream
-        if not self.socket.try_send(sub.frame(change, op)):
-            return False
-        sub.sent_rev = change.rev
-        self.metrics.messages_sent.inc()
-        self.metrics.write_to_send_seconds.observe(max(0.0, time.time() - change.changed_time))
-        if self.socket.unsent:
-            sub.wake()                      # the greenlet writes the rest of the frame
-        return True
 
 
 class Streams:
@@ -100,6 +58,7 @@ class Streams:
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
+        self.sync = Sync(pool, settings.stream_queue_size)
         self.active: set[Stream] = set()
         # The pinger visits one slice per tick: each stream at the same point of every interval.
         self._ping_slices: list[set[Stream]] = [set() for _ in range(PING_SLICES)]
@@ -116,34 +75,23 @@ class Streams:
 
     # -- the three kinds of stream -----------------------------------------
 
-    def list_stream(self, socket: Socket, opener: Opener, list_view: dict[str, Any], *,
+    def list_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], *,
                     predicate: bool | None, since: int | None) -> None:
         """A list's todos (those matching `predicate`), from a snapshot or after `since`."""
-        list_id = list_view["id"]
-        sub = Subscription(list_id, opener.user_id, predicate=predicate, token_hash=opener.token_hash,
-                           limit=self.settings.stream_queue_size, list_view=dict(list_view))
+        sub = Subscription(list_as_seen["id"], opener.user_id, predicate=predicate, token_hash=opener.token_hash,
+                           limit=self.settings.stream_queue_size, list_as_seen=dict(list_as_seen))
 
-        def sync() -> int | None:
-            return self._sync_list(socket, sub.list_view, opener.user_id, predicate, since)
+        def sync() -> tuple[bytes, int] | None:
+            return self.sync.list_stream(sub.list_as_seen, opener.user_id, predicate, since)
 
         self._serve_changes(socket, opener, sub, sync)
 
-    def todo_stream(self, socket: Socket, opener: Opener, list_view: dict[str, Any], todo_id: str) -> None:
+    def todo_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], todo_id: str) -> None:
         """One todo's changes, after a snapshot of it; ends (1000) after its delete."""
-        list_id = list_view["id"]
+        list_id = list_as_seen["id"]
         sub = Subscription(list_id, opener.user_id, todo_id=todo_id, token_hash=opener.token_hash,
-                           limit=self.settings.stream_queue_size, list_view=dict(list_view))
-
-        def sync() -> int | None:
-            row = self.pool.query_one(CHANGES_SQL["todo_snapshot"], {"list": list_id, "id": todo_id,
-                                                                     "user": opener.user_id}, timeout=SYNC_POOL_WAIT)
-            if row is None:
-                self._check_access(list_id, opener.user_id)
-                return None  # deleted between the handshake and now
-            socket.send_text(dumps({"type": "snapshot", "todo": todo_json(row), "rev": row.list_rev}))
-            return self._ready(socket, row.list_rev)
-
-        self._serve_changes(socket, opener, sub, sync)
+                           limit=self.settings.stream_queue_size, list_as_seen=dict(list_as_seen))
+        self._serve_changes(socket, opener, sub, lambda: self.sync.todo_stream(list_id, opener.user_id, todo_id))
 
     def lists_stream(self, socket: Socket, opener: Opener) -> None:
         """The user's lists: a snapshot, then insert/update/delete as they gain, lose or rename one."""
@@ -152,9 +100,8 @@ class Streams:
 
         def run(stream: Stream) -> str:
             socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
-            shown = self._read_lists(opener.user_id)
-            socket.send_text(dumps({"type": "snapshot", "lists": list(shown.values())}))
-            socket.send_text(dumps({"type": "ready"}))
+            shown = self.sync.lists_of(opener.user_id)
+            socket.send_frames(protocol.lists_snapshot(list(shown.values())) + protocol.ready())
             self.dispatcher.watch_lists(sub, shown)
             sub.touch()       # read once more: a change between the first read and the watch is not missed
             return self._deliver_lists(stream, sub, shown)
@@ -163,9 +110,9 @@ class Streams:
 
     # -- shared machinery ---------------------------------------------------
 
-    def _open(self, socket: Socket, sub: Subscription | ListsSubscription, opener: Opener) -> Stream:
+    def _open(self, socket: Socket, sub: Subscriber, opener: Opener) -> Stream:
         self._opened += 1
-        stream = Stream(socket, sub, self.metrics, self._opened % PING_SLICES, self.clock())
+        stream = Stream(socket, sub, self._opened % PING_SLICES, self.clock())
         self.active.add(stream)
         self._ping_slices[stream.ping_slice].add(stream)
         self.metrics.open_streams.inc()
@@ -188,7 +135,7 @@ class Streams:
                                 "reason": reason})
 
     def _serve_changes(self, socket: Socket, opener: Opener, sub: Subscription,
-                       sync: Callable[[], int | None]) -> None:
+                       sync: Callable[[], tuple[bytes, int] | None]) -> None:
         """Subscribe first, then sync, then deliver queued changes newer than the sync."""
         self.dispatcher.subscribe(sub)
 
@@ -196,16 +143,18 @@ class Streams:
             # Client frames are read in the event loop, not by a greenlet of their own: a ping
             # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
             socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
-            sent_rev = sync()
-            if sent_rev is None:
-                socket.close(NORMAL, "todo deleted")
+            synced = sync()
+            if synced is None:
+                socket.close(Close.NORMAL, Close.NORMAL.reason)
                 return "todo gone"
-            self.dispatcher.position(sub.list_id, sent_rev)
-            return self._deliver(stream, sub, sent_rev)
+            frames, rev = synced
+            socket.send_frames(frames + protocol.ready(rev))
+            self.dispatcher.position(sub.list_id, rev)
+            return self._deliver(stream, sub, rev)
 
         self._serve(socket, opener, sub, run, lambda: self.dispatcher.unsubscribe(sub))
 
-    def _serve(self, socket: Socket, opener: Opener, sub: Subscription | ListsSubscription,
+    def _serve(self, socket: Socket, opener: Opener, sub: Subscriber,
                run: Callable[[Stream], str], unsubscribe: Callable[[], None]) -> None:
         """Open the stream, run it to its end, then unsubscribe and close, logging why it ended."""
         stream = self._open(socket, sub, opener)
@@ -226,17 +175,17 @@ class Streams:
         except ConnectionClosed:
             return "connection lost"
         except ListGone:
-            socket.close(LIST_DELETED, CLOSE_REASONS[LIST_DELETED])
+            socket.close(Close.LIST_DELETED, Close.LIST_DELETED.reason)
             return "list deleted"
         except AccessLost:
-            socket.close(NOT_A_MEMBER, CLOSE_REASONS[NOT_A_MEMBER])
+            socket.close(Close.NOT_A_MEMBER, Close.NOT_A_MEMBER.reason)
             return "no longer a member"
-        except HTTPError as error:
-            socket.close(SERVER_ERROR, "temporarily unavailable; reconnect with since")
+        except DatabaseUnavailable as error:
+            socket.close(Close.SERVER_ERROR, Close.SERVER_ERROR.reason)
             return f"sync failed: {error.message}"
         except Exception:
             log.exception("stream failed")
-            socket.close(SERVER_ERROR, "server error")
+            socket.close(Close.SERVER_ERROR, "server error")
             return "server error"
 
     def _end(self, socket: Socket, code: int | PeerGone) -> str:
@@ -244,11 +193,10 @@ class Streams:
         if code is PEER_GONE:
             socket.answer_close()
             return PEER_GONE.value
-        socket.close(code, CLOSE_REASONS.get(code, ""))
-        return f"ended with {code}"
+        socket.close(code, Close(code).reason)
+        return f"ended with {int(code)}"
 
-    def _control(self, socket: Socket, sub: Subscription | ListsSubscription) -> None:
-        socket.flush()              # the tail of a frame the dispatcher could not write whole
+    def _control(self, socket: Socket, sub: Subscriber) -> None:
         if socket.pong_due is not None:
             socket.answer_ping()
         if sub.ping_due:
@@ -261,19 +209,15 @@ class Streams:
         sent = self.metrics.messages_sent
         queue = sub.queue
         one_todo = sub.todo_id is not None
-        send_now = stream.send_now
         sub.sent_rev = sent_rev
         while True:
-            if not sub.wakeup.is_set():
-                sub.direct = send_now       # parked with nothing to do: the dispatcher may write
             sub.wakeup.wait()
-            sub.direct = None
             sub.wakeup.clear()
             while True:
                 if sub.ending is not None:
                     return self._end(socket, sub.ending)
                 if sub.overflowed:
-                    socket.close(TOO_SLOW, "too far behind; reconnect with since")
+                    socket.close(Close.TOO_SLOW, Close.TOO_SLOW.reason)
                     self.metrics.slow_consumers.inc()
                     return "too slow (4008)"
                 self._control(socket, sub)
@@ -288,18 +232,21 @@ class Streams:
                     change, op = queue.popleft()
                     if change.rev <= sub.sent_rev:
                         continue  # already in the snapshot or the resumed tail
+                    sub.sent_rev = change.rev
                     if op == MEMBER_MESSAGE:
                         # The user's own membership, in the list's order: a removal older than
                         # what the stream started from is history, a newer one ends it.
-                        sub.sent_rev = change.rev
                         if change.role is None:
                             removed = True
                         else:
-                            sub.list_view["role"] = change.role
+                            sub.list_as_seen["role"] = change.role
                         continue
-                    frames.append(sub.frame(change, op))
+                    if op == TITLE_MESSAGE:
+                        sub.list_as_seen["title"] = change.title
+                        frames.append(protocol.title_frame(change, sub.list_as_seen))
+                    else:
+                        frames.append(protocol.change_frame(change, op))
                     changed_times.append(change.changed_time)
-                    sub.sent_rev = change.rev
                     deleted = one_todo and op == "delete"
                 if frames:
                     socket.send_frames(frames[0] if len(frames) == 1 else b"".join(frames))
@@ -308,65 +255,13 @@ class Streams:
                     for changed_time in changed_times:
                         observe_latency(max(0.0, now - changed_time))
                 if deleted:
-                    socket.close(NORMAL, "todo deleted")
+                    socket.close(Close.NORMAL, Close.NORMAL.reason)
                     return "todo deleted"
                 if removed:
-                    socket.close(NOT_A_MEMBER, CLOSE_REASONS[NOT_A_MEMBER])
+                    socket.close(Close.NOT_A_MEMBER, Close.NOT_A_MEMBER.reason)
                     return "no longer a member"
 
-    def _sync_list(self, socket: Socket, list_view: dict[str, Any], user_id: str, predicate: bool | None,
-                   since: int | None) -> int:
-        """Send the missed changes after `since`, or a snapshot; read with the user's membership in
-        one statement, so the stream starts at a rev where the user was a member."""
-        list_id = list_view["id"]
-        if since is not None:
-            # A queue's worth at most: a longer gap costs more than a snapshot of the list.
-            rows = self.pool.query_all(CHANGES_SQL["resume"], {"list": list_id, "since": since, "user": user_id,
-                                                               "limit": self.settings.stream_queue_size},
-                                       timeout=SYNC_POOL_WAIT)
-            if not rows:
-                raise ListGone()
-            if not rows[0].member:
-                raise AccessLost()
-            if rows[0].resumable:
-                frames = []
-                for row in rows:
-                    if row.rev is None:
-                        continue                    # no change missed: the list's row alone
-                    change = Change(row)
-                    if change.kind == "todo":
-                        frames.append(change.frame(change.op_for_resume(predicate)))
-                    elif change.kind == "list" and change.op == "update":
-                        frames.append(change.list_frame(list_view))
-                    elif change.kind == "member" and change.user_id == user_id and change.role is not None:
-                        list_view["role"] = change.role
-                if frames:
-                    socket.send_frames(b"".join(frames))
-                return self._ready(socket, rows[0].head)
-        todos = todos_json(self.pool.query_all(TODOS_SQL["list"], {"list": list_id, "completed": predicate,
-                                                                   "user": user_id}, timeout=SYNC_POOL_WAIT))
-        if todos is None:
-            self._check_access(list_id, user_id)
-            raise ListGone()
-        socket.send_text(dumps({"type": "snapshot", **todos}))
-        return self._ready(socket, todos["rev"])
-
-    def _check_access(self, list_id: str, user_id: str) -> None:
-        """After a sync read found nothing: AccessLost when the list is there but the user is not in it."""
-        key = {"list": list_id, "user": user_id}
-        if (self.pool.query_one(LISTS_SQL["member_role"], key, timeout=SYNC_POOL_WAIT) is None
-                and self.pool.query_one(LISTS_SQL["rev"], key, timeout=SYNC_POOL_WAIT) is not None):
-            raise AccessLost()
-
-    def _ready(self, socket: Socket, rev: int) -> int:
-        socket.send_text(dumps({"type": "ready", "rev": rev}))
-        return rev
-
     # -- the lists stream -----------------------------------------------------
-
-    def _read_lists(self, user_id: str) -> dict[str, dict[str, Any]]:
-        rows = self.pool.query_all(LISTS_SQL["of_user"], {"user": user_id}, timeout=SYNC_POOL_WAIT)
-        return {row.id: list_json(row) for row in rows}
 
     def _deliver_lists(self, stream: Stream, sub: ListsSubscription, shown: dict[str, dict[str, Any]]) -> str:
         socket = stream.socket
@@ -379,14 +274,18 @@ class Streams:
             if not sub.stale:
                 continue
             sub.stale = False
-            now = self._read_lists(sub.user_id)
-            frames = [_list_change("delete", view) for list_id, view in shown.items() if list_id not in now]
+            now = self.sync.lists_of(sub.user_id)
+            # A deletion carries the list as this client last got it: what it holds, however
+            # often the list was read again meanwhile (its rev moves with every todo change).
+            frames = [protocol.lists_change("delete", view) for list_id, view in shown.items() if list_id not in now]
             for list_id, view in now.items():
                 before = shown.get(list_id)
                 if before is None:
-                    frames.append(_list_change("insert", view))
+                    frames.append(protocol.lists_change("insert", view))
                 elif (before["title"], before["role"]) != (view["title"], view["role"]):
-                    frames.append(_list_change("update", view))
+                    frames.append(protocol.lists_change("update", view))
+                else:
+                    now[list_id] = before
             shown = now
             self.dispatcher.watch_lists(sub, shown)
             if frames:
@@ -414,6 +313,3 @@ class Streams:
                     else:
                         stream.sub.request_ping()
 
-
-def _list_change(op: str, view: dict[str, Any]) -> bytes:
-    return text_frame(dumps({"type": "change", "op": op, "list": view}))

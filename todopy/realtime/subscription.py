@@ -1,16 +1,21 @@
-"""What one stream wants from the dispatcher, and the bounded queue it is fed through."""
+"""What one stream wants from the dispatcher, and the mailbox it is fed through.
+
+A subscriber is the meeting point of two greenlets: the dispatcher puts work in
+and wakes it; the stream's own greenlet takes the work out and is the socket's
+only writer. Nothing here does I/O.
+"""
 from __future__ import annotations
 
 import collections
 import enum
-from typing import Any, Callable, Final
+from typing import Any, Final
 
 import gevent.event
 
 from todopy.realtime.changes import Change
 
-LIST_MESSAGE = "list"       # a queued change sent as a `list` message (a new title)
-MEMBER_MESSAGE = "member"   # a queued change of the stream's user's own membership: acted on, never sent
+TITLE_MESSAGE = "list"      # a change sent as a `list` message (the list's new title)
+MEMBER_MESSAGE = "member"   # a change of the stream's user's own membership: acted on, never sent
 
 
 class PeerGone(enum.Enum):
@@ -22,80 +27,18 @@ class PeerGone(enum.Enum):
 PEER_GONE: Final = PeerGone.PEER_GONE
 
 
-class Subscription:
-    """One stream of one list: by list, then by todo id or predicate, the changes it is sent.
+class Subscriber:
+    """A stream's greenlet as others see it: woken for work, asked to end or to ping."""
 
-    The dispatcher never blocks on a subscriber: it appends to a bounded deque and
-    wakes the stream's greenlet (yielding once when the queue fills past half, so a
-    stream that keeps up can drain it); a full queue marks the subscriber as too slow.
-    While the greenlet is idle, the dispatcher first tries to write the change
-    itself, without waiting: the usual case costs no wake-up and no switch.
-    """
+    __slots__ = ("user_id", "token_hash", "wakeup", "ending", "ping_due")
 
-    __slots__ = ("list_id", "user_id", "todo_id", "predicate", "token_hash", "limit", "queue", "wakeup",
-                 "overflowed", "ending", "ping_due", "direct", "sent_rev", "list_view")
-
-    def __init__(self, list_id: str, user_id: str, *, todo_id: str | None = None, predicate: bool | None = None,
-                 token_hash: bytes | None = None, limit: int = 1000,
-                 list_view: dict[str, Any] | None = None) -> None:
-        self.list_id = list_id
+    def __init__(self, user_id: str, token_hash: bytes | None) -> None:
         self.user_id = user_id
-        self.todo_id = todo_id
-        self.predicate = predicate
-        self.token_hash = token_hash
-        self.limit = limit
-        self.list_view = list_view or {}       # the list as this user sees it, for `list` messages
-        self.queue: collections.deque[tuple[Change, str]] = collections.deque()
+        self.token_hash = token_hash       # the session it was opened with: its revocation ends it
         self.wakeup = gevent.event.Event()
-        self.overflowed = False
         # Why the stream must end, once it must: a close code of ours (shutdown, revoked access, ...) or PEER_GONE.
         self.ending: int | PeerGone | None = None
         self.ping_due = False
-        # While the stream's greenlet is parked with nothing to do, the dispatcher may write a
-        # change itself: `direct(change, op)` is True when it went out. Waking the greenlet
-        # withdraws it, so whatever the greenlet then writes stays in order.
-        self.direct: Callable[[Change, str], bool] | None = None
-        self.sent_rev = 0                      # the latest rev this stream has sent
-
-    def offer(self, change: Change) -> bool:
-        """Queue a todo change if this stream wants it; True when the queue is half full or more."""
-        if self.todo_id is not None:
-            if change.todo_id != self.todo_id:
-                return False
-            op: str | None = change.op
-        else:
-            op = change.op_for(self.predicate)
-        if op is None:
-            return False
-        return self._queue(change, op)
-
-    def offer_title(self, change: Change) -> bool:
-        """A new title of the list: list streams send it as a `list` message."""
-        if self.todo_id is not None:
-            return False
-        return self._queue(change, LIST_MESSAGE)
-
-    def offer_member(self, change: Change) -> bool:
-        """A membership change: queued, in rev order with the rest, when it is this stream's user's."""
-        if change.user_id != self.user_id:
-            return False
-        return self._queue(change, MEMBER_MESSAGE)
-
-    def _queue(self, change: Change, op: str) -> bool:
-        if self.overflowed:
-            return False
-        if self.direct is not None and self.direct(change, op):
-            return False
-        if len(self.queue) >= self.limit:
-            self.overflowed = True
-            self.queue.clear()          # it will resume with `since`; free the memory now
-        else:
-            self.queue.append((change, op))
-        self.wake()
-        return 2 * len(self.queue) >= self.limit
-
-    def frame(self, change: Change, op: str) -> bytes:
-        return change.list_frame(self.list_view) if op == LIST_MESSAGE else change.frame(op)
 
     def end(self, code: int | PeerGone) -> None:
         """Ask the stream to close with `code` at its next wake-up (the first reason wins)."""
@@ -108,38 +51,70 @@ class Subscription:
         self.wake()
 
     def wake(self) -> None:
-        """Wake the stream's greenlet (and take writing back from the dispatcher)."""
-        self.direct = None
         self.wakeup.set()
 
 
-class ListsSubscription:
+class Subscription(Subscriber):
+    """One stream of one list: by list, then by todo id or predicate, the changes it is sent.
+
+    The dispatcher never blocks on a subscriber: it appends to a bounded deque and
+    wakes the stream's greenlet, yielding once when the queue fills past half so a
+    stream that keeps up can drain it; a full queue marks the subscriber as too slow.
+    """
+
+    __slots__ = ("list_id", "todo_id", "predicate", "limit", "queue", "overflowed", "sent_rev", "list_as_seen")
+
+    def __init__(self, list_id: str, user_id: str, *, todo_id: str | None = None, predicate: bool | None = None,
+                 token_hash: bytes | None = None, limit: int = 1000,
+                 list_as_seen: dict[str, Any] | None = None) -> None:
+        super().__init__(user_id, token_hash)
+        self.list_id = list_id
+        self.todo_id = todo_id
+        self.predicate = predicate
+        self.limit = limit
+        # The list as this stream's user sees it (its title, their role): `list` messages carry it.
+        self.list_as_seen = list_as_seen or {}
+        self.queue: collections.deque[tuple[Change, str]] = collections.deque()
+        self.overflowed = False
+        self.sent_rev = 0                      # the latest rev this stream has sent
+
+    def wants(self, change: Change) -> str | None:
+        """What this stream is sent for one of its list's changes (an op, TITLE_MESSAGE or
+        MEMBER_MESSAGE), or None. A deleted list ends every stream of it (the dispatcher's rule)."""
+        kind = change.kind
+        if kind == "todo":
+            if self.todo_id is None:
+                return change.op_for(self.predicate)
+            return change.op if change.todo_id == self.todo_id else None
+        if kind == "list":
+            return TITLE_MESSAGE if self.todo_id is None and change.op == "update" else None
+        # A membership change acts on the stream of its member only, in rev order with the rest.
+        return MEMBER_MESSAGE if change.user_id == self.user_id else None
+
+    def put(self, change: Change, op: str) -> bool:
+        """Queue `change` as `op` and wake the stream; True when the queue is half full or more."""
+        if self.overflowed:
+            return False
+        if len(self.queue) >= self.limit:
+            self.overflowed = True
+            self.queue.clear()          # it will resume with `since`; free the memory now
+        else:
+            self.queue.append((change, op))
+        self.wakeup.set()
+        return 2 * len(self.queue) >= self.limit
+
+
+class ListsSubscription(Subscriber):
     """One stream of a user's lists: woken (`stale`) when any of them, or the user's
     memberships, may have changed; the stream then reads the lists again and sends the difference."""
 
-    __slots__ = ("user_id", "token_hash", "watched", "stale", "wakeup", "ending", "ping_due")
+    __slots__ = ("watched", "stale")
 
     def __init__(self, user_id: str, token_hash: bytes | None = None) -> None:
-        self.user_id = user_id
-        self.token_hash = token_hash
+        super().__init__(user_id, token_hash)
         self.watched: frozenset[str] = frozenset()   # the list ids it last sent
         self.stale = False
-        self.wakeup = gevent.event.Event()
-        self.ending: int | PeerGone | None = None
-        self.ping_due = False
 
     def touch(self) -> None:
         self.stale = True
-        self.wakeup.set()
-
-    def end(self, code: int | PeerGone) -> None:
-        if self.ending is None:
-            self.ending = code
-        self.wakeup.set()
-
-    def request_ping(self) -> None:
-        self.ping_due = True
-        self.wakeup.set()
-
-    def wake(self) -> None:
         self.wakeup.set()

@@ -26,6 +26,12 @@ def title_change(title: str, *, rev: int = 7) -> Change:
     return Change(ChangeRow("l1", rev, "list", "update", None, title, None, None, None, None, None, CREATED))
 
 
+def member_change(user_id: str, role: str | None, *, rev: int = 7) -> Change:
+    """A membership change: `user_id`'s role now (None: removed)."""
+    op = "delete" if role is None else "insert"
+    return Change(ChangeRow("l1", rev, "member", op, None, None, None, None, None, user_id, role, CREATED))
+
+
 def frame_json(frame: bytes) -> Any:
     """The message of one whole, final, unmasked text frame, as the server sends it."""
     assert frame[0] == 0x81

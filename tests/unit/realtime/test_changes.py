@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.realtime.rows import CREATED, frame_json, todo_change
+from tests.unit.realtime.rows import todo_change
 from todopy.realtime.changes import Change
 
 
@@ -55,16 +55,6 @@ def test_a_stream_without_a_predicate_sees_every_op_as_it_is(op, completed):
 ])
 def test_op_for_resume_sends_what_the_row_is_now(op, completed, predicate, expected):
     assert todo_change(op, completed, not completed).op_for_resume(predicate) == expected
-
-
-def test_a_frame_is_the_change_message_and_is_encoded_once_per_op():
-    change = todo_change("update", True, False)
-    frame = change.frame("insert")
-    assert change.frame("insert") is frame
-    assert frame_json(frame) == {
-        "type": "change", "op": "insert", "rev": 7,
-        "todo": {"id": "t1", "title": "milk", "completed": True, "created_time": CREATED.isoformat(), "rev": 7}}
-    assert change.frame("delete") != frame
 
 
 # -- the property behind the table: a filtered stream mirrors the filtered list --------------------

@@ -1,12 +1,18 @@
-"""Subscription.offer: which changes a stream is sent, through its bounded queue."""
+"""Subscription.wants and put: which changes a stream is sent, through its bounded queue."""
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.realtime.rows import frame_json, title_change, todo_change
+from tests.unit.realtime.rows import member_change, title_change, todo_change
 from todopy.realtime.changes import Change
-from todopy.realtime.subscription import LIST_MESSAGE, PEER_GONE, ListsSubscription, Subscription
+from todopy.realtime.subscription import MEMBER_MESSAGE, PEER_GONE, TITLE_MESSAGE, ListsSubscription, Subscription
+
+
+def offer(sub: Subscription, change: Change) -> bool:
+    """What the dispatcher does for one change routed to `sub` (registry.route asks `wants`)."""
+    op = sub.wants(change)
+    return sub.put(change, op) if op is not None else False
 
 
 def queued(sub: Subscription) -> list[tuple[str | None, int, str]]:
@@ -15,9 +21,9 @@ def queued(sub: Subscription) -> list[tuple[str | None, int, str]]:
 
 def test_a_todo_stream_takes_its_todos_changes_as_they_are_whatever_their_state():
     sub = Subscription("l1", "u1", todo_id="t1")
-    assert not sub.offer(todo_change("insert", False, todo_id="t2", rev=1))
-    sub.offer(todo_change("update", True, False, todo_id="t1", rev=2))
-    sub.offer(todo_change("delete", True, todo_id="t1", rev=3))
+    assert not offer(sub, todo_change("insert", False, todo_id="t2", rev=1))
+    offer(sub, todo_change("update", True, False, todo_id="t1", rev=2))
+    offer(sub, todo_change("delete", True, todo_id="t1", rev=3))
     assert queued(sub) == [("t1", 2, "update"), ("t1", 3, "delete")]
 
 
@@ -25,60 +31,41 @@ def test_a_list_stream_takes_each_change_as_its_predicate_sees_it():
     done = Subscription("l1", "u1", predicate=True)
     for change in (todo_change("insert", False, rev=1), todo_change("update", True, False, rev=2),
                    todo_change("update", False, True, rev=3), todo_change("delete", False, rev=4)):
-        done.offer(change)
+        offer(done, change)
     assert queued(done) == [("t1", 2, "insert"), ("t1", 3, "delete")]
     everything = Subscription("l1", "u1")
-    everything.offer(todo_change("delete", False, rev=4))
+    offer(everything, todo_change("delete", False, rev=4))
     assert queued(everything) == [("t1", 4, "delete")]
 
 
 def test_an_offer_wakes_the_stream_and_says_when_the_queue_is_half_full():
     sub = Subscription("l1", "u1", limit=4)
     assert not sub.wakeup.is_set()
-    assert sub.offer(todo_change("insert", False, rev=1)) is False
+    assert offer(sub, todo_change("insert", False, rev=1)) is False
     assert sub.wakeup.is_set()
-    assert sub.offer(todo_change("update", True, False, rev=2)) is True        # 2 of 4
-    assert sub.offer(todo_change("update", False, True, rev=3)) is True
+    assert offer(sub, todo_change("update", True, False, rev=2)) is True        # 2 of 4
+    assert offer(sub, todo_change("update", False, True, rev=3)) is True
 
 
 def test_a_full_queue_marks_the_stream_too_slow_drops_what_it_held_and_takes_nothing_more():
     sub = Subscription("l1", "u1", limit=3)
     for rev in range(1, 4):
-        sub.offer(todo_change("update", rev % 2 == 0, rev % 2 == 1, rev=rev))
+        offer(sub, todo_change("update", rev % 2 == 0, rev % 2 == 1, rev=rev))
     assert len(sub.queue) == 3 and not sub.overflowed
-    sub.offer(todo_change("update", True, False, rev=4))
+    offer(sub, todo_change("update", True, False, rev=4))
     assert sub.overflowed and not sub.queue
-    assert sub.offer(todo_change("update", False, True, rev=5)) is False
+    assert offer(sub, todo_change("update", False, True, rev=5)) is False
     assert not sub.queue
 
 
-def test_while_the_stream_is_parked_the_dispatcher_writes_itself_until_it_cannot():
-    sub = Subscription("l1", "u1")
-    written: list[tuple[int, str]] = []
-
-    def direct(change: Change, op: str) -> bool:
-        written.append((change.rev, op))
-        return change.rev < 2                   # the socket takes the first write, not the second
-
-    sub.direct = direct
-    assert sub.offer(todo_change("insert", False, rev=1)) is False
-    assert written == [(1, "insert")] and not sub.queue and not sub.wakeup.is_set()
-    sub.offer(todo_change("update", True, False, rev=2))
-    assert queued(sub) == [("t1", 2, "update")]
-    assert sub.wakeup.is_set() and sub.direct is None     # woken: writing is the stream's again
-    sub.offer(todo_change("update", False, True, rev=3))
-    assert written == [(1, "insert"), (2, "update")] and len(sub.queue) == 2
-
-
-def test_a_new_title_reaches_list_streams_only_as_the_list_their_member_sees():
+def test_a_new_title_reaches_list_streams_only_and_a_membership_change_only_its_members_streams():
     title = title_change("Groceries")
-    one_todo = Subscription("l1", "u1", todo_id="t1")
-    one_todo.offer_title(title)
-    sub = Subscription("l1", "u1", list_view={"id": "l1", "title": "Old", "role": "viewer"})
-    sub.offer_title(title)
-    assert not one_todo.queue and [op for _, op in sub.queue] == [LIST_MESSAGE]
-    assert frame_json(sub.frame(title, LIST_MESSAGE)) == {
-        "type": "list", "list": {"id": "l1", "title": "Groceries", "role": "viewer", "rev": 7}, "rev": 7}
+    assert Subscription("l1", "u1", todo_id="t1").wants(title) is None
+    assert Subscription("l1", "u1").wants(title) == TITLE_MESSAGE
+    removal = member_change("u2", None)
+    assert Subscription("l1", "u1").wants(removal) is None
+    assert Subscription("l1", "u2").wants(removal) == MEMBER_MESSAGE
+    assert Subscription("l1", "u2", todo_id="t1").wants(removal) == MEMBER_MESSAGE
 
 
 def test_the_first_reason_to_end_wins():
@@ -93,7 +80,7 @@ def test_an_offer_queues_or_overflows_never_more_than_the_limit(limit, states):
     sub = Subscription("l1", "u1", limit=limit)
     offered = 0
     for rev, completed in enumerate(states, start=1):
-        half = sub.offer(todo_change("update", completed, not completed, rev=rev))
+        half = offer(sub, todo_change("update", completed, not completed, rev=rev))
         offered += 1
         assert len(sub.queue) <= limit
         assert sub.overflowed == (offered > limit)
