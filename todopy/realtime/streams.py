@@ -39,7 +39,7 @@ class Opener:
 
 
 class Stream:
-    """One open stream: its socket and its subscription, as the pinger and the dispatcher see them."""
+    """One open stream: its socket and its subscription, as the pinger sees them."""
 
     __slots__ = ("socket", "sub", "ping_slice", "opened")
 
@@ -54,7 +54,6 @@ class Streams:
     def __init__(self, dispatcher: Dispatcher, pool: ConnectionPool, settings: Settings, metrics: Metrics,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.dispatcher = dispatcher
-        self.pool = pool
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
