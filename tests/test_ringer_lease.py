@@ -59,7 +59,8 @@ def test_a_cut_off_ringer_stops_claiming_the_role_within_its_lease(start_server,
     assert all(len(ringing) <= 1 for ringing in seen), f"two ringers claimed the role at once: {set(seen)}"
     assert stepped_down is not None and stepped_down <= 1.0 + 0.5, \
         f"the cut-off holder still claimed the role {time.monotonic() - cut:.1f}s after the cut: {set(seen)}"
-    assert seen[-1] == ("survivor",), f"the survivor did not take over: {seen[-5:]}"
+    # Only the holder's old connection is cut: a fresh one of its own may win the next election.
+    assert len(seen[-1]) == 1, f"no one rings after the cut: {seen[-5:]}"
     assert "stopped ringing" in holder.full_log()
 
 

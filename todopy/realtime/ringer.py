@@ -24,10 +24,12 @@ candidate that finds the lease unrenewed past `lease` ends the lock holder's ses
 and is elected at its next try. Listeners that hear no ring for a while read the log
 on their own meanwhile (todopy.realtime.dispatcher).
 
-The holder fences itself on its own clock: a round trip that outlasts the lease (its
-host cut off, the database unreachable) ends its term at once, so it never claims the
-role while another process may already hold it, even before its dead connection
-errors out, which TCP may take many seconds to tell.
+The holder fences itself on its own clock: once `FENCE` of its lease has passed since
+it sent its last renewal that succeeded (its host cut off, the database unreachable,
+its process frozen), its term ends at once, whatever round trip is under way. The
+database's clock started the lease no earlier than that send, and a candidate waits
+for the whole lease, so the holder stops claiming the role before any other process
+can take it, rather than when TCP gives up on the dead connection seconds later.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ RINGER_LOCK = 7_401_330_002          # the session advisory lock that elects the
 # A new ringer rings whatever committed this recently: its predecessor may have died before ringing it.
 TAKEOVER_LOOKBACK_S = 10
 HELD_BACK_WARNING_S = 10             # log an open write transaction older than this
+FENCE = 0.8                          # of the lease: the holder's own deadline, ahead of any candidate's
 SESSION = (
     # A holder whose network vanished must lose the lock within seconds, not when the
     # kernel's default keepalive (hours) notices.
@@ -115,8 +118,9 @@ class Ringer:
                     log.info("this process rings change notifications for the database")
                     self._ring_forever(cur)
             except LeaseLapsed:
-                log.warning("the ringer's database round trip took longer than its %.1f s lease; this process "
-                            "stopped ringing and stands for election again", self.lease)
+                log.warning("the ringer could not renew its %.1f s lease in time (database unreachable or this "
+                            "process stalled); this process stopped ringing and stands for election again",
+                            self.lease)
             except (DatabaseUnavailable, *db.CONNECTION_ERRORS) as error:
                 if self.elected:
                     log.warning("ringer lost the database (%s); another process or this one takes over",
@@ -161,9 +165,11 @@ class Ringer:
             cur.execute("SELECT pg_notify(%s, %s)", (RING_CHANNEL, EVERYTHING))
         cur.execute(RINGER_SQL["listen_doorbell"])
         cur.execute(RINGER_SQL["disarm_doorbell"])      # a predecessor may have left it armed
+        renewed = time.monotonic()                       # sent before the renewal it times
+        self._renew(cur)
         interval = self.min_interval
         armed = in_flight = False
-        checked_held_back = renewed = time.monotonic()
+        checked_held_back = time.monotonic()
         while True:
             if armed:
                 # Asleep until a write rings, or the lease is due. A transaction that was in progress
@@ -172,11 +178,12 @@ class Ringer:
                 self._wait_for_doorbell(cur.connection, self.max_interval if in_flight else until_renewal)
             else:
                 gevent.sleep(interval)
-            # psycopg2 closes a connection whose green wait is interrupted: the lapse ends the session too.
-            with gevent.Timeout(self.lease, LeaseLapsed):
-                if time.monotonic() - renewed >= self.renew_interval:
-                    renewed = time.monotonic()
+            if time.monotonic() - renewed >= self.renew_interval:
+                sending = time.monotonic()
+                with self._within_term(renewed):
                     self._renew(cur)
+                renewed = sending
+            with self._within_term(renewed):
                 if not armed and interval >= self.max_interval:
                     cur.execute(RINGER_SQL["arm_doorbell"])      # before the tick that decides whether to sleep
                     armed = True
@@ -194,6 +201,14 @@ class Ringer:
             # How long the oldest change rung this tick waited since it was written.
             self.metrics.ringer_lag_seconds.set(max(0.0, time.time() - oldest) if oldest else 0.0)
             interval = self.min_interval if oldest else min(self.max_interval, interval * 2)
+
+    def _within_term(self, renewed: float) -> gevent.Timeout:
+        """A deadline for round trips: the holder's term ends `FENCE` of a lease after it sent its last
+        renewal. (psycopg2 closes a connection whose green wait is interrupted: the session ends too.)"""
+        remaining = renewed + FENCE * self.lease - time.monotonic()
+        if remaining <= 0:
+            raise LeaseLapsed()
+        return gevent.Timeout(remaining, LeaseLapsed)
 
     def _wait_for_doorbell(self, conn, timeout: float) -> None:
         # A ring that came in with the last tick's answer is already read off the socket.
