@@ -11,7 +11,7 @@ PACKAGE_SOURCES := setup.py pyproject.toml $(shell find todopy sql -name '*.py' 
 FRONT_SOURCES := $(shell find static/src static/build.mjs static/package.json static/package-lock.json 2>/dev/null)
 FRONT_BUILT := $(if $(wildcard static/package.json),static/dist/index.html)
 
-.PHONY: all install run dist test test-python test-js typecheck bench fuzz soak clean system-deps browser-deps test-cluster
+.PHONY: all install run dist test test-python test-js typecheck bench fuzz soak clean system-deps browser-deps test-cluster schema
 
 all: install
 
@@ -57,6 +57,12 @@ dist: $(VENV)/.deps $(FRONT_BUILT)
 
 run: install
 	$(BIN)/todopy serve $(if $(PORT),--port $(PORT))
+
+# sql/schema.sql: the schema the migrations add up to, dumped from a throwaway embedded PostgreSQL
+# (tests/schema.py). Run it after adding or changing a migration, and commit the result: the suite
+# fails until the snapshot matches.
+schema: install
+	$(BIN)/python -m tests.schema
 
 # -- testing ------------------------------------------------------------------
 

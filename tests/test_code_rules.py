@@ -122,3 +122,27 @@ def test_changes_flow_one_way_through_the_realtime_core():
         imported = imported_modules(PACKAGE / "realtime" / f"{name}.py")
         upward += [f"{name} imports {higher}" for higher in order[rank + 1:] if f"todopy.realtime.{higher}" in imported]
     assert not upward, upward
+
+
+def environ_key_misuses(path: Path, keys: dict[str, str]) -> list[str]:
+    """A todopy environ key written as a literal, or given a second name, outside todopy/environ.py."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Constant) and node.value in keys.values():
+            found.append(f"{node.lineno}: the literal {node.value!r}")
+        elif isinstance(node, ast.Assign):
+            value = node.value
+            name = value.id if isinstance(value, ast.Name) else value.attr if isinstance(value, ast.Attribute) else ""
+            if name in keys:
+                found.append(f"{node.lineno}: {name} renamed")
+    return found
+
+
+def test_environ_keys_have_one_name_from_todopy_environ():
+    from todopy import environ
+
+    keys = {name: value for name, value in vars(environ).items() if name.isupper() and isinstance(value, str)}
+    offenders = [f"{path.relative_to(PACKAGE.parent)}:{where}"
+                 for path in sorted(PACKAGE.rglob("*.py")) if path.name != "environ.py"
+                 for where in environ_key_misuses(path, keys)]
+    assert offenders == [], "name environ keys as todopy.environ does, by import: " + ", ".join(offenders)

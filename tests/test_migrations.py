@@ -1,7 +1,10 @@
 """Migrations apply from empty, re-apply as a no-op, and tolerate concurrent runs."""
 from __future__ import annotations
 
+import ast
+import difflib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +15,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from tests import schema
 from tests.support import PASSWORD, TODOPY
 from todopy import sqlfiles
 from todopy.migrate import migrate
@@ -43,6 +47,36 @@ def test_migrations_apply_from_empty_then_are_a_no_op(empty_database):
     assert migrate(empty_database) == names
     assert migrate(empty_database) == []
     assert applied_names(empty_database) == names
+
+
+def test_the_schema_snapshot_is_what_the_migrations_build(postgres, empty_database):
+    migrate(empty_database)
+    built = schema.dump(postgres, empty_database)
+    committed = schema.SNAPSHOT.read_text() if schema.SNAPSHOT.exists() else ""
+    difference = "".join(difflib.unified_diff(committed.splitlines(True), built.splitlines(True),
+                                              "sql/schema.sql (committed)", "the migrations (built)"))
+    assert built == committed, (f"sql/schema.sql is not what the migrations build: run `{schema.REGENERATE}` "
+                                f"and commit it\n{difference}")
+
+
+def notified_channels(sql_text: str) -> set[str]:
+    """The channels a piece of SQL sends notifications on: `pg_notify('<channel>', ...)` or `NOTIFY <channel>`."""
+    return set(re.findall(r"pg_notify\(\s*'(\w+)'", sql_text, re.IGNORECASE)) | \
+        set(re.findall(r"^\s*NOTIFY\s+(\w+)", sql_text, re.IGNORECASE | re.MULTILINE))
+
+
+def test_every_channel_the_schema_and_queries_notify_is_one_the_realtime_layer_names():
+    """No dead NOTIFY: a channel nobody LISTENs to costs every notifying commit the queue lock
+    for nothing. The realtime layer holds the listening side (todopy/realtime/), so each
+    channel must be a string it names."""
+    sql = sqlfiles.sql_dir()
+    text = schema.SNAPSHOT.read_text() + "".join(f.read_text() for f in (sql / "queries").iterdir())
+    channels = notified_channels(text)
+    realtime = Path(sqlfiles.__file__).parent / "realtime"
+    named = {node.value for path in realtime.rglob("*.py") for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert channels and channels <= named, f"notified, yet never named by todopy/realtime/: {channels - named}"
+    assert notified_channels("SELECT pg_notify('x', ''); SELECT 1;\n  NOTIFY y;") == {"x", "y"}
 
 
 def test_two_processes_migrating_at_once_apply_each_migration_once(empty_database):

@@ -37,7 +37,7 @@ class ListAccess:
     list_id: str
     user: User
     role: str
-    view: dict[str, Any] | None = None      # the list as the user sees it, when it was read
+    list_as_seen: dict[str, Any] | None = None      # the list as the user sees it, when it was read
     session: bytes | None = None            # the token hash the request came with: writes check it at commit
 
     def allows(self, role: str) -> bool:
@@ -56,17 +56,20 @@ def resolve(pool: ConnectionPool, user: User, list_id: str | None, session: byte
     statement that reads the data."""
     if list_id is None:
         return ListAccess(user.personal_list, user, OWNER, session=session)
+    seen = _membership(pool, list_id, user)
+    return ListAccess(seen["id"], user, seen["role"], seen, session)
+
+
+def read_list_as_seen(pool: ConnectionPool, access: ListAccess) -> dict[str, Any]:
+    """The list as the user sees it (its JSON, with their role): read now when `resolve` did not need to."""
+    if access.list_as_seen is not None:
+        return access.list_as_seen
+    return _membership(pool, access.list_id, access.user)
+
+
+def _membership(pool: ConnectionPool, list_id: str, user: User) -> dict[str, Any]:
+    """The list as `user` sees it; 404 when they are not a member (or there is no such list)."""
     row = pool.query_one(LISTS_SQL["membership"], {"list": list_id, "user": user.id})
-    if row is None:
-        raise NotFound(NO_SUCH_LIST)
-    return ListAccess(row.id, user, row.role, list_json(row), session)
-
-
-def read_view(pool: ConnectionPool, access: ListAccess) -> dict[str, Any]:
-    """The list as the user sees it (read now when `resolve` did not need to)."""
-    if access.view is not None:
-        return access.view
-    row = pool.query_one(LISTS_SQL["membership"], {"list": access.list_id, "user": access.user.id})
     if row is None:
         raise NotFound(NO_SUCH_LIST)
     return list_json(row)

@@ -16,12 +16,13 @@ from todopy.accounts import Accounts
 from todopy.admission import StreamAdmission, raise_open_files_limit
 from todopy.budget import WriteBudget
 from todopy.db import ConnectionPool
+from todopy.environ import ENDPOINT
 from todopy.errors import NotFound, Unauthorized
 from todopy.http import JSON_CONTENT_TYPE
 from todopy.representations import dumps
 from todopy.fastpaths import AccessLog
 from todopy.metrics import Metrics
-from todopy.middleware.access_log import ENDPOINT_KEY, AccessLogMiddleware
+from todopy.middleware.access_log import AccessLogMiddleware
 from todopy.middleware.crosssite import CrossSiteMiddleware
 from todopy.middleware.errors import ErrorMiddleware
 from todopy.middleware.security import SecurityHeadersMiddleware
@@ -58,7 +59,7 @@ class Router:
         except WerkzeugHTTPException:
             self._refuse_strangers(environ)
             raise NotFound("no such resource") from None
-        environ[ENDPOINT_KEY] = route.name
+        environ[ENDPOINT] = route.name
         # werkzeug's match returns a dict, typed as a Mapping.
         response = self.resources[route.resource].dispatch(Request(environ), values)  # type: ignore[arg-type]
         if response is None:  # a stream ran to its end; the socket is already closed

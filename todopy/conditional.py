@@ -5,6 +5,8 @@ import re
 
 from werkzeug.wrappers import Request
 
+from todopy.errors import HTTPError, NotFound, PreconditionFailed
+
 # One entity tag of a list: W/ marks a weak tag, which never matches strongly.
 _TAG = re.compile(r'\s*(W/)?"([^"]*)"\s*(?:,|$)')
 MAX_REV_DIGITS = 18
@@ -32,6 +34,21 @@ def if_match_revs(request: Request) -> list[int] | None:
             revs.append(int(opaque))
         position = match.end()
     return revs
+
+
+def changed(noun: str, since: str, rev: int) -> PreconditionFailed:
+    """412: the resource moved on `since` (what If-Match named); its ETag is its rev now, to retry with."""
+    return PreconditionFailed(f"the {noun} has changed {since}; it is now at rev {rev}", headers=[etag(rev)])
+
+
+def missed(noun: str, missing: str, revs: list[int] | None, rev_now: int | None) -> HTTPError:
+    """Why a conditional write matched no row: 404 (`missing`) when the resource is not there
+    (`rev_now` None), else 412, If-Match named none of its revs.
+
+    The caller asks `rev_now` after the write, in a statement of its own: only a miss pays for it."""
+    if rev_now is None:
+        return NotFound(missing)
+    return changed(noun, describe(revs), rev_now)
 
 
 def describe(revs: list[int] | None) -> str:

@@ -107,7 +107,7 @@ def _run(conn: psycopg2.extensions.connection, statement: str) -> None:
 
 
 def _unavailable(error: BaseException, conn: psycopg2.extensions.connection) -> tuple[DatabaseUnavailable, bool]:
-    """The 503 for a database error, and whether the connection is unusable now.
+    """The DatabaseUnavailable for a database error, and whether the connection is unusable now.
 
     psycopg2 raises OperationalError both for a lost connection and for errors the
     server reports on a healthy one (statement timeout, deadlock, serialization

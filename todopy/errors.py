@@ -1,10 +1,20 @@
-"""HTTP errors raised anywhere and rendered once, as the JSON error body of docs/api.md."""
+"""Errors raised anywhere and rendered at each transport's edge, as the JSON error body of docs/api.md.
+
+Two kinds: `HTTPError`s (a request refused: 400, 404, 412...) carry their own
+status; failures of the infrastructure beneath (the database is away) are plain
+exceptions, which `HTTP_STATUSES` maps to a status in this one table.
+"""
 from __future__ import annotations
 
 import json
 from typing import Iterable
 
 from todopy.fastpaths import status_line
+
+
+def error_document(code: str, message: str) -> dict[str, dict[str, str]]:
+    """docs/api.md's error body, `{"error": {"code", "message"}}`, before serialization."""
+    return {"error": {"code": code, "message": message}}
 
 
 class HTTPError(Exception):
@@ -24,7 +34,7 @@ class HTTPError(Exception):
         self.headers = list(headers)
 
     def body(self) -> bytes:
-        return json.dumps({"error": {"code": self.code, "message": self.message}}).encode()
+        return json.dumps(error_document(self.code, self.message)).encode()
 
     def http_message(self) -> bytes:
         """The whole HTTP/1.1 response, closing the connection: for the server itself,
@@ -103,10 +113,6 @@ class HeaderFieldsTooLarge(HTTPError):
     status, code = 431, "headers_too_large"
 
 
-class DatabaseUnavailable(HTTPError):
-    status, code = 503, "database_unavailable"
-
-
 class ServerBusy(HTTPError):
     """Refused at once rather than queued: the work queue behind it is full."""
 
@@ -114,3 +120,42 @@ class ServerBusy(HTTPError):
 
     def __init__(self, message: str, retry_after: int = 1, *, code: str | None = None) -> None:
         super().__init__(message, code=code, headers=[("Retry-After", str(retry_after))])
+
+
+class DatabaseUnavailable(Exception):
+    """The database is away: no connection, a lost one, no answer in time, no pooled connection free.
+
+    Not an HTTP error: the same failure ends a stream, skips a housekeeping round or
+    fails a CLI command; each transport answers it at its edge (`HTTP_STATUSES`
+    here, close codes in todopy/realtime/). `code` tells the kinds apart for clients
+    (`database_unavailable`, `database_timeout`)."""
+
+    code = "database_unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+# The status HTTP answers each exception class that is not an HTTPError with; the body
+# carries the exception's own `code` and `message`. The one table for HTTP: the error
+# middleware, the server's own responses and /healthz read it. The WebSocket side maps
+# the same classes to close codes (todopy/realtime/).
+HTTP_STATUSES: dict[type[Exception], int] = {
+    DatabaseUnavailable: 503,
+}
+
+
+def as_http_error(error: BaseException) -> HTTPError | None:
+    """The HTTPError that answers `error`: itself, or as its class's row of HTTP_STATUSES says;
+    None when nothing does (a bug: the caller logs it and answers a 500)."""
+    if isinstance(error, HTTPError):
+        return error
+    for cls in type(error).__mro__:
+        status = HTTP_STATUSES.get(cls)
+        if status is not None:
+            return HTTPError(getattr(error, "message", str(error)), status=status,
+                             code=getattr(error, "code", None))
+    return None

@@ -15,8 +15,6 @@ from todopy.fastpaths import JSON_CONTENT_TYPE, JSONResponse, NoContent
 from todopy.representations import dumps
 
 MAX_BODY = 64 * 1024
-# time.monotonic() by which the request's head and body must have arrived (the server sets it).
-DEADLINE_KEY = DEADLINE
 # An error after which the rest of the body stays unread: the server closes the connection.
 CLOSE = ("Connection", "close")
 JSON_TYPE = "application/json"
@@ -62,7 +60,7 @@ def read_body(request: Request) -> bytes:
         raise PayloadTooLarge(too_large, headers=[CLOSE])
     stream = environ["wsgi.input"]
     chunked = length is None and environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
-    deadline = environ.get(DEADLINE_KEY)
+    deadline = environ.get(DEADLINE)
     timer = None
     if deadline is not None and (length or chunked):
         # The body shares the headers' deadline: trickling it a byte at a time gains nothing.

@@ -6,7 +6,7 @@ import logging
 import gevent
 
 from todopy.db import ConnectionPool
-from todopy.errors import HTTPError
+from todopy.errors import DatabaseUnavailable
 from todopy.settings import Settings
 from todopy.sqlfiles import queries
 
@@ -32,5 +32,5 @@ def run_forever(pool: ConnectionPool, settings: Settings, interval: float = 60.0
             pruned = run_once(pool, settings)
             if pruned:
                 log.info("pruned %d change-log rows", pruned)
-        except HTTPError as error:
+        except DatabaseUnavailable as error:
             log.warning("housekeeping skipped: %s", error.message)

@@ -19,11 +19,10 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from todopy import fastpaths, request_headers
+from todopy.environ import ACCEPT_WEBSOCKET, DEADLINE
 from todopy.errors import BadRequest, HeaderFieldsTooLarge, HTTPError, RequestTimeout, URITooLong
-from todopy.http import DEADLINE_KEY
 from todopy.realtime.protocol import Close
 from todopy.realtime.socket import Socket
-from todopy.views.streaming import ACCEPT_KEY
 from todopy.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,7 @@ class Handler(WebSocketHandler):
 
     def get_environ(self) -> dict:
         environ = super().get_environ()
-        environ[DEADLINE_KEY] = self.deadline
+        environ[DEADLINE] = self.deadline
         return environ
 
     @classmethod
@@ -162,7 +161,7 @@ class Handler(WebSocketHandler):
 
     def run_application(self) -> Any:
         if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
-            self.environ[ACCEPT_KEY] = self._accept
+            self.environ[ACCEPT_WEBSOCKET] = self._accept
         try:
             return WSGIHandler.run_application(self)
         finally:

@@ -16,8 +16,8 @@ import psycopg2.errors
 
 from todopy.access import NO_SUCH_LIST, Writer
 from todopy.db import ConnectionPool, NamedRowCursor, Row
-from todopy.conditional import etag
-from todopy.errors import Conflict, Forbidden, NotFound, PreconditionFailed, Unauthorized
+from todopy.conditional import changed
+from todopy.errors import Conflict, Forbidden, NotFound, Unauthorized
 from todopy.sqlfiles import queries
 
 WRITES_SQL = queries("writes")
@@ -78,5 +78,4 @@ def refusals() -> Iterator[None]:
         if error.pgcode != LIST_MOVED_ON:
             raise
         rev = int(error.diag.message_detail or 0)
-        raise PreconditionFailed(f"the list has changed since the rev If-Match named; it is now at rev {rev}",
-                                 headers=[etag(rev)]) from None
+        raise changed("list", "since the rev If-Match named", rev) from None

@@ -31,8 +31,8 @@ SELECT coalesce(%(id)s::uuid, gen_random_uuid()), %(user)s, %(title)s
 RETURNING id::text, title, 'owner' AS role, personal, created_time, 1::bigint AS rev
 
 -- name: find
--- A client-chosen list id: whose is it? (a retried create, or someone else's)
-SELECT l.owner = %(user)s AND m.role IS NOT NULL AS mine,
+-- A client-chosen list id: whose is it? (is_retry: the user's own list, a retried create; else someone else's)
+SELECT l.owner = %(user)s AND m.role IS NOT NULL AS is_retry,
        l.id::text, l.title, m.role, l.personal, l.created_time, l.rev
   FROM lists l LEFT JOIN memberships m ON m.list_id = l.id AND m.user_id = %(user)s
  WHERE l.id = %(id)s

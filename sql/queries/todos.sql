@@ -25,8 +25,8 @@ SELECT t.id::text, t.title, t.completed, t.created_time, t.rev
 SELECT rev FROM todos WHERE id = %(id)s AND list_id = %(list)s
 
 -- name: find
--- Where a client-chosen id already is: this list's todo (a retried create), or another list's.
-SELECT list_id = %(list)s AS here, id::text, title, completed, created_time, rev FROM todos WHERE id = %(id)s
+-- Where a client-chosen id already is: this list's todo (is_retry: a retried create), or another list's.
+SELECT list_id = %(list)s AS is_retry, id::text, title, completed, created_time, rev FROM todos WHERE id = %(id)s
 
 -- name: create
 -- Nothing is written when the id is taken (the caller finds out where); a full list is

@@ -5,10 +5,9 @@ import time
 from typing import Any, Callable, Iterable
 
 from todopy.fastpaths import AccessLog
-from todopy import environ as environ_keys
+from todopy.environ import ENDPOINT, ERROR, STREAM, USER
 from todopy.metrics import Metrics
 
-ENDPOINT_KEY = environ_keys.ENDPOINT  # set by the router once the URL matched
 # Metric labels come from closed sets: a label per made-up method would let any client
 # grow /metrics (and every scrape's time) without bound. Routes are endpoint names.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -45,9 +44,9 @@ class AccessLogMiddleware:
             self._record(environ, statuses[-1].split(" ", 1)[0] if statuses else "500", self.clock() - started)
 
     def _record(self, environ: dict, status: str, seconds: float) -> None:
-        if environ.get(environ_keys.STREAM):
+        if environ.get(STREAM):
             return  # streams log their own open and close lines
-        route = environ.get(ENDPOINT_KEY, UNMATCHED)
+        route = environ.get(ENDPOINT, UNMATCHED)
         method = environ.get("REQUEST_METHOD", "-")
         label = method_label(method)
         samples = self._samples.get((route, label, status))
@@ -56,6 +55,6 @@ class AccessLogMiddleware:
                 self.metrics.requests.labels(route, label, status), self.metrics.request_seconds.labels(route))
         samples[0].inc()
         samples[1].observe(seconds)
-        user = environ.get(environ_keys.USER)
+        user = environ.get(USER)
         self.access_log.write(method, environ.get("PATH_INFO", ""), status, seconds, user.id if user else None,
-                              environ.get(environ_keys.ERROR))
+                              environ.get(ERROR))

@@ -5,7 +5,7 @@ from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 from todopy.errors import Forbidden
-from todopy.middleware.sessions import SESSION_KEY, current_user
+from todopy.middleware.sessions import current_session, current_user
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -34,7 +34,7 @@ class CrossSiteMiddleware:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         guarded = environ.get("REQUEST_METHOD") in UNSAFE_METHODS or is_websocket_handshake(environ)
-        if guarded and environ[SESSION_KEY].via == "cookie" and current_user(environ) is not None:
+        if guarded and current_session(environ).via == "cookie" and current_user(environ) is not None:
             claimed = environ.get("HTTP_ORIGIN")
             if claimed is None and environ.get("HTTP_REFERER"):
                 claimed = origin_of(environ["HTTP_REFERER"]) or "null"

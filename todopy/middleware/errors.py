@@ -1,10 +1,10 @@
-"""Raise HTTP errors anywhere; they become docs/api.md's JSON here, and only here."""
+"""Raise errors anywhere; they become docs/api.md's JSON here, and only here, for the application's responses."""
 from __future__ import annotations
 
 import logging
 from typing import Callable, Iterable
 
-from todopy.errors import HTTPError
+from todopy.errors import HTTPError, as_http_error
 from todopy.environ import ERROR
 from todopy.fastpaths import JSONResponse
 
@@ -17,7 +17,8 @@ def error_response(error: HTTPError, environ: dict, start_response: Callable) ->
 
 
 class ErrorMiddleware:
-    """Outermost: turns HTTPError into JSON and any other exception into a logged JSON 500."""
+    """Outermost: answers an HTTPError, or an exception of todopy.errors.HTTP_STATUSES (the database
+    away), as JSON; any other exception is a bug, logged with its traceback and answered with a JSON 500."""
 
     def __init__(self, app: Callable) -> None:
         self.app = app
@@ -25,11 +26,10 @@ class ErrorMiddleware:
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         try:
             return self.app(environ, start_response)
-        except HTTPError as error:
+        except Exception as raised:
+            error = as_http_error(raised)
+            if error is None:
+                log.exception("unexpected error in %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+                error = HTTPError("internal server error; the server log has the details")
             environ[ERROR] = error.code
             return error_response(error, environ, start_response)
-        except Exception:
-            log.exception("unexpected error in %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
-            environ[ERROR] = "internal_error"
-            return error_response(HTTPError("internal server error; the server log has the details"),
-                                  environ, start_response)

@@ -7,13 +7,10 @@ from typing import Any, Callable, Iterable
 from werkzeug.http import dump_cookie, parse_cookie
 
 from todopy.accounts import Accounts, User
-from todopy import environ as environ_keys
+from todopy.environ import SESSION, SET_COOKIE, USER, require
 
 COOKIE_NAME = "todopy_session"
 HANDSHAKE_POOL_WAIT = 15.0           # seconds a stream's handshake may queue for a pooled connection
-SESSION_KEY = environ_keys.SESSION   # a Session, always set
-USER_KEY = environ_keys.USER         # the User, or None
-_SET_KEY = environ_keys.SET_COOKIE   # token to set as cookie, "" to clear
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,11 +21,11 @@ class Session:
 
 def start_session(environ: dict, token: str) -> None:
     """Ask the middleware to set the session cookie on this response."""
-    environ[_SET_KEY] = token
+    environ[SET_COOKIE] = token
 
 
 def clear_session(environ: dict) -> None:
-    environ[_SET_KEY] = ""
+    environ[SET_COOKIE] = ""
 
 
 def credentials(environ: dict) -> Session:
@@ -81,15 +78,15 @@ class SessionMiddleware:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         session = credentials(environ)
-        environ[SESSION_KEY] = session
+        environ[SESSION] = session
         # A stream's handshake queues for the pool longer than a REST request: after a restart
         # thousands of clients reconnect at once, and failing them fast would only make
         # them all come back again (a thundering herd); the wait is still bounded.
         wait = HANDSHAKE_POOL_WAIT if environ.get("HTTP_UPGRADE", "").lower() == "websocket" else None
-        environ[USER_KEY] = self.accounts.user_for(session.token, wait=wait) if session.token else None
+        environ[USER] = self.accounts.user_for(session.token, wait=wait) if session.token else None
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            token = environ.get(_SET_KEY)
+            token = environ.get(SET_COOKIE)
             if token is not None:
                 headers = headers + [("Set-Cookie", self._cookie(environ, token))]
             return start_response(status, headers, exc_info)
@@ -103,6 +100,10 @@ class SessionMiddleware:
 
 
 def current_user(environ: dict) -> User | None:
-    if USER_KEY not in environ:
-        raise RuntimeError("SessionMiddleware must run before this code")
-    return environ[USER_KEY]
+    """The signed-in user, or None; fails loudly when SessionMiddleware did not run first."""
+    return require(environ, USER)
+
+
+def current_session(environ: dict) -> Session:
+    """How the request came (its token, cookie or bearer); fails loudly when SessionMiddleware did not run first."""
+    return require(environ, SESSION)

@@ -6,7 +6,7 @@ from werkzeug.wrappers import Request
 from todopy import validation
 from todopy.errors import Unauthorized
 from todopy.http import Reply, json_response, no_content, read_json_object
-from todopy.middleware.sessions import SESSION_KEY, USER_KEY, clear_session, start_session
+from todopy.middleware.sessions import clear_session, current_session, current_user, start_session
 from todopy.representations import user_json
 from todopy.views.base import Resource
 
@@ -38,14 +38,14 @@ class SessionResource(Resource):
         return json_response({"user": user_json(user), "token": token})
 
     def get(self, request: Request) -> Reply:
-        user = request.environ[USER_KEY]
+        user = current_user(request.environ)
         if user is None:
             raise Unauthorized("not signed in")
         return json_response({"user": user_json(user)})
 
     def delete(self, request: Request) -> Reply:
-        session = request.environ[SESSION_KEY]
-        if request.environ[USER_KEY] is None:
+        session = current_session(request.environ)
+        if current_user(request.environ) is None or session.token is None:     # a user comes with a token
             raise Unauthorized("not signed in")
         self.services.accounts.sign_out(session.token)
         clear_session(request.environ)

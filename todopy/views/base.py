@@ -12,7 +12,7 @@ from todopy.environ import ACCEPT_WEBSOCKET
 from todopy.errors import Forbidden, HTTPError, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
 from todopy.accounts import User, hash_token
-from todopy.middleware.sessions import SESSION_KEY, current_user
+from todopy.middleware.sessions import current_session, current_user
 from todopy.services import Services
 
 VERBS = ("get", "post", "put", "patch", "delete")
@@ -118,7 +118,7 @@ def writer_of(request: Request) -> access.Writer:
 
 def _session_of(request: Request) -> bytes | None:
     """The hash of the token the request came with (as sessions are stored), or None."""
-    token = request.environ[SESSION_KEY].token
+    token = current_session(request.environ).token
     return hash_token(token) if token else None
 
 

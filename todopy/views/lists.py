@@ -3,19 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg2.errors
 from werkzeug.wrappers import Request
 
 from todopy import access, validation, writes
 from todopy.access import ListAccess
-from todopy.conditional import describe, etag, if_match_revs
+from todopy.conditional import etag, if_match_revs, missed
 from todopy.db import Row
-from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed
+from todopy.errors import Conflict, HTTPError, NotFound
 from todopy.http import Reply, json_response, no_content, read_json_object
 from todopy.views.base import signed_in, writer_of
 from todopy.representations import list_json, member_json
 from todopy.sqlfiles import queries
-from todopy.views import streaming
+from todopy.views import creating, streaming
 from todopy.views.base import Resource
 
 LISTS_SQL = queries("lists")
@@ -25,7 +24,7 @@ IDS_SQL = queries("ids")
 # and a members page stay one small query each.
 MAX_LISTS_PER_USER = 100
 MAX_MEMBERS_PER_LIST = 50
-ID_TAKEN = "this id is taken; choose another (a new UUID)"
+COLLECTION = "/api/lists/"
 OWNER_STAYS = "the owner stays with their list: it cannot be left, nor its owner's role changed"
 
 
@@ -41,27 +40,22 @@ class Lists(Resource):
         user = signed_in(request)
         body = validation.fields(read_json_object(request), validation.NEW_LIST_FIELDS, required={"title"})
         params = {"user": user.id, "id": body.get("id"), "title": body["title"], "max_lists": MAX_LISTS_PER_USER}
-        try:
+
+        def create() -> Row | None:
             with writes.transaction(self.services.pool, writer_of(request)) as cur:
                 cur.execute(LISTS_SQL["lock_user"], params)
                 cur.execute(LISTS_SQL["create"], params)
-                row = cur.fetchone()
-        except psycopg2.errors.UniqueViolation:
-            row = None       # the same id, created concurrently, or retired: answered below
+                return cur.fetchone()
+
+        row = creating.attempt(create)
         if row is not None:
             self.services.budget.spend(user.id, 1)
-            created = list_json(row)
-            return json_response(created, 201, [("Location", f"/api/lists/{created['id']}/"), etag(created["rev"])])
+            return creating.created(list_json(row), COLLECTION)
         if params["id"] is not None:
             found = self.services.pool.query_one(LISTS_SQL["find"], params)
-            if found is not None:
-                if not found.mine:
-                    raise Conflict(ID_TAKEN, code="id_taken")
-                existing = list_json(found)
-                return json_response(existing, 200, [("Location", f"/api/lists/{existing['id']}/"),
-                                                     etag(existing["rev"])])
-            if self.services.pool.query_one(IDS_SQL["retired"], params) is not None:
-                raise Conflict(ID_TAKEN, code="id_taken")
+            if found is not None or self.services.pool.query_one(IDS_SQL["retired"], params) is not None:
+                return creating.existing(found, list_json, COLLECTION)
+        # Nothing has the id (or none was chosen): the user's lists are at the limit.
         raise Conflict(f"you are a member of the most lists one may have ({MAX_LISTS_PER_USER}); "
                        "delete or leave some first", code="limit_reached")
 
@@ -79,8 +73,8 @@ class OneList(Resource):
         return {"get": access.VIEWER, "patch": access.EDITOR}.get(verb, access.OWNER)
 
     def get(self, request: Request, grant: ListAccess) -> Reply:
-        view = access.read_view(self.services.pool, grant)
-        return json_response(view, headers=[etag(view["rev"])])
+        seen = access.read_list_as_seen(self.services.pool, grant)
+        return json_response(seen, headers=[etag(seen["rev"])])
 
     def patch(self, request: Request, grant: ListAccess) -> Reply:
         body = validation.fields(read_json_object(request), validation.LIST_FIELDS, required={"title"},
@@ -89,28 +83,25 @@ class OneList(Resource):
         rows = writes.write(self.services.pool, grant.writer, LISTS_SQL["rename"],
                             {**key, "title": body["title"], "role": grant.role}, LISTS_SQL["renamed"])
         if not rows:
-            raise self._miss(key)
+            raise self._missed(key)
         self.services.budget.spend(grant.user.id, 1)
         renamed = list_json(rows[0])
         return json_response(renamed, headers=[etag(renamed["rev"])])
 
     def delete(self, request: Request, grant: ListAccess) -> Reply:
-        view = access.read_view(self.services.pool, grant)
-        if view["personal"]:
+        seen = access.read_list_as_seen(self.services.pool, grant)
+        if seen["personal"]:
             raise Conflict("a personal list cannot be deleted; " + OWNER_STAYS, code="owner_stays")
         key = {"list": grant.list_id, "if_revs": if_match_revs(request)}
         if not writes.write(self.services.pool, grant.writer, LISTS_SQL["delete"], key):
-            raise self._miss(key)
+            raise self._missed(key)
         self.services.budget.spend(grant.user.id, 1)
         return no_content()
 
-    def _miss(self, key: dict[str, Any]) -> HTTPError:
-        """A conditional write matched no row: 404 if the list is gone, else 412."""
+    def _missed(self, key: dict[str, Any]) -> HTTPError:
+        """A conditional write on the list matched no row: 404 if the list is gone, else 412."""
         row = self.services.pool.query_one(LISTS_SQL["rev"], key)
-        if row is None:
-            return NotFound(access.NO_SUCH_LIST)
-        return PreconditionFailed(f"the list has changed {describe(key['if_revs'])}; it is now at rev {row.rev}",
-                                 headers=[etag(row.rev)])
+        return missed("list", access.NO_SUCH_LIST, key["if_revs"], None if row is None else row.rev)
 
 
 class Members(Resource):

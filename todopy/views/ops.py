@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request, Response
 
-from todopy.errors import HTTPError
+from todopy.errors import HTTP_STATUSES, DatabaseUnavailable, error_document
 from todopy.http import Reply, json_response
 from todopy.views.base import Resource
 
@@ -14,7 +14,7 @@ class Health(Resource):
     def get(self, request: Request) -> Reply:
         try:
             self.services.pool.execute("SELECT 1")
-        except HTTPError as error:
+        except DatabaseUnavailable as error:
             return self._unavailable("database", f"database unreachable: {error.message}")
         if not self.services.dispatcher.listening:
             return self._unavailable("listener", "change listener is not connected to the database; "
@@ -23,8 +23,9 @@ class Health(Resource):
 
     @staticmethod
     def _unavailable(part: str, message: str) -> Reply:
-        return json_response({"status": "unavailable", "error": {"code": f"{part}_unavailable", "message": message}},
-                             503, [("Cache-Control", "no-store")])
+        """The database, or the listener's connection to it, is away: answered as the error table says."""
+        return json_response({"status": "unavailable", **error_document(f"{part}_unavailable", message)},
+                             HTTP_STATUSES[DatabaseUnavailable], [("Cache-Control", "no-store")])
 
 
 class MetricsResource(Resource):

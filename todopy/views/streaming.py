@@ -3,15 +3,12 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Request
 
-from todopy import environ as environ_keys
 from todopy.accounts import hash_token
+from todopy.environ import ACCEPT_WEBSOCKET, STREAM
 from todopy.errors import BadRequest, HTTPError, Unprocessable
-from todopy.middleware.sessions import SESSION_KEY, current_user
+from todopy.middleware.sessions import current_session, current_user
 from todopy.realtime.socket import Socket
 from todopy.realtime.streams import Opener, Streams
-
-ACCEPT_KEY = environ_keys.ACCEPT_WEBSOCKET   # set by the server's handler on upgrade requests
-STREAM_KEY = environ_keys.STREAM             # set once upgraded: the access log tells streams apart
 
 
 def parse_since(args) -> int | None:
@@ -30,16 +27,16 @@ def accept(request: Request, streams: Streams) -> Socket:
         # A graceful stop has closed every stream; one opened now (clients reconnect
         # within 250 ms) would hold the worker until the graceful timeout. Refuse it.
         raise HTTPError("the server is stopping; reconnect shortly", code="stopping", status=503)
-    upgrade = request.environ.get(ACCEPT_KEY)
+    upgrade = request.environ.get(ACCEPT_WEBSOCKET)
     socket = upgrade() if upgrade else None
     if socket is None:
         raise BadRequest("not a valid WebSocket handshake", code="bad_handshake")
-    request.environ[STREAM_KEY] = True
+    request.environ[STREAM] = True
     return socket
 
 
 def opener(request: Request) -> Opener:
     user = current_user(request.environ)
     assert user is not None, "streams need a signed-in user"
-    token = request.environ[SESSION_KEY].token
+    token = current_session(request.environ).token
     return Opener(user.id, hash_token(token) if token else None, request.full_path.rstrip("?"))

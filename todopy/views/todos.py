@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from typing import Any, Iterator, NoReturn
+from typing import Any, Iterator
 
-import psycopg2.errors
 from werkzeug.wrappers import Request
 
 from todopy import access, validation, writes
 from todopy.access import ListAccess
-from todopy.conditional import describe, etag, if_match_revs
-from todopy.errors import Conflict, HTTPError, NotFound, PreconditionFailed, Unprocessable
+from todopy.conditional import etag, if_match_revs, missed
+from todopy.db import Row
+from todopy.errors import HTTPError, NotFound, Unprocessable
 from todopy.http import Reply, json_response, no_content, read_json_object
 from todopy.representations import todo_json, todos_json
 from todopy.sqlfiles import queries
-from todopy.views import streaming
+from todopy.views import creating, streaming
 from todopy.views.base import Resource
 
 TODOS_SQL = queries("todos")
@@ -42,24 +42,18 @@ class TodoList(Resource):
                                  ignored=validation.READ_ONLY_TODO_FIELDS - {"id"})
         params = {"list": grant.list_id, "id": body.get("id") or str(uuid.uuid4()), "title": body["title"],
                   "completed": body.get("completed", False)}
-        try:
-            rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["create"], params, TODOS_SQL["written"])
-        except psycopg2.errors.UniqueViolation:
-            rows = []       # a retired id (sql/0010_limits.sql): answered below
-        if rows:
-            self.services.budget.spend(grant.user.id, 1)
-            todo = todo_json(rows[0])
-            return json_response(todo, 201, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
-        return self._not_created(request, params)
 
-    def _not_created(self, request: Request, params: dict[str, Any]) -> Reply:
-        """Nothing was written: the id is taken, by this list's todo (a retried create: 200,
-        the todo as it is now), or by another list's, live or deleted (409)."""
+        def create() -> Row | None:
+            rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["create"], params, TODOS_SQL["written"])
+            return rows[0] if rows else None
+
+        # A retired id (sql/0010_limits.sql) is a unique violation: no live row has it, a 409.
+        row = creating.attempt(create)
+        if row is not None:
+            self.services.budget.spend(grant.user.id, 1)
+            return creating.created(todo_json(row), request.path)
         found = self.services.pool.query_one(TODOS_SQL["find"], params)
-        if found is None or not found.here:
-            raise Conflict("this id is taken; choose another (a new UUID)", code="id_taken")
-        todo = todo_json(found)
-        return json_response(todo, 200, [("Location", f"{request.path}{todo['id']}/"), etag(todo["rev"])])
+        return creating.existing(found, todo_json, request.path)
 
     def patch(self, request: Request, grant: ListAccess) -> Reply:
         # The body first: its 413/415/400 win over a 422 for the query (the contract's precedence).
@@ -96,9 +90,9 @@ class TodoList(Resource):
     def websocket(self, request: Request, grant: ListAccess) -> None:
         predicate = validation.bool_param(request.args, "completed")
         since = streaming.parse_since(request.args)
-        view = access.read_view(self.services.pool, grant)
+        seen = access.read_list_as_seen(self.services.pool, grant)
         socket = streaming.accept(request, self.services.streams)
-        self.services.streams.list_stream(socket, streaming.opener(request), view, predicate=predicate, since=since)
+        self.services.streams.list_stream(socket, streaming.opener(request), seen, predicate=predicate, since=since)
 
 
 class Todo(Resource):
@@ -134,16 +128,16 @@ class Todo(Resource):
     def delete(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
         if not writes.write(self.services.pool, grant.writer, TODOS_SQL["delete"], key):
-            self._explain_miss(grant, key)
+            raise self._missed(grant, key)
         self.services.budget.spend(grant.user.id, 1)
         return no_content()
 
     def websocket(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> None:
         if self._current_rev(grant, todo_id) is None:
             raise NotFound(NO_SUCH_TODO)
-        view = access.read_view(self.services.pool, grant)
+        seen = access.read_list_as_seen(self.services.pool, grant)
         socket = streaming.accept(request, self.services.streams)
-        self.services.streams.todo_stream(socket, streaming.opener(request), view, str(todo_id))
+        self.services.streams.todo_stream(socket, streaming.opener(request), seen, str(todo_id))
 
     def _update(self, request: Request, grant: ListAccess, todo_id: uuid.UUID, body: dict[str, Any]) -> Reply:
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
@@ -151,7 +145,7 @@ class Todo(Resource):
                             {**key, "title": body.get("title"), "completed": body.get("completed")},
                             TODOS_SQL["written"])
         if not rows:
-            self._explain_miss(grant, key)
+            raise self._missed(grant, key)
         self.services.budget.spend(grant.user.id, 1)
         return json_response(todo_json(rows[0]), headers=[etag(rows[0].rev)])
 
@@ -172,12 +166,6 @@ class Todo(Resource):
                 raise NotFound(NO_SUCH_TODO) from None
             raise
 
-    def _explain_miss(self, grant: ListAccess, key: dict[str, Any]) -> NoReturn:
-        """A conditional write matched no row: 404 if the todo is not there, else 412.
-
-        Asked after the write, in a statement of its own: only a miss pays for it."""
-        current = self._current_rev(grant, key["id"])
-        if current is None:
-            raise NotFound(NO_SUCH_TODO)
-        raise PreconditionFailed(f"the todo has changed {describe(key['if_revs'])}; it is now at rev {current}",
-                                 headers=[etag(current)])
+    def _missed(self, grant: ListAccess, key: dict[str, Any]) -> HTTPError:
+        """A conditional write on the todo matched no row: 404 if the todo is not there, else 412."""
+        return missed("todo", NO_SUCH_TODO, key["if_revs"], self._current_rev(grant, key["id"]))

@@ -6,7 +6,8 @@ import pytest
 from todopy.accounts import User
 from todopy.errors import Forbidden
 from todopy.middleware.crosssite import CrossSiteMiddleware, origin_of
-from todopy.middleware.sessions import SESSION_KEY, USER_KEY, Session
+from todopy.environ import SESSION, USER
+from todopy.middleware.sessions import Session
 
 ALICE = User("u1", "alice", "l1")
 ALLOWED = ("https://App.Example/",)
@@ -19,7 +20,7 @@ def app(environ, start_response):
 def request(method: str = "POST", *, origin: str | None = None, referer: str | None = None,
             via: str | None = "cookie", user: User | None = ALICE, websocket: bool = False) -> dict:
     environ = {"REQUEST_METHOD": method, "wsgi.url_scheme": "http", "HTTP_HOST": "todo.test:8000",
-               SESSION_KEY: Session("token" if via else None, via), USER_KEY: user}
+               SESSION: Session("token" if via else None, via), USER: user}
     if origin is not None:
         environ["HTTP_ORIGIN"] = origin
     if referer is not None:
