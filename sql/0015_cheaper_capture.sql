@@ -1,5 +1,5 @@
 -- A cheaper capture, the same guarantees (sql/0009_revs_at_commit.sql; docs/design.md,
--- "What revs at commit cost"). Measured as the backend's CPU time per one-todo UPDATE and
+-- "Where the capture's CPU goes"). Measured as the backend's CPU time per one-todo UPDATE and
 -- commit, the capture cost about 20 times the write itself; two parts of it were waste:
 --
 -- 1. `capture_mark` was a SQL function called from plpgsql. Such a call is not inlined,
