@@ -15,7 +15,7 @@ class Change:
     deletion (`kind == "list"`), or a membership change (`kind == "member"`)."""
 
     __slots__ = ("list_id", "rev", "kind", "op", "todo_id", "title", "completed", "created_time",
-                 "was_completed", "user_id", "role", "changed_time", "_frames")
+                 "was_completed", "user_id", "role", "changed_time", "by", "member_name", "_frames")
 
     def __init__(self, row: Row) -> None:
         """`row`: a row of the change log as changes.sql's queries select it."""
@@ -30,6 +30,8 @@ class Change:
         self.was_completed: bool | None = row.was_completed     # an update's: before it
         self.user_id: str | None = row.user_id      # a membership change's member
         self.role: str | None = row.role            # their role now (None: removed)
+        self.by: str | None = row.by                # the author's username (None: a database writer that did not say)
+        self.member_name: str | None = row.member_name       # a membership change's member's username
         changed_time = row.changed_time
         self.changed_time: float = changed_time.timestamp() if isinstance(changed_time, datetime.datetime) else 0.0
         self._frames: dict[str, bytes] = {}
@@ -48,13 +50,13 @@ class Change:
         frame = self._frames.get(op)
         if frame is None:
             frame = self._frames[op] = text_frame(
-                dumps({"type": "change", "op": op, "todo": self.todo(), "rev": self.rev}))
+                dumps({"type": "change", "op": op, "todo": self.todo(), "rev": self.rev, "by": self.by}))
         return frame
 
     def list_frame(self, list_json: dict[str, Any]) -> bytes:
         """The `list` message for a new title; `list_json` is the list as the subscriber sees it."""
         return text_frame(dumps({"type": "list", "list": {**list_json, "title": self.title, "rev": self.rev},
-                                 "rev": self.rev}))
+                                 "rev": self.rev, "by": self.by}))
 
     def op_for(self, predicate: bool | None) -> str | None:
         """How a live query on `completed == predicate` sees this todo change: its op, or None to skip."""

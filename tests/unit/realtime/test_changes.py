@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.realtime.rows import CREATED, frame_json, todo_change
+from tests.unit.realtime.rows import CREATED, frame_json, title_change, todo_change
 from todopy.realtime.changes import Change
 
 
@@ -62,9 +62,18 @@ def test_a_frame_is_the_change_message_and_is_encoded_once_per_op():
     frame = change.frame("insert")
     assert change.frame("insert") is frame
     assert frame_json(frame) == {
-        "type": "change", "op": "insert", "rev": 7,
+        "type": "change", "op": "insert", "rev": 7, "by": "alice",
         "todo": {"id": "t1", "title": "milk", "completed": True, "created_time": CREATED.isoformat(), "rev": 7}}
     assert change.frame("delete") != frame
+
+
+def test_a_change_by_a_database_writer_that_did_not_say_names_no_author():
+    assert frame_json(todo_change("insert", False, by=None).frame("insert"))["by"] is None
+
+
+def test_a_list_message_names_its_author():
+    message = frame_json(title_change("Shop", by="bob").list_frame({"id": "l1", "title": "Old", "rev": 3}))
+    assert message == {"type": "list", "list": {"id": "l1", "title": "Shop", "rev": 7}, "rev": 7, "by": "bob"}
 
 
 # -- the property behind the table: a filtered stream mirrors the filtered list --------------------

@@ -78,7 +78,7 @@ def test_a_new_title_reaches_list_streams_only_as_the_list_their_member_sees():
     sub.offer_title(title)
     assert not one_todo.queue and [op for _, op in sub.queue] == [LIST_MESSAGE]
     assert frame_json(sub.frame(title, LIST_MESSAGE)) == {
-        "type": "list", "list": {"id": "l1", "title": "Groceries", "role": "viewer", "rev": 7}, "rev": 7}
+        "type": "list", "list": {"id": "l1", "title": "Groceries", "role": "viewer", "rev": 7}, "rev": 7, "by": "alice"}
 
 
 def test_the_first_reason_to_end_wins():
