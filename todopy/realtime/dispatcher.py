@@ -66,6 +66,9 @@ class Dispatcher:
         self._reconciler: gevent.Greenlet | None = None   # the reconcile running beside dispatching
         self._greenlets: list[gevent.Greenlet] = []
         self._stopping = False
+        # Other channels heard on this one connection, each with who handles its payloads
+        # (presence: todopy.realtime.presence); called in the listener's greenlet, must not block.
+        self.channel_hooks: dict[str, Callable[[str], None]] = {}
 
     # -- subscriptions (called by streams) ------------------------------------
 
@@ -151,6 +154,8 @@ class Dispatcher:
                 pubsub = pgpubsub.PubSub(conn)
                 pubsub.listen(RING_CHANNEL)
                 pubsub.listen(SESSIONS_CHANNEL)
+                for channel in self.channel_hooks:
+                    pubsub.listen(channel)
                 # A revocation may have been missed while away: resolve every token afresh.
                 self.accounts.trust_cache(True)
                 self._rung_at = gevent.get_hub().loop.now()
@@ -190,6 +195,10 @@ class Dispatcher:
     def _handle(self, channel: str, payload: str) -> None:
         if channel == SESSIONS_CHANNEL:
             self._revoke(bytes.fromhex(payload))
+            return
+        hook = self.channel_hooks.get(channel)
+        if hook is not None:
+            hook(payload)
             return
         self._rung_at = gevent.get_hub().loop.now()
         if payload == EVERYTHING:

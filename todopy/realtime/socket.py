@@ -31,7 +31,8 @@ import gevent.event
 import gevent.socket
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-MAX_CLIENT_FRAME = 64 * 1024     # clients have nothing to tell us; refuse to buffer more
+MAX_CLIENT_FRAME = 64 * 1024     # clients have little to tell us; refuse to buffer more
+MAX_CLIENT_TEXT = 1024           # a text message longer than this is read (UTF-8 checked) but not handed on
 READ_SIZE = 64 * 1024
 READ = 1                         # libev's EV_READ
 
@@ -90,17 +91,19 @@ class FrameReader:
 
     `feed(data)` returns the control frames that completed, as (opcode, payload)
     pairs for pings and pongs; data frames are checked (framing, UTF-8 of text)
-    and dropped. Reading stops at the peer's close (`closed` holds its code, or
+    and dropped, but for short text messages, kept in `texts` for the reader's owner. Reading stops at the peer's close (`closed` holds its code, or
     None for a close without one, and its reason) or at the first violation
     (`failure` holds the close code and reason to answer with).
     """
 
-    __slots__ = ("_inbox", "_message", "_utf8", "closed", "failure", "frames")
+    __slots__ = ("_inbox", "_message", "_utf8", "_text", "closed", "failure", "frames", "texts")
 
     def __init__(self) -> None:
         self._inbox = bytearray()
         self._message: int | None = None     # opcode of the fragmented message in progress
         self._utf8: codecs.IncrementalDecoder | None = None
+        self._text: list[str] | None = None    # the text message in progress, while short enough to keep
+        self.texts: list[str] = []             # short text messages completed, until their owner takes them
         self.closed: tuple[int | None, str] | None = None
         self.failure: tuple[int, str] | None = None
         self.frames = 0                      # complete frames read: each proves the peer alive
@@ -171,14 +174,21 @@ class FrameReader:
         else:
             self._message = opcode
             self._utf8 = codecs.getincrementaldecoder("utf-8")() if opcode == OP_TEXT else None
+            self._text = [] if opcode == OP_TEXT else None
         if self._utf8 is not None:
             try:
-                self._utf8.decode(payload, fin)
+                text = self._utf8.decode(payload, fin)
             except UnicodeDecodeError:
                 self.failure = (INVALID_DATA, "text messages must be UTF-8")
                 return
+            if self._text is not None:
+                self._text.append(text)
+                if sum(map(len, self._text)) > MAX_CLIENT_TEXT:
+                    self._text = None
         if fin:
-            self._message, self._utf8 = None, None
+            if self._text is not None:
+                self.texts.append("".join(self._text))
+            self._message, self._utf8, self._text = None, None, None
 
     def _close(self, payload: bytes) -> None:
         if not payload:
@@ -211,7 +221,8 @@ class Socket:
     called in the event loop and must not block.
     """
 
-    __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_ended", "_clock", "last_seen",
+    __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_on_text", "_ended", "_clock",
+                 "last_seen",
                  "close_sent", "close_received", "input_done", "pong_due", "_answer", "unsent", "write_timeout")
 
     def __init__(self, sock, buffered: bytes = b"", clock: Callable[[], float] = time.monotonic,
@@ -226,6 +237,7 @@ class Socket:
         self._watcher: Any = None               # the event loop's io watcher while reading
         self._on_control: Callable[[], None] = _nothing
         self._on_end: Callable[[], None] | None = None
+        self._on_text: Callable[[str], None] | None = None
         self._ended: gevent.event.Event | None = None   # made only when someone waits for the end
         self._clock = clock
         self.last_seen = clock()
@@ -337,8 +349,10 @@ class Socket:
 
     # -- reading (event-loop callbacks) ---------------------------------------
 
-    def start_reading(self, on_control: Callable[[], None], on_end: Callable[[], None]) -> None:
-        self._on_control, self._on_end = on_control, on_end
+    def start_reading(self, on_control: Callable[[], None], on_end: Callable[[], None],
+                      on_text: Callable[[str], None] | None = None) -> None:
+        """`on_text(message)`, if given, for each short text message the peer sends (in the event loop too)."""
+        self._on_control, self._on_end, self._on_text = on_control, on_end, on_text
         if self._buffered:
             buffered, self._buffered = self._buffered, b""
             self._received(buffered)
@@ -377,6 +391,11 @@ class Socket:
         controls = reader.feed(data)
         if reader.frames != seen:
             self.last_seen = self._clock()
+        if reader.texts:
+            texts, reader.texts = reader.texts, []
+            if self._on_text is not None:
+                for text in texts:
+                    self._on_text(text)
         for opcode, payload in controls:
             if opcode == OP_PING:
                 self.pong_due = payload

@@ -19,6 +19,7 @@ from todopy.http import dumps
 from todopy.metrics import Metrics
 from todopy.realtime.changes import Change
 from todopy.realtime.dispatcher import Dispatcher
+from todopy.realtime.presence import Presence
 from todopy.realtime.socket import (GOING_AWAY, LIST_DELETED, NORMAL, NOT_A_MEMBER, POLICY, SERVER_ERROR,
                                     TOO_SLOW, ConnectionClosed, Socket, WriteStalled, text_frame)
 from todopy.realtime.subscription import MEMBER_MESSAGE, PEER_GONE, ListsSubscription, PeerGone, Subscription
@@ -47,6 +48,7 @@ class Opener:
     user_id: str
     token_hash: bytes | None
     label: str
+    username: str = ""          # as others see them in a list's presence
 
 
 class ListGone(Exception):
@@ -94,8 +96,9 @@ class Stream:
 
 class Streams:
     def __init__(self, dispatcher: Dispatcher, pool: ConnectionPool, settings: Settings, metrics: Metrics,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, presence: Presence | None = None) -> None:
         self.dispatcher = dispatcher
+        self.presence = presence            # who has each list open (todopy.realtime.presence)
         self.pool = pool
         self.settings = settings
         self.metrics = metrics
@@ -126,7 +129,16 @@ class Streams:
         def sync() -> int | None:
             return self._sync_list(socket, sub.list_view, opener.user_id, predicate, since)
 
-        self._serve_changes(socket, opener, sub, sync)
+        presence = self.presence
+        if presence is None:
+            self._serve_changes(socket, opener, sub, sync)
+            return
+        # Present from now until the stream ends; its client's presence frames say what it edits.
+        presence.join(sub, opener.username, socket)
+        try:
+            self._serve_changes(socket, opener, sub, sync, lambda text: presence.said(sub, text))
+        finally:
+            presence.leave(sub)
 
     def todo_stream(self, socket: Socket, opener: Opener, list_view: dict[str, Any], todo_id: str) -> None:
         """One todo's changes, after a snapshot of it; ends (1000) after its delete."""
@@ -188,14 +200,14 @@ class Streams:
                                 "reason": reason})
 
     def _serve_changes(self, socket: Socket, opener: Opener, sub: Subscription,
-                       sync: Callable[[], int | None]) -> None:
+                       sync: Callable[[], int | None], on_text: Callable[[str], None] | None = None) -> None:
         """Subscribe first, then sync, then deliver queued changes newer than the sync."""
         self.dispatcher.subscribe(sub)
 
         def run(stream: Stream) -> str:
             # Client frames are read in the event loop, not by a greenlet of their own: a ping
             # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
-            socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
+            socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE), on_text)
             sent_rev = sync()
             if sent_rev is None:
                 socket.close(NORMAL, "todo deleted")
@@ -277,6 +289,9 @@ class Streams:
                     self.metrics.slow_consumers.inc()
                     return "too slow (4008)"
                 self._control(socket, sub)
+                if sub.presence_frame is not None:
+                    frame, sub.presence_frame = sub.presence_frame, None
+                    socket.send_frames(frame)
                 if not queue:
                     break
                 # All that is queued goes out in one write (a bulk statement's changes: one syscall).

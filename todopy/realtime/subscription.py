@@ -33,7 +33,7 @@ class Subscription:
     """
 
     __slots__ = ("list_id", "user_id", "todo_id", "predicate", "token_hash", "limit", "queue", "wakeup",
-                 "overflowed", "ending", "ping_due", "direct", "sent_rev", "list_view")
+                 "overflowed", "ending", "ping_due", "direct", "sent_rev", "list_view", "presence_frame")
 
     def __init__(self, list_id: str, user_id: str, *, todo_id: str | None = None, predicate: bool | None = None,
                  token_hash: bytes | None = None, limit: int = 1000,
@@ -56,6 +56,7 @@ class Subscription:
         # withdraws it, so whatever the greenlet then writes stays in order.
         self.direct: Callable[[Change, str], bool] | None = None
         self.sent_rev = 0                      # the latest rev this stream has sent
+        self.presence_frame: bytes | None = None   # the latest presence message not sent yet (todopy.realtime.presence)
 
     def offer(self, change: Change) -> bool:
         """Queue a todo change if this stream wants it; True when the queue is half full or more."""
@@ -93,6 +94,11 @@ class Subscription:
             self.queue.append((change, op))
         self.wake()
         return 2 * len(self.queue) >= self.limit
+
+    def offer_presence(self, frame: bytes) -> None:
+        """Who is in the list now: only the latest view matters, so it replaces one not sent yet."""
+        self.presence_frame = frame
+        self.wake()
 
     def frame(self, change: Change, op: str) -> bytes:
         return change.list_frame(self.list_view) if op == LIST_MESSAGE else change.frame(op)
