@@ -32,7 +32,6 @@ import gevent.socket
 
 OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 MAX_CLIENT_FRAME = 64 * 1024     # clients have little to tell us; refuse to buffer more
-MAX_CLIENT_TEXT = 1024           # a text message longer than this is read (UTF-8 checked) but not handed on
 READ_SIZE = 64 * 1024
 READ = 1                         # libev's EV_READ
 
@@ -97,6 +96,9 @@ class FrameReader:
     """
 
     __slots__ = ("_inbox", "_message", "_utf8", "_text", "closed", "failure", "frames", "texts")
+    # A text message longer than this (in characters) is read, its UTF-8 checked, but not handed on.
+    # Not a module constant: the module's numbers from 1000 to 4999 are its close codes.
+    MAX_TEXT = 1024
 
     def __init__(self) -> None:
         self._inbox = bytearray()
@@ -183,7 +185,7 @@ class FrameReader:
                 return
             if self._text is not None:
                 self._text.append(text)
-                if sum(map(len, self._text)) > MAX_CLIENT_TEXT:
+                if sum(map(len, self._text)) > self.MAX_TEXT:
                     self._text = None
         if fin:
             if self._text is not None:
