@@ -157,7 +157,8 @@ def test_a_new_members_history_starts_when_they_joined(server, alice: Api, bob: 
     resumed = Stream(server.ws_url, f"{path}?since={joined}", bob.token)
     try:
         messages, _ = resumed.sync()
-        assert messages == [{"type": "change", "op": "insert", "todo": later, "rev": later["rev"]}]
+        assert messages == [{"type": "change", "op": "insert", "todo": later, "rev": later["rev"],
+                             "by": alice.user["username"]}]
     finally:
         resumed.close()
 

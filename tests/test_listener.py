@@ -69,7 +69,8 @@ def test_a_cut_off_listener_is_reported_retried_every_2s_and_caught_up(start_ser
         back = time.monotonic()
         (change,) = read_until(s, lambda m: m["type"] == "change", timeout=MAX_BACKOFF + MARGIN + 5)
         caught_up = time.monotonic() - back
-        assert change == {"type": "change", "op": "insert", "todo": missed, "rev": missed["rev"]}
+        assert change == {"type": "change", "op": "insert", "todo": missed, "rev": missed["rev"],
+                          "by": api.user["username"]}
         assert caught_up <= MAX_BACKOFF + MARGIN, f"the stream caught up {caught_up:.2f}s after the database"
         wait_for(lambda: health(server).status_code == 200, timeout=5, interval=0.05)
         after = metrics(server)

@@ -31,7 +31,8 @@ def test_members_stream_a_shared_list_and_see_each_others_writes_and_its_new_tit
         before, ready = viewer.sync()
         assert before == [{"type": "snapshot", "todos": [], "rev": lst["rev"] + 1}] and ready["rev"] == lst["rev"] + 1
         todo = alice.post(todos_path(lst["id"]), {"title": "from the owner"}).json()
-        assert viewer.recv(10) == {"type": "change", "op": "insert", "todo": todo, "rev": todo["rev"]}
+        assert viewer.recv(10) == {"type": "change", "op": "insert", "todo": todo, "rev": todo["rev"],
+                                   "by": alice.user["username"]}
         renamed = alice.patch(f"/api/lists/{lst['id']}/", {"title": "Renamed"}).json()
         message = viewer.recv(10)
         assert message["type"] == "list" and message["rev"] == renamed["rev"]

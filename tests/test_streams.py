@@ -45,7 +45,8 @@ def test_one_todo_stream_sends_that_todo_its_changes_and_closes_1000_after_delet
 
         alice.patch(f"/api/todos/{other['id']}/", {"title": "elsewhere"})
         updated = alice.patch(f"/api/todos/{todo['id']}/", {"completed": True}).json()
-        assert s.recv(10) == {"type": "change", "op": "update", "todo": updated, "rev": updated["rev"]}
+        assert s.recv(10) == {"type": "change", "op": "update", "todo": updated, "rev": updated["rev"],
+                              "by": alice.user["username"]}
 
         assert alice.delete(f"/api/todos/{todo['id']}/").status_code == 204
         deleted = s.recv(10)
@@ -64,15 +65,17 @@ def test_changes_carry_the_todo_right_after_the_change_and_its_rev(server, alice
     try:
         s.sync()
         created = alice.create_todo("write tests")
-        assert s.recv(10) == {"type": "change", "op": "insert", "todo": created, "rev": created["rev"]}
+        assert s.recv(10) == {"type": "change", "op": "insert", "todo": created, "rev": created["rev"],
+                              "by": alice.user["username"]}
 
         renamed = alice.put(f"/api/todos/{created['id']}/", {"title": "write more tests", "completed": False}).json()
-        assert s.recv(10) == {"type": "change", "op": "update", "todo": renamed, "rev": renamed["rev"]}
+        assert s.recv(10) == {"type": "change", "op": "update", "todo": renamed, "rev": renamed["rev"],
+                              "by": alice.user["username"]}
 
         toggled = alice.patch(LIST, {"completed": True}).json()
         assert toggled["todos"] == [{**renamed, "completed": True, "rev": toggled["todos"][0]["rev"]}]
         assert s.recv(10) == {"type": "change", "op": "update", "todo": toggled["todos"][0],
-                              "rev": toggled["todos"][0]["rev"]}
+                              "rev": toggled["todos"][0]["rev"], "by": alice.user["username"]}
 
         cleared = alice.delete(LIST + "?completed=true").json()
         deleted = s.recv(10)
@@ -148,7 +151,8 @@ def test_live_query_sends_rows_entering_as_insert_and_leaving_as_delete(server, 
         assert before == [{"type": "snapshot", "todos": [open_before], "rev": before[0]["rev"]}]
 
         a = alice.create_todo("a")
-        assert s.recv(10) == {"type": "change", "op": "insert", "todo": a, "rev": a["rev"]}
+        assert s.recv(10) == {"type": "change", "op": "insert", "todo": a, "rev": a["rev"],
+                              "by": alice.user["username"]}
         b = alice.create_todo("b", completed=True)                   # never matches: not sent
         b = alice.patch(f"/api/todos/{b['id']}/", {"title": "b, still done"}).json()
         alice.delete(f"/api/todos/{b['id']}/")
@@ -160,10 +164,12 @@ def test_live_query_sends_rows_entering_as_insert_and_leaving_as_delete(server, 
         a_renamed = alice.patch(f"/api/todos/{a['id']}/", {"title": "a, done"}).json()  # outside: not sent
         a_open = alice.patch(f"/api/todos/{a['id']}/", {"completed": False}).json()
         assert a_open["rev"] > a_renamed["rev"]
-        assert s.recv(10) == {"type": "change", "op": "insert", "todo": a_open, "rev": a_open["rev"]}
+        assert s.recv(10) == {"type": "change", "op": "insert", "todo": a_open, "rev": a_open["rev"],
+                              "by": alice.user["username"]}
 
         a_edit = alice.patch(f"/api/todos/{a['id']}/", {"title": "a again"}).json()
-        assert s.recv(10) == {"type": "change", "op": "update", "todo": a_edit, "rev": a_edit["rev"]}
+        assert s.recv(10) == {"type": "change", "op": "update", "todo": a_edit, "rev": a_edit["rev"],
+                              "by": alice.user["username"]}
         alice.delete(f"/api/todos/{a['id']}/")
         assert s.recv(10)["op"] == "delete"
         s.expect_silence()

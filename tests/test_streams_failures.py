@@ -196,7 +196,8 @@ def test_500_streams_hold_no_more_connections_than_the_pool_plus_listener_and_ri
         changed = users[0].patch(f"/api/todos/{todos[0]['id']}/", {"title": "seen by 100 streams"}).json()
         for owner, stream in streams:
             if owner == 0:
-                assert stream.recv(10) == {"type": "change", "op": "update", "todo": changed, "rev": changed["rev"]}
+                assert stream.recv(10) == {"type": "change", "op": "update", "todo": changed, "rev": changed["rev"],
+                                           "by": users[0].user["username"]}
     finally:
         for _, stream in streams:
             stream.close()
@@ -307,7 +308,8 @@ def test_pings_keep_answering_peers_and_drop_vanished_ones(start_server):
         assert dropped_after is not None and dropped_after <= 4 * interval   # 2-3 intervals, plus a busy machine
 
         todo = api.create_todo("still here")             # the answering peer is still served
-        assert s.recv(5) == {"type": "change", "op": "insert", "todo": todo, "rev": todo["rev"]}
+        assert s.recv(5) == {"type": "change", "op": "insert", "todo": todo, "rev": todo["rev"],
+                             "by": api.user["username"]}
     finally:
         s.close()
         if vanished is not None:

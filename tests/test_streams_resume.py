@@ -51,7 +51,8 @@ def test_since_delivers_exactly_the_missed_changes_then_ready(server, alice):
             assert replica.todos == by_id(alice.list_todos()["todos"]) == {}
 
             after = alice.create_todo("live again")      # and live from there
-            assert resumed.recv(10) == {"type": "change", "op": "insert", "todo": after, "rev": after["rev"]}
+            assert resumed.recv(10) == {"type": "change", "op": "insert", "todo": after, "rev": after["rev"],
+                                        "by": alice.user["username"]}
         finally:
             resumed.close()
     finally:
@@ -252,7 +253,8 @@ def test_a_write_through_one_server_reaches_a_stream_on_another(server, alice, s
     try:
         s.sync(), one.sync()
         created = alice.create_todo("through the first server", completed=True)
-        assert s.recv(10) == {"type": "change", "op": "insert", "todo": created, "rev": created["rev"]}
+        assert s.recv(10) == {"type": "change", "op": "insert", "todo": created, "rev": created["rev"],
+                              "by": alice.user["username"]}
         assert one.recv(10)["todo"] == created
         on_other = Api(other.base_url, alice.token).patch(f"/api/todos/{created['id']}/", {"title": "via other"})
         assert s.recv(10)["todo"] == on_other.json()

@@ -31,7 +31,8 @@ def test_parallel_patches_with_the_same_if_match_let_exactly_one_through(server,
         assert alice.get(f"/api/todos/{todo['id']}/").json() == winner
 
         (change,) = read_until(s, lambda m: m["type"] == "change")
-        assert change == {"type": "change", "op": "update", "todo": winner, "rev": winner["rev"]}
+        assert change == {"type": "change", "op": "update", "todo": winner, "rev": winner["rev"],
+                          "by": alice.user["username"]}
         s.expect_silence(1.0)                              # the losers changed nothing
     finally:
         s.close()

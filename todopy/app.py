@@ -29,6 +29,8 @@ from todopy.middleware.security import SecurityHeadersMiddleware
 from todopy.middleware.sessions import SessionMiddleware, current_user
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.ringer import Ringer
+from todopy.realtime.presence import Presence
+from todopy.realtime.protocol import PRESENCE_CHANNEL
 from todopy.realtime.streams import Streams
 from todopy.routes import PRIVATE_PREFIXES, ROUTES, url_map
 from todopy.services import Services
@@ -119,6 +121,8 @@ class TodoApp:
         self.services.dispatcher.start()
         self.services.ringer.start()
         self.services.streams.start()
+        if self.services.streams.presence is not None:
+            self.services.streams.presence.start()
         gevent.spawn(maintenance.run_forever, self.services.pool, self.settings, self.settings.housekeeping_interval)
 
     def shutdown(self, code: int) -> None:
@@ -137,7 +141,10 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
     dispatcher = Dispatcher(dsn, pool, accounts, metrics, on_reconnect=pool.discard_idle,
                             reconcile_interval=settings.reconcile_interval, ring_silence=settings.ring_silence)
     ringer = Ringer(dsn, metrics, lease=settings.ringer_lease)
-    streams = Streams(dispatcher, pool, settings, metrics)
+    # Presence rides the dispatcher's LISTEN connection: one more channel, its own handler.
+    presence = Presence(pool, timeout=settings.presence_timeout)
+    dispatcher.channel_hooks[PRESENCE_CHANNEL] = presence.heard
+    streams = Streams(dispatcher, pool, settings, metrics, presence=presence)
     # Per process: each worker raises its own limit and counts its own streams.
     admission = StreamAdmission.for_descriptors(settings.max_streams_per_user, raise_open_files_limit(),
                                                 settings.fd_reserve, metrics.streams_refused)

@@ -15,7 +15,7 @@ from typing import Any
 from todopy import __version__, idempotency
 from todopy.routes import ROUTES, Route
 from todopy.validation import MAX_TITLE
-from todopy.views import accounts, lists, ops, static, todos
+from todopy.views import accounts, activity, lists, ops, static, todos
 from todopy.views.base import WEBSOCKET, Resource
 
 JSON = "application/json"
@@ -144,6 +144,33 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Member": closed_object({"user": schema("User"), "role": schema("Role")}),
     "Members": closed_object({"members": {"type": "array", "items": schema("Member"), "description": "owner first"}}),
+    "Author": {"type": ["string", "null"],
+               "description": "Who made the change: a username, or null for a database writer that did not say "
+                              "(sql/ writers name themselves with the `todopy.user` setting) or a deleted account."},
+    "ActivityEntry": {
+        **closed_object({
+            "rev": {**schema("Rev"), "minimum": 1},
+            "time": {"type": "string", "format": "date-time", "description": "When the change was made."},
+            "by": schema("Author"),
+            "kind": {"type": "string", "enum": ["todo", "list", "member"]},
+            "op": {"type": "string", "enum": ["insert", "update", "delete"]},
+            "todo": {**schema("Todo"), "description": "`kind: todo`: the todo as this change left it (a delete: as "
+                                                      "it was); its `rev` is this change's."},
+            "list": {**closed_object({"title": schema("Title")}),
+                     "description": "`kind: list`: the list's new title (`update`), or its last one (`delete`)."},
+            "member": {**closed_object({"username": {"type": ["string", "null"]},
+                                        "role": {"type": ["string", "null"],
+                                                 "enum": ["owner", "editor", "viewer", None]}}),
+                       "description": "`kind: member`: who joined, changed role or left, and their role now "
+                                      "(null: left)."},
+        }, required=["rev", "time", "by", "kind", "op"]),
+        "description": "One change of the list; exactly one of `todo`, `list` and `member`, by `kind`.",
+    },
+    "Activity": closed_object({
+        "changes": {"type": "array", "items": schema("ActivityEntry"), "description": "newest first"},
+        "next": {"type": ["integer", "null"], "minimum": 1,
+                 "description": "`before` for the next (older) page; null on the last page."},
+    }),
     "MemberRole": closed_object({"role": {"type": "string", "enum": ["editor", "viewer"]}}),
     "Cleared": closed_object({"deleted": {"type": "integer", "minimum": 0}, "rev": schema("Rev")}),
     "Healthy": closed_object({"status": {"const": "ok"}}),
@@ -165,6 +192,13 @@ PARAMETERS: dict[str, Any] = {
                         "description": "Only todos with this `completed`; any other value is a 422."},
     "ClearCompleted": {"name": "completed", "in": "query", "required": True, "schema": {"const": "true"},
                        "description": "Must be `true`: only completed todos are cleared at once."},
+    "Before": {"name": "before", "in": "query", "required": False,
+               "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,17}$"},
+               "description": "Only changes older than this rev (the previous page's `next`); not a positive "
+                              "integer: 422."},
+    "PageLimit": {"name": "limit", "in": "query", "required": False,
+                  "schema": {"type": "string", "pattern": "^([1-9][0-9]?|1[0-9][0-9]|200)$"},
+                  "description": "Changes per page, 1 to 200 (default 50); anything else: 422."},
     "IfMatch": {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
                 "description": 'The ETag (`"<rev>"`) last seen, or a list of them; strong comparison (a `W/` tag '
                                'never matches); when none matches the current rev: 412.'},
@@ -374,6 +408,12 @@ OPERATIONS: dict[tuple[type[Resource], str], dict[str, Any]] = {
 
     (lists.Members, "get"): list_operation("listMembers", "The list's members, owner first (any member)", {
         **success("200", "The members.", schema("Members"))}),
+
+    (activity.Activity, "get"): list_operation(
+        "listActivity", "The list's changes, newest first, a page at a time, each with its author (any member; "
+                        "nothing from before the member joined, nor older than the change log keeps)", {
+            **success("200", "One page of changes.", schema("Activity")), **errors("422")},
+        parameters=["Before", "PageLimit"]),
 
     (lists.Member, "put"): list_operation("putMember", "Add a member or change their role (owner)", {
         **success("201", "Added.", schema("Member")), **success("200", "Role set.", schema("Member")),

@@ -53,3 +53,17 @@ def user_json(user: Row) -> dict[str, str]:
 def member_json(user: Row, role: str) -> dict[str, Any]:
     """A member of a list: the user and their role in it."""
     return {"user": user_json(user), "role": role}
+
+
+def activity_json(change: Row) -> dict[str, Any]:
+    """One change of a list's activity: when, by whom (None: a database writer that did not say),
+    and what: a todo as that change left it, the list's new title (or its deletion), or a member's role."""
+    entry: dict[str, Any] = {"rev": change.rev, "time": timestamp(change.changed_time), "by": change.by,
+                             "kind": change.kind, "op": change.op}
+    if change.kind == "todo":
+        entry["todo"] = todo_json(change)
+    elif change.kind == "list":
+        entry["list"] = {"title": change.title}
+    else:
+        entry["member"] = {"username": change.member_name, "role": change.role}
+    return entry

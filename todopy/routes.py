@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from werkzeug.routing import Map, Rule
 
-from todopy.views import accounts, lists, ops, static, todos
+from todopy.views import accounts, activity, lists, ops, static, todos
 from todopy.views.base import Resource
 
 
@@ -38,6 +38,7 @@ ROUTES = (
     Route("/api/lists/<uuid:list_id>/", "list", lists.OneList),
     Route("/api/lists/<uuid:list_id>/members/", "members", lists.Members),
     Route("/api/lists/<uuid:list_id>/members/<username>/", "member", lists.Member),
+    Route("/api/lists/<uuid:list_id>/activity/", "activity", activity.Activity),
     Route("/api/lists/<uuid:list_id>/todos/", "todos", todos.TodoList),
     Route("/api/lists/<uuid:list_id>/todos/<uuid:todo_id>/", "todo", todos.Todo),
 )

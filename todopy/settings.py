@@ -66,6 +66,7 @@ class Settings:
     auth_per_client: int = 2                 # TODOPY_AUTH_PER_CLIENT: sign-ins/ups in progress per client
     write_timeout: float = 30.0              # TODOPY_WRITE_TIMEOUT: seconds a stream may make no write progress
     ping_interval: float = 25.0              # TODOPY_PING_INTERVAL seconds between websocket pings
+    presence_timeout: float = 30.0           # TODOPY_PRESENCE_TIMEOUT: seconds a quiet tab or process stays present
     stream_queue_size: int = 1000            # TODOPY_STREAM_QUEUE: changes buffered per stream before 4008
     changelog_retention_s: int = 7 * 24 * 3600   # TODOPY_CHANGELOG_RETENTION: seconds of change log kept
     housekeeping_interval: float = 60.0      # TODOPY_HOUSEKEEPING_INTERVAL: seconds between prunes of the log and sessions
@@ -109,6 +110,7 @@ class Settings:
             auth_per_client=_int(env, "TODOPY_AUTH_PER_CLIENT", 2, minimum=1),
             write_timeout=_float(env, "TODOPY_WRITE_TIMEOUT", 30.0),
             ping_interval=_float(env, "TODOPY_PING_INTERVAL", 25.0),
+            presence_timeout=_float(env, "TODOPY_PRESENCE_TIMEOUT", 30.0),
             stream_queue_size=_int(env, "TODOPY_STREAM_QUEUE", 1000, minimum=1),
             changelog_retention_s=_int(env, "TODOPY_CHANGELOG_RETENTION", 7 * 24 * 3600, minimum=1),
             housekeeping_interval=_float(env, "TODOPY_HOUSEKEEPING_INTERVAL", 60.0),

@@ -30,9 +30,12 @@ SELECT list_id = %(list)s AS is_retry, id::text, title, completed, created_time,
 
 -- name: create
 -- Nothing is written when the id is taken (the caller finds out where); a full list is
--- refused at commit (the lists_todo_limit constraint).
-INSERT INTO todos (id, list_id, title, completed)
-VALUES (%(id)s, %(list)s, %(title)s, %(completed)s)
+-- refused at commit (the lists_todo_limit constraint). A todo deleted from this list and
+-- created again with its id (undo) takes back its created time: its place in the list.
+INSERT INTO todos (id, list_id, title, completed, created_time)
+VALUES (%(id)s, %(list)s, %(title)s, %(completed)s,
+        coalesce((SELECT r.created_time FROM retired_ids r WHERE r.id = %(id)s AND r.list_id = %(list)s),
+                 clock_timestamp()))
 ON CONFLICT (id) DO NOTHING
 
 -- name: written

@@ -29,6 +29,7 @@ EVERY_VARIABLE = {
     "TODOPY_AUTH_PER_CLIENT": ("auth_per_client", "5", 5),
     "TODOPY_WRITE_TIMEOUT": ("write_timeout", "2.5", 2.5),
     "TODOPY_PING_INTERVAL": ("ping_interval", "1", 1.0),
+    "TODOPY_PRESENCE_TIMEOUT": ("presence_timeout", "5", 5.0),
     "TODOPY_STREAM_QUEUE": ("stream_queue_size", "20", 20),
     "TODOPY_CHANGELOG_RETENTION": ("changelog_retention_s", "60", 60),
     "TODOPY_HOUSEKEEPING_INTERVAL": ("housekeeping_interval", "0.2", 0.2),

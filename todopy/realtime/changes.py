@@ -11,7 +11,7 @@ class Change:
     deletion (`kind == "list"`), or a membership change (`kind == "member"`)."""
 
     __slots__ = ("list_id", "rev", "kind", "op", "todo_id", "title", "completed", "created_time",
-                 "was_completed", "user_id", "role", "changed_time", "encoded")
+                 "was_completed", "user_id", "role", "changed_time", "by", "member_name", "encoded")
 
     def __init__(self, row: Row) -> None:
         """`row`: a row of the change log as changes.sql's queries select it."""
@@ -26,6 +26,8 @@ class Change:
         self.was_completed: bool | None = row.was_completed     # an update's: before it
         self.user_id: str | None = row.user_id      # a membership change's member
         self.role: str | None = row.role            # their role now (None: removed)
+        self.by: str | None = row.by                # the author's username (None: a database writer that did not say)
+        self.member_name: str | None = row.member_name       # a membership change's member's username
         changed_time = row.changed_time
         self.changed_time: float = changed_time.timestamp() if isinstance(changed_time, datetime.datetime) else 0.0
         # Its stream frames by op, encoded once for all subscribers (todopy.realtime.protocol.change_frame).

@@ -53,6 +53,9 @@ class Dispatcher:
         self.ring_silence = ring_silence
         self.on_reconnect = on_reconnect
         self.registry = Registry()
+        # Other channels heard on this one connection, each with who handles its payloads
+        # (presence: todopy.realtime.presence); called in the listener's greenlet, must not block.
+        self.channel_hooks: dict[str, Callable[[str], None]] = {}
         self.listener = Listener(dsn, (protocol.RING_CHANNEL, protocol.SESSIONS_CHANNEL),
                                  on_notification=self._notified, on_connect=self._listening,
                                  on_lost=self._not_listening, max_backoff=max_backoff)
@@ -98,6 +101,7 @@ class Dispatcher:
         return self._stopping
 
     def start(self) -> None:
+        self.listener.channels += tuple(self.channel_hooks)
         self._greenlets = [gevent.spawn(self.listener.run_forever), gevent.spawn(self._dispatch_forever)]
 
     def shutdown(self, code: int) -> None:
@@ -130,6 +134,10 @@ class Dispatcher:
     def _notified(self, channel: str, payload: str) -> None:
         if channel == protocol.SESSIONS_CHANNEL:
             self._revoke(bytes.fromhex(payload))
+            return
+        hook = self.channel_hooks.get(channel)
+        if hook is not None:
+            hook(payload)
             return
         self._rung_at = gevent.get_hub().loop.now()
         moved = protocol.parse_ring(payload)

@@ -3,8 +3,8 @@
 `encode_frame` writes the frames a server sends (final, unmasked). `FrameReader`
 reads a client's, as strict as a server must be: tests/unit/realtime/test_frames.py
 holds it to wsproto's verdicts on generated frames. wsproto itself would buffer every
-client message; clients have nothing to tell this server, so the reader checks data
-frames (framing, UTF-8 of text) and drops them unbuffered.
+client message; clients have little to tell this server (a presence frame), so the
+reader checks data frames (framing, UTF-8 of text) and keeps only short text messages.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import codecs
 import enum
 import struct
 
-MAX_CLIENT_FRAME = 64 * 1024     # clients have nothing to tell us; refuse to buffer more
+MAX_CLIENT_FRAME = 64 * 1024     # clients have little to tell us; refuse to buffer more
+MAX_TEXT = 1024                  # characters: a longer text message is checked, not handed on
 
 
 class Opcode(enum.IntEnum):
@@ -79,17 +80,20 @@ class FrameReader:
 
     `feed(data)` returns the control frames that completed, as (opcode, payload)
     pairs for pings and pongs; data frames are checked (framing, UTF-8 of text)
-    and dropped. Reading stops at the peer's close (`closed` holds its code, or
+    and dropped, but for text messages of at most MAX_TEXT characters, kept in
+    `texts` for the reader's owner. Reading stops at the peer's close (`closed` holds its code, or
     None for a close without one, and its reason) or at the first violation
     (`failure` holds the close code and reason to answer with).
     """
 
-    __slots__ = ("_inbox", "_message", "_utf8", "closed", "failure", "frames")
+    __slots__ = ("_inbox", "_message", "_utf8", "_text", "closed", "failure", "frames", "texts")
 
     def __init__(self) -> None:
         self._inbox = bytearray()
         self._message: int | None = None     # opcode of the fragmented message in progress
         self._utf8: codecs.IncrementalDecoder | None = None
+        self._text: list[str] | None = None    # the text message in progress, while short enough to keep
+        self.texts: list[str] = []             # short text messages completed, until their owner takes them
         self.closed: tuple[int | None, str] | None = None
         self.failure: tuple[int, str] | None = None
         self.frames = 0                      # complete frames read: each proves the peer alive
@@ -160,14 +164,21 @@ class FrameReader:
         else:
             self._message = opcode
             self._utf8 = codecs.getincrementaldecoder("utf-8")() if opcode == Opcode.TEXT else None
+            self._text = [] if opcode == Opcode.TEXT else None
         if self._utf8 is not None:
             try:
-                self._utf8.decode(payload, fin)
+                text = self._utf8.decode(payload, fin)
             except UnicodeDecodeError:
                 self.failure = (Violation.INVALID_DATA, "text messages must be UTF-8")
                 return
+            if self._text is not None:
+                self._text.append(text)
+                if sum(map(len, self._text)) > MAX_TEXT:
+                    self._text = None
         if fin:
-            self._message, self._utf8 = None, None
+            if self._text is not None:
+                self.texts.append("".join(self._text))
+            self._message, self._utf8, self._text = None, None, None
 
     def _close(self, payload: bytes) -> None:
         if not payload:

@@ -22,6 +22,7 @@ from todopy.representations import dumps, todo_json
 RING_CHANNEL = "todopy_ring"          # the ringer to every listener: which lists moved
 SESSIONS_CHANNEL = "todopy_sessions"  # a session was revoked: its token hash, in hex
 DOORBELL_CHANNEL = "todopy_doorbell"  # a writer to the sleeping ringer (sql/0014_ringer_doorbell.sql)
+PRESENCE_CHANNEL = "todopy_presence"  # each process to the others: who has its lists open (realtime/presence.py)
 EVERYTHING = "*"                      # a ring too large for one notification: look at every list
 RING_PAYLOAD_LIMIT = 7000             # past this many characters a ring says EVERYTHING (NOTIFY takes 8000 bytes)
 
@@ -103,14 +104,19 @@ def change_frame(change: Change, op: str) -> bytes:
     frame = change.encoded.get(op)
     if frame is None:
         frame = change.encoded[op] = _message({"type": "change", "op": op, "todo": todo_json(change),
-                                               "rev": change.rev})
+                                               "rev": change.rev, "by": change.by})
     return frame
 
 
 def title_frame(change: Change, list_json: dict[str, Any]) -> bytes:
     """The `list` message for a new title; `list_json` is the list as the subscriber sees it."""
     return _message({"type": "list", "list": {**list_json, "title": change.title, "rev": change.rev},
-                     "rev": change.rev})
+                     "rev": change.rev, "by": change.by})
+
+
+def presence(users: list[dict[str, Any]]) -> bytes:
+    """Who has the list open now, and what each edits (todopy.realtime.presence)."""
+    return _message({"type": "presence", "users": users})
 
 
 def lists_snapshot(lists: list[dict[str, Any]]) -> bytes:

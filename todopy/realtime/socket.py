@@ -59,7 +59,7 @@ class Socket:
     called in the event loop and must not block.
     """
 
-    __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_ended", "_clock",
+    __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_on_text", "_ended", "_clock",
                  "last_seen", "state", "pong_due", "_answer", "write_timeout")
 
     def __init__(self, sock, buffered: bytes = b"", clock: Callable[[], float] = time.monotonic,
@@ -74,6 +74,7 @@ class Socket:
         self._watcher: Any = None               # the event loop's io watcher while reading
         self._on_control: Callable[[], None] = _nothing
         self._on_end: Callable[[], None] | None = None
+        self._on_text: Callable[[str], None] | None = None
         self._ended: gevent.event.Event | None = None   # made only when someone waits for the end
         self._clock = clock
         self.last_seen = clock()
@@ -172,8 +173,10 @@ class Socket:
 
     # -- reading (event-loop callbacks) ---------------------------------------
 
-    def start_reading(self, on_control: Callable[[], None], on_end: Callable[[], None]) -> None:
-        self._on_control, self._on_end = on_control, on_end
+    def start_reading(self, on_control: Callable[[], None], on_end: Callable[[], None],
+                      on_text: Callable[[str], None] | None = None) -> None:
+        """`on_text(message)`, if given, for each short text message the peer sends (in the event loop too)."""
+        self._on_control, self._on_end, self._on_text = on_control, on_end, on_text
         if self._buffered:
             buffered, self._buffered = self._buffered, b""
             self._received(buffered)
@@ -212,6 +215,11 @@ class Socket:
         controls = reader.feed(data)
         if reader.frames != seen:
             self.last_seen = self._clock()
+        if reader.texts:
+            texts, reader.texts = reader.texts, []
+            if self._on_text is not None:
+                for text in texts:
+                    self._on_text(text)
         for opcode, payload in controls:
             if opcode == Opcode.PING:
                 self.pong_due = payload

@@ -18,6 +18,8 @@ from todopy.errors import DatabaseUnavailable
 from todopy.metrics import Metrics
 from todopy.realtime import protocol
 from todopy.realtime.dispatcher import Dispatcher
+from todopy.realtime.pinger import Pinger
+from todopy.realtime.presence import Presence
 from todopy.realtime.protocol import Close
 from todopy.realtime.socket import ConnectionClosed, Socket, WriteStalled
 from todopy.realtime.subscription import (MEMBER_MESSAGE, PEER_GONE, TITLE_MESSAGE, ListsSubscription, PeerGone,
@@ -26,7 +28,6 @@ from todopy.realtime.sync import AccessLost, ListGone, Sync
 from todopy.settings import Settings
 
 log = logging.getLogger("todopy.streams")
-PING_SLICES = 100                        # pings go out in this many bursts per ping interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Opener:
     user_id: str
     token_hash: bytes | None
     label: str
+    username: str = ""          # as others see them in a list's presence
 
 
 class Stream:
@@ -43,26 +45,24 @@ class Stream:
 
     __slots__ = ("socket", "sub", "ping_slice", "opened")
 
-    def __init__(self, socket: Socket, sub: Subscriber, ping_slice: int, opened: float) -> None:
+    def __init__(self, socket: Socket, sub: Subscriber, opened: float) -> None:
         self.socket = socket
         self.sub = sub
-        self.ping_slice = ping_slice          # when in each ping interval the pinger visits it
+        self.ping_slice = 0                   # when in each ping interval the pinger visits it
         self.opened = opened
 
 
 class Streams:
     def __init__(self, dispatcher: Dispatcher, pool: ConnectionPool, settings: Settings, metrics: Metrics,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, presence: Presence | None = None) -> None:
         self.dispatcher = dispatcher
+        self.presence = presence            # who has each list open (todopy.realtime.presence)
         self.settings = settings
         self.metrics = metrics
         self.clock = clock
         self.sync = Sync(pool, settings.stream_queue_size)
         self.active: set[Stream] = set()
-        # The pinger visits one slice per tick: each stream at the same point of every interval.
-        self._ping_slices: list[set[Stream]] = [set() for _ in range(PING_SLICES)]
-        self._opened = 0
-        self._pinger: gevent.Greenlet | None = None
+        self.pinger = Pinger(settings.ping_interval, clock)
 
     @property
     def accepting(self) -> bool:
@@ -70,7 +70,7 @@ class Streams:
         return not self.dispatcher.stopping
 
     def start(self) -> None:
-        self._pinger = gevent.spawn(self._ping_forever)
+        gevent.spawn(self.pinger.run_forever)
 
     # -- the three kinds of stream -----------------------------------------
 
@@ -83,7 +83,16 @@ class Streams:
         def sync() -> tuple[bytes, int] | None:
             return self.sync.list_stream(sub.list_as_seen, opener.user_id, predicate, since)
 
-        self._serve_changes(socket, opener, sub, sync)
+        presence = self.presence
+        if presence is None:
+            self._serve_changes(socket, opener, sub, sync)
+            return
+        # Present from now until the stream ends; its client's presence frames say what it edits.
+        presence.join(sub, opener.username, socket)
+        try:
+            self._serve_changes(socket, opener, sub, sync, lambda text: presence.said(sub, text))
+        finally:
+            presence.leave(sub)
 
     def todo_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], todo_id: str) -> None:
         """One todo's changes, after a snapshot of it; ends (1000) after its delete."""
@@ -110,10 +119,9 @@ class Streams:
     # -- shared machinery ---------------------------------------------------
 
     def _open(self, socket: Socket, sub: Subscriber, opener: Opener) -> Stream:
-        self._opened += 1
-        stream = Stream(socket, sub, self._opened % PING_SLICES, self.clock())
+        stream = Stream(socket, sub, self.clock())
         self.active.add(stream)
-        self._ping_slices[stream.ping_slice].add(stream)
+        self.pinger.add(stream)
         self.metrics.open_streams.inc()
         log.info("stream open %s user=%s", opener.label, opener.user_id,
                  extra={"event": "stream_open", "path": opener.label, "user_id": opener.user_id})
@@ -122,7 +130,7 @@ class Streams:
     def _close(self, stream: Stream, opener: Opener, reason: str) -> None:
         socket = stream.socket
         self.active.discard(stream)
-        self._ping_slices[stream.ping_slice].discard(stream)
+        self.pinger.discard(stream)
         self.metrics.open_streams.dec()
         try:
             # Give the peer a moment to answer our close frame before the connection drops.
@@ -134,14 +142,15 @@ class Streams:
                                 "reason": reason})
 
     def _serve_changes(self, socket: Socket, opener: Opener, sub: Subscription,
-                       sync: Callable[[], tuple[bytes, int] | None]) -> None:
+                       sync: Callable[[], tuple[bytes, int] | None],
+                       on_text: Callable[[str], None] | None = None) -> None:
         """Subscribe first, then sync, then deliver queued changes newer than the sync."""
         self.dispatcher.subscribe(sub)
 
         def run(stream: Stream) -> str:
             # Client frames are read in the event loop, not by a greenlet of their own: a ping
             # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
-            socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
+            socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE), on_text)
             synced = sync()
             if synced is None:
                 socket.close(Close.NORMAL, Close.NORMAL.reason)
@@ -220,6 +229,9 @@ class Streams:
                     self.metrics.slow_consumers.inc()
                     return "too slow (4008)"
                 self._control(socket, sub)
+                if sub.presence_frame is not None:
+                    frame, sub.presence_frame = sub.presence_frame, None
+                    socket.send_frames(frame)
                 if not queue:
                     break
                 # All that is queued goes out in one write (a bulk statement's changes: one syscall).
@@ -290,25 +302,3 @@ class Streams:
             if frames:
                 socket.send_frames(b"".join(frames))
                 self.metrics.messages_sent.inc(len(frames))
-
-    def _ping_forever(self) -> None:
-        """Ping every stream once per interval, one slice of them at a time.
-
-        Pinging all streams at once would wake thousands of greenlets together and
-        hold every change queued behind them for as long (0.5 s at 10,000 streams).
-        A stream stays in its slice, so it is still pinged once per interval.
-        """
-        interval = self.settings.ping_interval
-        tick = self.clock()
-        while True:
-            for streams in self._ping_slices:
-                tick += interval / PING_SLICES      # on a fixed schedule: a busy moment does not stretch it
-                gevent.sleep(max(0.0, tick - self.clock()))
-                deadline = self.clock() - 2 * interval
-                for stream in list(streams):
-                    if stream.socket.last_seen < deadline:
-                        stream.sub.end(PEER_GONE)     # missed two pings: gone without a close frame
-                        stream.socket.abort()
-                    else:
-                        stream.sub.request_ping()
-

@@ -62,7 +62,8 @@ class Subscription(Subscriber):
     stream that keeps up can drain it; a full queue marks the subscriber as too slow.
     """
 
-    __slots__ = ("list_id", "todo_id", "predicate", "limit", "queue", "overflowed", "sent_rev", "list_as_seen")
+    __slots__ = ("list_id", "todo_id", "predicate", "limit", "queue", "overflowed", "sent_rev", "list_as_seen",
+                 "presence_frame")
 
     def __init__(self, list_id: str, user_id: str, *, todo_id: str | None = None, predicate: bool | None = None,
                  token_hash: bytes | None = None, limit: int = 1000,
@@ -77,6 +78,7 @@ class Subscription(Subscriber):
         self.queue: collections.deque[tuple[Change, str]] = collections.deque()
         self.overflowed = False
         self.sent_rev = 0                      # the latest rev this stream has sent
+        self.presence_frame: bytes | None = None   # the latest presence message not sent yet (todopy.realtime.presence)
 
     def wants(self, change: Change) -> str | None:
         """What this stream is sent for one of its list's changes (an op, TITLE_MESSAGE or
@@ -102,6 +104,11 @@ class Subscription(Subscriber):
             self.queue.append((change, op))
         self.wakeup.set()
         return 2 * len(self.queue) >= self.limit
+
+    def offer_presence(self, frame: bytes) -> None:
+        """Who is in the list now: only the latest view matters, so it replaces one not sent yet."""
+        self.presence_frame = frame
+        self.wakeup.set()
 
 
 class ListsSubscription(Subscriber):

@@ -39,4 +39,4 @@ def opener(request: Request) -> Opener:
     user = current_user(request.environ)
     assert user is not None, "streams need a signed-in user"
     token = current_session(request.environ).token
-    return Opener(user.id, hash_token(token) if token else None, request.full_path.rstrip("?"))
+    return Opener(user.id, hash_token(token) if token else None, request.full_path.rstrip("?"), user.username)

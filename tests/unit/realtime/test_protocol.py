@@ -20,7 +20,7 @@ def test_a_change_frame_is_the_change_message_and_is_encoded_once_per_op():
     frame = protocol.change_frame(change, "insert")
     assert protocol.change_frame(change, "insert") is frame
     assert frame_json(frame) == {
-        "type": "change", "op": "insert", "rev": 7,
+        "type": "change", "op": "insert", "rev": 7, "by": "alice",
         "todo": {"id": "t1", "title": "milk", "completed": True, "created_time": CREATED.isoformat(), "rev": 7}}
     assert frame_json(protocol.change_frame(change, "delete"))["op"] == "delete"
 
@@ -28,7 +28,11 @@ def test_a_change_frame_is_the_change_message_and_is_encoded_once_per_op():
 def test_a_title_message_carries_the_list_as_its_member_sees_it():
     frame = protocol.title_frame(title_change("Groceries"), {"id": "l1", "title": "Old", "role": "viewer"})
     assert frame_json(frame) == {
-        "type": "list", "list": {"id": "l1", "title": "Groceries", "role": "viewer", "rev": 7}, "rev": 7}
+        "type": "list", "list": {"id": "l1", "title": "Groceries", "role": "viewer", "rev": 7}, "rev": 7, "by": "alice"}
+
+
+def test_a_change_by_a_database_writer_that_did_not_say_names_no_author():
+    assert frame_json(protocol.change_frame(todo_change("insert", False, by=None), "insert"))["by"] is None
 
 
 def test_sync_messages():
