@@ -305,6 +305,7 @@ class Worker(GeventWebSocketWorker):
         # Modules, routes and queries live as long as the process: keep the cyclic
         # garbage collector from walking them again on every full collection.
         gc.freeze()
+        self.wsgi.services.metrics.watch_collections()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         # Graceful stop: tell every stream (they are requests that never end by themselves).
