@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import resource
 import time
 import traceback
 import urllib.request
@@ -34,6 +35,7 @@ from bench.plan import POOL_SIZE, Plan
 from bench.report import percentile
 from bench.servers import HOST, Server, start_ceiling, start_todopy
 
+IDLE_FD_ROOM = 1_000       # descriptors an idle stage leaves each process for everything else
 SETTLE_SECONDS = 1.0       # before sampling RSS: let the worker finish logging and go idle
 # Counting streams read at most every READ_PAUSE seconds, taking many frames per read: the
 # load generator then costs a few µs per message and is not what limits the figure.
@@ -249,36 +251,50 @@ def _pauses_between(before: dict, after: dict) -> dict[str, Any]:
             **{key: int(value) for key, value in over.items()}}
 
 
+def idle_stages(plan: Plan) -> tuple[int, ...]:
+    """The plan's idle stages, within what one process may open here: its open-files hard limit, less
+    room for the rest (the server refuses streams past its limit less TODOPY_FD_RESERVE). Raising the
+    hard limit takes privileges (CAP_SYS_RESOURCE) that a sandbox may not grant, root or not."""
+    room = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - IDLE_FD_ROOM
+    return tuple(sorted({min(stage, room) for stage in plan.idle_stages}))
+
+
 def idle_phase(run: Run, dsn: str, users: list[BenchUser]) -> dict[str, Any]:
     """Idle streams in stages, each server fresh (todopy's one worker, then the bare limit), so that
     memory freed by earlier phases does not flatter either: RSS per stream, handshake times and,
     for todopy, its full collections while they opened."""
-    results: dict[str, Any] = {}
+    stages = idle_stages(run.plan)
+    if max(stages) < max(run.plan.idle_stages):
+        run.warnings.append(f"idle: this machine's open-files hard limit ({resource.getrlimit(resource.RLIMIT_NOFILE)[1]:,}, "
+                            f"not raisable here) caps one process at {max(stages):,} streams, not "
+                            f"{max(run.plan.idle_stages):,}")
+    results: dict[str, Any] = {"stages": list(stages)}
     for name in ("todopy", "ceiling"):
         subject = (start_todopy(dsn, run.log_dir, POOL_SIZE, name="todopy-idle") if name == "todopy"
                    else start_ceiling("ceiling_fanout", run.log_dir, name="ceiling-idle"))
         try:
-            results[name] = _hold_idle(run, name, subject, users)
+            results[name] = _hold_idle(run, name, subject, users, stages)
         finally:
             subject.stop()
     return results
 
 
-def _hold_idle(run: Run, name: str, subject: Server, users: list[BenchUser]) -> dict[str, Any]:
+def _hold_idle(run: Run, name: str, subject: Server, users: list[BenchUser], stages_held: tuple[int, ...]
+               ) -> dict[str, Any]:
     plan = run.plan
     if name == "todopy":
-        targets = [[users[i % len(users)].token, "/api/todos/"] for i in range(max(plan.idle_stages))]
+        targets = [[users[i % len(users)].token, "/api/todos/"] for i in range(max(stages_held))]
     else:
-        targets = [[None, "/"]] * max(plan.idle_stages)
+        targets = [[None, "/"]] * max(stages_held)
     time.sleep(SETTLE_SECONDS)
     rss_idle = subject.rss()
     pauses = gc_pauses(subject) if name == "todopy" else None
     client = StreamClient({"scenario": "hold", **stream_target(subject), "targets": targets,
-                           "stages": list(plan.idle_stages), "connect_concurrency": plan.connect_concurrency,
+                           "stages": list(stages_held), "connect_concurrency": plan.connect_concurrency,
                            "deadline": 1800}, run.log_dir / "streamclient.log")
     stages = []
     try:
-        for target in plan.idle_stages:
+        for target in stages_held:
             opened = client.next("stage", timeout=900)
             time.sleep(SETTLE_SECONDS)
             rss = subject.rss()

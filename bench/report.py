@@ -206,7 +206,7 @@ def _idle_figures(run: Run) -> list[Figure]:
     found = run.details.get("idle") or {}
     mine, bare = (found.get(name) or {} for name in ("todopy", "ceiling"))
     last, last_bare = ((side.get("stages") or [None])[-1] for side in (mine, bare))
-    size = f"{max(run.plan.idle_stages):,}"
+    size = f"{max(found.get('stages') or run.plan.idle_stages):,}"
     return [
         Figure("idle_held", "idle streams held by one process, all ready",
                min(last["open"], mine["alive_at_end"]) if last else None, "streams",
@@ -297,7 +297,9 @@ def write_notes(run: Run) -> list[str]:
     """What the write stages' rows leave out: changes delivered while streamed, the deadlock workloads' counts,
     the idle stages' memory and pauses."""
     notes = []
-    for name, found in ((run.details.get("idle") or {}) or {}).items():
+    for name, found in (run.details.get("idle") or {}).items():
+        if name == "stages":
+            continue
         for stage in found.get("stages") or []:
             notes.append(f"idle streams, {name}: {stage['open']:,} open in {stage['open_seconds']:.0f} s, "
                          f"{stage['rss_per_stream_bytes'] / 1024:.1f} KiB RSS a stream, handshake p50/p99/max "
