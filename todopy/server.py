@@ -306,21 +306,28 @@ class Worker(GeventWebSocketWorker):
         # each): memory per open stream, time per request, for a debugging aid.
         gevent.config.track_greenlet_tree = False
 
+    todo_app: Any = None                # the TodoApp; `wsgi`, what the server calls, is its bound __call__
+
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        Handler.read_timeout = self.wsgi.settings.read_timeout
-        Handler.write_timeout = self.wsgi.settings.write_timeout
-        self.wsgi.start()
+        app = self.todo_app = getattr(self, "wsgi")      # gunicorn's attribute, untyped in its stubs
+        Handler.read_timeout = app.settings.read_timeout
+        Handler.write_timeout = app.settings.write_timeout
+        app.start()
+        # As between the middleware layers (todopy/app.py): a bound method runs in the
+        # handler's C frame, where the app object would be called through a C recursion
+        # that every parked stream keeps copied.
+        self.wsgi = app.__call__
         # Modules, routes and queries live as long as the process: keep the cyclic
         # garbage collector from walking them again on every full collection.
         gc.freeze()
         gc.set_threshold(*GC_THRESHOLD)
-        self.wsgi.services.metrics.watch_collections()
+        app.services.metrics.watch_collections()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         # Graceful stop: tell every stream (they are requests that never end by themselves).
-        if getattr(self, "wsgi", None) is not None:
-            gevent.spawn(self.wsgi.shutdown, GOING_AWAY)
+        if self.todo_app is not None:
+            gevent.spawn(self.todo_app.shutdown, GOING_AWAY)
         gevent.spawn(Handler.close_idle)
         super().handle_exit(sig, frame)
 
