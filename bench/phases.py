@@ -7,27 +7,35 @@
    gevent-websocket broadcast ceiling; then write-to-client latency of one
    user's streams, 50 and 500 of them at 10 PUTs/s and 500 with PUTs back to back;
 3. change throughput: 100 users with a stream each, bulk toggles;
-4. REST: wrk GET and PUT of one todo, against the bare pywsgi ceiling.
-Each phase measures todopy and the peer (bench.peer) alike, one after the other.
-(5. the wake-up path's hazards, an open write transaction and the ringer's death: bench.wakeup;
- 6. trigger cost: bench.triggers, once the servers are stopped.)
+4. REST: wrk GET and PUT of one todo, against the bare pywsgi ceiling;
+5. idle: idle list streams held by todopy's one worker in stages up to 50,000,
+   against the bare gevent-websocket ceiling at the same stages: RSS per stream,
+   each handshake's time (its tail is the server's pauses) and todopy's own
+   garbage-collection pauses (from /metrics).
+Each phase but the last measures todopy and the peer (bench.peer) alike, one after the other.
+(6. the wake-up path's hazards, an open write transaction and the ringer's death: bench.wakeup;
+ 7. trigger cost: bench.triggers, once the servers are stopped.)
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import resource
 import time
 import traceback
+import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
 from bench import rest
 from bench.database import BenchUser, ConnectionSampler, Database
 from bench.loadgen import StreamClient, run_burst
-from bench.plan import Plan
+from bench.plan import POOL_SIZE, Plan
 from bench.report import percentile
-from bench.servers import HOST, Server
+from bench.servers import HOST, Server, start_ceiling, start_todopy
 
+IDLE_FD_ROOM = 1_000       # descriptors an idle stage leaves each process for everything else
 SETTLE_SECONDS = 1.0       # before sampling RSS: let the worker finish logging and go idle
 # Counting streams read at most every READ_PAUSE seconds, taking many frames per read: the
 # load generator then costs a few µs per message and is not what limits the figure.
@@ -216,3 +224,97 @@ def rest_phase(run: Run, server: Server, peer: Server, ceiling: Server, users: l
         run.check(result["non_2xx"] == 0 and result["socket_errors"] == 0,
                   f"REST {name}: {result['non_2xx']} non-2xx responses, {result['socket_errors']} socket errors")
     return results
+
+
+GC_SAMPLE = re.compile(r'^todopy_gc_pause_seconds_(count|sum|bucket)\{([^}]*)\} ([0-9.e+-]+)$', re.MULTILINE)
+
+
+def gc_pauses(server: Server) -> dict[str, dict[str, float]]:
+    """todopy's garbage-collection pauses so far, per generation: count, seconds, and counts at or below each bucket."""
+    with urllib.request.urlopen(server.base_url + "/metrics", timeout=30) as response:
+        text = response.read().decode()
+    found: dict[str, dict[str, float]] = {}
+    for kind, labels, value in GC_SAMPLE.findall(text):
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        key = kind if kind != "bucket" else f"le_{fields['le']}"
+        found.setdefault(fields["generation"], {})[key] = float(value)
+    return found
+
+
+def _pauses_between(before: dict, after: dict) -> dict[str, Any]:
+    """Full (generation-2) collections between two samples: how many, their seconds, how many took over 0.1 and 0.5 s."""
+    old, new = before.get("2", {}), after.get("2", {})
+    count = new.get("count", 0.0) - old.get("count", 0.0)
+    over = {f"over_{limit}s": count - (new.get(f"le_{limit}", 0.0) - old.get(f"le_{limit}", 0.0))
+            for limit in ("0.1", "0.5")}
+    return {"full_collections": int(count), "seconds": round(new.get("sum", 0.0) - old.get("sum", 0.0), 3),
+            **{key: int(value) for key, value in over.items()}}
+
+
+def idle_stages(plan: Plan) -> tuple[int, ...]:
+    """The plan's idle stages, within what one process may open here: its open-files hard limit, less
+    room for the rest (the server refuses streams past its limit less TODOPY_FD_RESERVE). Raising the
+    hard limit takes privileges (CAP_SYS_RESOURCE) that a sandbox may not grant, root or not."""
+    room = resource.getrlimit(resource.RLIMIT_NOFILE)[1] - IDLE_FD_ROOM
+    return tuple(sorted({min(stage, room) for stage in plan.idle_stages}))
+
+
+def idle_phase(run: Run, dsn: str, users: list[BenchUser]) -> dict[str, Any]:
+    """Idle streams in stages, each server fresh (todopy's one worker, then the bare limit), so that
+    memory freed by earlier phases does not flatter either: RSS per stream, handshake times and,
+    for todopy, its full collections while they opened."""
+    stages = idle_stages(run.plan)
+    if max(stages) < max(run.plan.idle_stages):
+        run.warnings.append(f"idle: this machine's open-files hard limit ({resource.getrlimit(resource.RLIMIT_NOFILE)[1]:,}, "
+                            f"not raisable here) caps one process at {max(stages):,} streams, not "
+                            f"{max(run.plan.idle_stages):,}")
+    results: dict[str, Any] = {"stages": list(stages)}
+    for name in ("todopy", "ceiling"):
+        subject = (start_todopy(dsn, run.log_dir, POOL_SIZE, name="todopy-idle") if name == "todopy"
+                   else start_ceiling("ceiling_fanout", run.log_dir, name="ceiling-idle"))
+        try:
+            results[name] = _hold_idle(run, name, subject, users, stages)
+        finally:
+            subject.stop()
+    return results
+
+
+def _hold_idle(run: Run, name: str, subject: Server, users: list[BenchUser], stages_held: tuple[int, ...]
+               ) -> dict[str, Any]:
+    plan = run.plan
+    if name == "todopy":
+        targets = [[users[i % len(users)].token, "/api/todos/"] for i in range(max(stages_held))]
+    else:
+        targets = [[None, "/"]] * max(stages_held)
+    time.sleep(SETTLE_SECONDS)
+    rss_idle = subject.rss()
+    pauses = gc_pauses(subject) if name == "todopy" else None
+    client = StreamClient({"scenario": "hold", **stream_target(subject), "targets": targets,
+                           "stages": list(stages_held), "connect_concurrency": plan.connect_concurrency,
+                           "deadline": 1800}, run.log_dir / "streamclient.log")
+    stages = []
+    try:
+        for target in stages_held:
+            opened = client.next("stage", timeout=900)
+            time.sleep(SETTLE_SECONDS)
+            rss = subject.rss()
+            stage = {"target": target, "open": opened["ready"], "failed": opened["failed"],
+                     "open_seconds": opened["seconds"], "handshake_ms": opened["handshake_ms"],
+                     "rss_bytes": rss, "rss_per_stream_bytes": (rss - rss_idle) / max(1, opened["ready"])}
+            if pauses is not None:
+                now = gc_pauses(subject)
+                stage["gc"] = _pauses_between(pauses, now)
+                pauses = now
+            stages.append(stage)
+            print(f"[bench]   {name} {opened['ready']:>6} idle streams in {opened['seconds']:.0f} s: "
+                  f"RSS {rss / 2**20:.0f} MiB, {stage['rss_per_stream_bytes'] / 1024:.1f} KiB a stream; "
+                  f"handshake p50/p99/max {opened['handshake_ms']['p50']}/{opened['handshake_ms']['p99']}/"
+                  f"{opened['handshake_ms']['max']} ms" + (f"; full collections {stage['gc']}" if "gc" in stage
+                                                           else ""), flush=True)
+            run.check(opened["failed"] == 0, f"idle {name}: {opened['failed']} streams failed to open at stage "
+                      f"{target}: {opened['errors']}")
+            client.go()
+        done = client.next("done", timeout=120)
+    finally:
+        client.finish(timeout=120)
+    return {"rss_idle_bytes": rss_idle, "stages": stages, "alive_at_end": done["alive"]}

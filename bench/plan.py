@@ -28,6 +28,7 @@ class Plan:
     deadlock_seconds: int            # multi-row SQL writers on one list, with the triggers and without
     toggle_seconds: int              # single-row SQL writers beside REST toggle-alls, one list
     connect_concurrency: int         # stream handshakes in flight at once
+    idle_stages: tuple[int, ...]     # idle streams held by one process (todopy's worker, and the bare limit)
 
     @property
     def ramp_users(self) -> int:
@@ -38,13 +39,15 @@ FULL = Plan(stages=(100, 1_000, 5_000, 10_000), latency_stage=1_000, probe_rate=
             fanout_streams=1_000, fanout_writes=400, paced_streams=(50, 500), paced_rate=10.0, paced_writes=50,
             burst_streams=500, bulk_users=100, bulk_todos=50, bulk_rounds=10,
             bulk_concurrency=4, rest_seconds=10, rest_connections=50, pgbench_seconds=10, harder_seconds=8,
-            harder_rounds=3, deadlock_seconds=6, toggle_seconds=10, connect_concurrency=100)
+            harder_rounds=3, deadlock_seconds=6, toggle_seconds=10, connect_concurrency=100,
+            idle_stages=(10_000, 50_000))
 
 QUICK = Plan(stages=(10, 50, 100), latency_stage=100, probe_rate=50.0, probe_seconds=1.0,
              fanout_streams=50, fanout_writes=20, paced_streams=(10, 50), paced_rate=20.0, paced_writes=10,
              burst_streams=50, bulk_users=10, bulk_todos=20, bulk_rounds=2,
              bulk_concurrency=4, rest_seconds=1, rest_connections=50, pgbench_seconds=1, harder_seconds=1,
-             harder_rounds=1, deadlock_seconds=1, toggle_seconds=1, connect_concurrency=50)
+             harder_rounds=1, deadlock_seconds=1, toggle_seconds=1, connect_concurrency=50,
+             idle_stages=(100, 200))
 
 POOL_SIZE = 8                        # TODOPY_POOL_SIZE of the benchmarked server
 
@@ -54,6 +57,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "streams_held": (">=", 10_000),
     "pg_connections": ("<=", POOL_SIZE + 2),   # the pool, the LISTEN connection, the ringer's
     "rss_per_stream_kib": ("<=", 40),
+    "idle_held": (">=", 50_000),                # idle streams held by one process, all ready
+    "idle_rss_ratio": ("<=", 1.3),              # RSS per idle stream, ratio to the bare limit's (same stage)
+    "idle_handshake_max_ms": ("<=", 1_000),     # the longest handshake while they open (the server's pauses)
     "latency_p50_ms": ("<=", 8),               # commit to client, at probe_rate writes/s
     "latency_p99_ms": ("<=", 30),
     "held_open_p99_ms": ("<=", 50),            # other lists' commit to client, one write transaction open

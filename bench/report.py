@@ -201,6 +201,25 @@ def _latency_figures(run: Run) -> list[Figure]:
     return figures
 
 
+def _idle_figures(run: Run) -> list[Figure]:
+    """The idle phase's rows (bench.phases.idle_phase): its largest stage, todopy against the bare limit."""
+    found = run.details.get("idle") or {}
+    mine, bare = (found.get(name) or {} for name in ("todopy", "ceiling"))
+    last, last_bare = ((side.get("stages") or [None])[-1] for side in (mine, bare))
+    size = f"{max(found.get('stages') or run.plan.idle_stages):,}"
+    return [
+        Figure("idle_held", "idle streams held by one process, all ready",
+               min(last["open"], mine["alive_at_end"]) if last else None, "streams",
+               min(last_bare["open"], bare["alive_at_end"]) if last_bare else None),
+        Figure("idle_rss_ratio", f"RSS per idle stream ({size} streams)",
+               last["rss_per_stream_bytes"] / 1024 if last else None, "KiB",
+               last_bare["rss_per_stream_bytes"] / 1024 if last_bare else None, relative=True),
+        Figure("idle_handshake_max_ms", f"longest handshake while {size} idle streams open",
+               last["handshake_ms"]["max"] if last else None, "ms",
+               last_bare["handshake_ms"]["max"] if last_bare else None),
+    ]
+
+
 def figures(run: Run) -> list[Figure]:
     d = run.details
     streams = d.get("streams") or {}
@@ -219,6 +238,7 @@ def figures(run: Run) -> list[Figure]:
         Figure("pg_connections", f"PostgreSQL connections (pool {POOL_SIZE})", streams.get("pg_connections_peak"),
                "conns"),
         Figure("rss_per_stream_kib", "RSS per idle stream", mine["rss"], "KiB", peer=theirs["rss"]),
+        *_idle_figures(run),
         Figure("latency_p50_ms", f"commit-to-client p50 {probe}", mine["p50"], "ms", peer=theirs["p50"]),
         Figure("latency_p99_ms", f"commit-to-client p99 {probe}", mine["p99"], "ms", peer=theirs["p99"]),
         Figure("held_open_p99_ms", "commit-to-client p99, other lists, one write transaction open",
@@ -274,8 +294,18 @@ def cpu_notes(run: Run) -> list[str]:
 
 
 def write_notes(run: Run) -> list[str]:
-    """What the write stages' rows leave out: changes delivered while streamed, the deadlock workloads' counts."""
+    """What the write stages' rows leave out: changes delivered while streamed, the deadlock workloads' counts,
+    the idle stages' memory and pauses."""
     notes = []
+    for name, found in (run.details.get("idle") or {}).items():
+        if name == "stages":
+            continue
+        for stage in found.get("stages") or []:
+            notes.append(f"idle streams, {name}: {stage['open']:,} open in {stage['open_seconds']:.0f} s, "
+                         f"{stage['rss_per_stream_bytes'] / 1024:.1f} KiB RSS a stream, handshake p50/p99/max "
+                         f"{stage['handshake_ms']['p50']}/{stage['handshake_ms']['p99']}/{stage['handshake_ms']['max']} ms"
+                         + (f", full collections while they opened: {stage['gc']['full_collections']} taking "
+                            f"{stage['gc']['seconds']} s ({stage['gc']['over_0.5s']} over 0.5 s)" if "gc" in stage else ""))
     for phase in ("streams", "streams-peer"):
         stages = (run.details.get(phase) or {}).get("stages") or []
         stage = next((s for s in stages if s["target"] == run.plan.latency_stage), None)

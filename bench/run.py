@@ -24,12 +24,13 @@ from pathlib import Path
 from bench import deadlocks, rest, triggers, wakeup
 from bench.database import Database
 from bench.peer import seed as peer_seed
-from bench.phases import Run, fanout_phase, latency_phase, rest_phase, streams_phase, throughput_phase, warm_up
+from bench.phases import (Run, fanout_phase, idle_phase, latency_phase, rest_phase, streams_phase, throughput_phase,
+                          warm_up)
 from bench.plan import FULL, POOL_SIZE, QUICK
 from bench.report import cpu_notes, figures, index_notes, plot, table, write_json, write_notes
 from bench.servers import REPO, Server, start_ceiling, start_peer, start_todopy
 
-PHASES = ("streams", "fanout", "throughput", "rest", "wakeup", "triggers", "deadlocks")
+PHASES = ("streams", "fanout", "throughput", "rest", "idle", "wakeup", "triggers", "deadlocks")
 REST_USERS = 1_000                  # users whose todos wrk reads and writes
 
 
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                 run.phase("throughput-peer", lambda: throughput_phase(run, peer, bulk_users))
             if "rest" in only:
                 run.phase("rest", lambda: rest_phase(run, server, peer, ceiling_rest, ramp_users[:REST_USERS]))
+            if "idle" in only:
+                run.phase("idle", lambda: idle_phase(run, database.dsn, ramp_users))
             if "wakeup" in only:
                 run.phase("wakeup", lambda: wakeup.measure(server, database, held_users, plan, log_dir, POOL_SIZE))
             for process in servers:

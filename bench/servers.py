@@ -70,7 +70,7 @@ class Server:
         """The process doing the work: gunicorn's single worker for todopy, else the process itself."""
         process = psutil.Process(self.process.pid)
         children = process.children()
-        if self.name == "todopy":
+        if self.name.startswith("todopy"):
             if len(children) != 1:
                 raise RuntimeError(f"expected one gunicorn worker, found {len(children)}")
             return children[0]
@@ -101,8 +101,8 @@ def start_todopy(dsn: str, log_dir: Path, pool_size: int, name: str = "todopy") 
     return server
 
 
-def start_ceiling(module: str, log_dir: Path) -> Server:
-    server = Server(module, [sys.executable, "-m", f"bench.{module}", "{port}"], log_dir / f"{module}.log")
+def start_ceiling(module: str, log_dir: Path, name: str | None = None) -> Server:
+    server = Server(name or module, [sys.executable, "-m", f"bench.{module}", "{port}"], log_dir / f"{name or module}.log")
     server.wait_listening()
     return server
 

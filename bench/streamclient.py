@@ -16,6 +16,10 @@ Scenarios:
          the durable commit included). REST PUTs are not used here: on this box one worker's
          PUT capacity is below the probe rate, so a PUT-timed probe would
          measure the request queue, not the wake-up path.
+- hold:  open idle list streams in stages (up to 50,000 from one process, spread
+         over loopback source addresses); at each stage report how long each
+         handshake took (its tail shows the server's pauses) and wait for `go`
+         while the orchestrator samples the server.
 - burst: open streams, send writes (back to back, `concurrency` at a time, or
          one at a time at `rate` writes/s) and count the text frames delivered
          after `ready`: messages (or changes) per second. With one writer, the
@@ -44,6 +48,7 @@ from bench.report import percentile
 from bench.wsclient import Http, Stream
 
 HANDSHAKE_TIMEOUT = 60.0
+SOURCE_PORTS = 25_000        # streams per loopback source address (each has ~28,000 ephemeral ports)
 WRITER_CONNECTIONS = 16      # durable commits take ~1-5 ms each: enough of them for 1,000/s and more
 # What a PUT changes, as any SQL writer would: the triggers log it and the ringer wakes the streams.
 PROBE_WRITE = "UPDATE todos SET title = %(title)s, completed = %(completed)s WHERE id = %(id)s"
@@ -72,12 +77,14 @@ def wait_for_go(timeout: float = 120.0) -> None:
 class Streams:
     """The streams this process holds, opened `concurrency` handshakes at a time."""
 
-    def __init__(self, host: str, port: int, concurrency: int) -> None:
+    def __init__(self, host: str, port: int, concurrency: int, sources: list[str] | None = None) -> None:
         self.host, self.port = host, port
         self.pool = gevent.pool.Pool(concurrency)
         self.open: list[Stream] = []
         self.readers: list[gevent.Greenlet] = []
         self.failures: list[str] = []
+        self.handshakes: list[float] = []           # seconds each successful open took
+        self.sources = sources or [None]
 
     def open_many(self, targets: list[tuple[str | None, str]], on_text_for, read_pause: float = 0.0) -> float:
         """Open one stream per (token, path); returns the seconds it took."""
@@ -86,12 +93,15 @@ class Streams:
         def open_one(index: int, token: str | None, path: str) -> None:
             stream = Stream()
             stream.on_text = on_text_for(index)
+            began = time.perf_counter()
             try:
-                stream.open(self.host, self.port, path, token, HANDSHAKE_TIMEOUT)
+                stream.open(self.host, self.port, path, token, HANDSHAKE_TIMEOUT,
+                            self.sources[index // SOURCE_PORTS % len(self.sources)])
             except (OSError, ConnectionError, ValueError) as error:
                 stream.close()
                 self.failures.append(f"{type(error).__name__}: {error}")
                 return
+            self.handshakes.append(time.perf_counter() - began)
             self.open.append(stream)
             self.readers.append(gevent.spawn(stream.read_forever, read_pause))
 
@@ -187,6 +197,25 @@ def ramp(spec: dict) -> None:
     streams.close_all()
 
 
+def hold(spec: dict) -> None:
+    """Idle streams in stages; each stage's handshake times, then wait for go (the server is sampled)."""
+    targets: list[list[str]] = spec["targets"]          # [token, path] per stream
+    sources = [f"127.0.0.{1 + n}" for n in range(1 + len(targets) // SOURCE_PORTS)]
+    streams = Streams(spec["host"], spec["port"], spec["connect_concurrency"], sources)
+    for stage in spec["stages"]:
+        streams.handshakes.clear()
+        seconds = streams.open_many([(token, path) for token, path in targets[len(streams.open):stage]],
+                                    lambda index: None)
+        times = [t * 1000.0 for t in streams.handshakes]
+        emit("stage", target=stage, ready=len(streams.open), failed=len(streams.failures),
+             alive=streams.alive(), seconds=round(seconds, 3), errors=streams.failures[:5],
+             handshake_ms={**{f"p{p}": round(percentile(times, p) or 0.0, 2) for p in (50, 90, 99)},
+                           "max": round(max(times, default=0.0), 2)})
+        wait_for_go(timeout=600)
+    emit("done", alive=streams.alive())
+    streams.close_all()
+
+
 def burst(spec: dict) -> None:
     host, port = spec["host"], spec["port"]
     streams = Streams(host, port, spec["connect_concurrency"])
@@ -252,7 +281,7 @@ def main() -> int:
     psycogreen.gevent.patch_psycopg()               # probe writers wait cooperatively
     with open(sys.argv[1]) as file:
         spec = json.load(file)
-    runner = {"ramp": ramp, "burst": burst}[spec["scenario"]]
+    runner = {"ramp": ramp, "burst": burst, "hold": hold}[spec["scenario"]]
     try:
         with gevent.Timeout(spec.get("deadline", 900)):
             runner(spec)

@@ -18,8 +18,28 @@ OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
 READY_MARK = b'"type":"ready"'
 
 
-def connect(host: str, port: int, timeout: float) -> socket.socket:
-    sock = socket.create_connection((host, port), timeout=timeout)
+# Linux: a socket bound to a source address takes its port at connect, unique per destination.
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+
+def connect(host: str, port: int, timeout: float, source: str | None = None) -> socket.socket:
+    """A TCP connection with Nagle off; from the loopback address `source` when given.
+
+    One source address has about 28,000 ephemeral ports (net.ipv4.ip_local_port_range):
+    more streams than that to one server need several (127.0.0.2, 127.0.0.3, ...).
+    """
+    if source is None:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((source, 0))
+            sock.settimeout(timeout)
+            sock.connect((host, port))
+        except BaseException:
+            sock.close()
+            raise
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -56,9 +76,10 @@ class Stream:
         self.close_code: int | None = None
         self.on_text: Callable[[bytes, float], None] | None = None
 
-    def open(self, host: str, port: int, path: str, token: str | None, timeout: float) -> None:
+    def open(self, host: str, port: int, path: str, token: str | None, timeout: float,
+             source: str | None = None) -> None:
         """Connect and read until the server's `ready` (raises on refusal or timeout)."""
-        self.sock = sock = connect(host, port, timeout)
+        self.sock = sock = connect(host, port, timeout, source)
         key = base64.b64encode(os.urandom(16)).decode()
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
         sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"

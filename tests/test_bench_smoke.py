@@ -15,9 +15,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 RELATIVE = ("fanout_messages_per_s", "rest_get_per_s", "rest_put_per_s",   # judged as ratios to a ceiling
             "durable_writes_16", "durable_writes_1", "durable_writes_hot", "durable_writes_streamed",
-            "paced_small_p50_ms", "paced_small_p99_ms", "paced_large_p50_ms", "paced_large_p99_ms", "burst_p99_ms")
-# Figures measured on todopy only: the peer has no ringer to kill nor a connection budget of ours to count.
-TODOPY_ONLY = ("pg_connections", "held_open_p99_ms", "failover_s")
+            "paced_small_p50_ms", "paced_small_p99_ms", "paced_large_p50_ms", "paced_large_p99_ms", "burst_p99_ms",
+            "idle_rss_ratio")
+# Figures measured on todopy only: the peer has no ringer to kill nor a connection budget of ours to count;
+# the idle stage sets todopy's one worker against the bare limit alone.
+TODOPY_ONLY = ("pg_connections", "held_open_p99_ms", "failover_s", "idle_held", "idle_rss_ratio",
+               "idle_handshake_max_ms")
 
 
 def verdict(key: str, figure: dict) -> bool:
@@ -55,6 +58,10 @@ def test_quick_benchmark_runs_every_phase_and_writes_every_figure(tmp_path: Path
     assert document["phases"]["deadlocks"]["toggle"]["peer"]["requests"] > 0
     for phase in ("streams", "streams-peer"):
         assert [stage["open"] for stage in document["phases"][phase]["stages"]] == list(document["plan"]["stages"])
+    for subject in ("todopy", "ceiling"):      # the idle stage: every stream opened, its pauses read from /metrics
+        stages = document["phases"]["idle"][subject]["stages"]
+        assert [stage["open"] for stage in stages] == list(document["plan"]["idle_stages"]), subject
+    assert all("gc" in stage for stage in document["phases"]["idle"]["todopy"]["stages"])
     assert list(tmp_path.glob("bench-*.png")), "no plot"
     assert re.search(r"^figure +todopy +peer +limit ", done.stdout, re.MULTILINE), "no table on stdout"
 

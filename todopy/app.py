@@ -151,13 +151,17 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
     budget = WriteBudget(settings.write_burst, settings.write_rate, metrics.writes_refused)
     services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics, admission, budget,
                         openapi.document())
-    wsgi: Callable = Router(services)
-    wsgi = CrossSiteMiddleware(wsgi, settings.allowed_origins)
-    wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl)
-    wsgi = ErrorMiddleware(wsgi)
-    wsgi = SecurityHeadersMiddleware(wsgi)
-    wsgi = AccessLogMiddleware(wsgi, metrics, AccessLog(settings.log_format))
+    # Each layer is handed the next one's bound __call__, not the object: CPython runs a call
+    # of a Python method in the same C frame, but calls an object through a C recursion.
+    # A stream parks inside every layer for its whole life, and a parked greenlet keeps its
+    # C stack copied on the heap: about 0.5 KiB less per stream for each layer.
+    wsgi: Callable = Router(services).__call__
+    wsgi = CrossSiteMiddleware(wsgi, settings.allowed_origins).__call__
+    wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl).__call__
+    wsgi = ErrorMiddleware(wsgi).__call__
+    wsgi = SecurityHeadersMiddleware(wsgi).__call__
+    wsgi = AccessLogMiddleware(wsgi, metrics, AccessLog(settings.log_format)).__call__
     if settings.proxy_hops:
         wsgi = ProxyFix(wsgi, x_for=settings.proxy_hops, x_proto=settings.proxy_hops,
-                        x_host=settings.proxy_hops, x_port=settings.proxy_hops)
+                        x_host=settings.proxy_hops, x_port=settings.proxy_hops).__call__
     return TodoApp(wsgi, services)

@@ -7,12 +7,19 @@ answers /metrics for all of them.
 """
 from __future__ import annotations
 
+import gc
+import logging
 import os
+import time
 
+import gevent
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+log = logging.getLogger(__name__)
+GC_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LONG_GC_PAUSE = 0.5                  # seconds: a collection this long is also logged
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -61,7 +68,43 @@ class Metrics:
             "todopy_ringer_silent", "1 while no ring came for TODOPY_RING_SILENCE: this process reads the log itself",
             registry=r, multiprocess_mode="livemax")
 
+        self.gc_pause_seconds = Histogram(
+            "todopy_gc_pause_seconds", "Garbage collections by generation: how long each stopped the process",
+            ["generation"], buckets=GC_BUCKETS, registry=r)
+        self._pauses: list[tuple[int, float]] = []
+        self._collection_started = 0.0
+
+    def watch_collections(self, interval: float = 1.0) -> None:
+        """Time every garbage collection of this process (a server worker's: once, at start).
+
+        The callback only notes the time: it runs wherever an allocation set the
+        collector off, maybe inside a metric's or a handler's lock. The pauses reach
+        the histogram (and the log, when long) every `interval` seconds, and at a scrape.
+        """
+        gc.callbacks.append(self._on_collection)
+
+        def publish_forever() -> None:
+            while True:
+                gevent.sleep(interval)
+                self.publish_collections()
+
+        gevent.spawn(publish_forever)
+
+    def _on_collection(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._collection_started = time.perf_counter()
+        else:
+            self._pauses.append((info["generation"], time.perf_counter() - self._collection_started))
+
+    def publish_collections(self) -> None:
+        pauses, self._pauses = self._pauses, []
+        for generation, seconds in pauses:
+            self.gc_pause_seconds.labels(str(generation)).observe(seconds)
+            if seconds >= LONG_GC_PAUSE:
+                log.warning("a generation-%d garbage collection stopped this process for %.2f s", generation, seconds)
+
     def render(self) -> bytes:
+        self.publish_collections()
         if os.environ.get(MULTIPROCESS_ENV):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
