@@ -5,7 +5,9 @@ drops the close code (clients see 1005), reads client frames of any size into
 memory, and str()s bytes payloads; so after the handshake we speak the frame
 protocol (todopy.realtime.frames) here.
 
-Only the stream's own greenlet writes. Reading needs no greenlet of its own:
+The stream's own greenlet writes; while it is parked with nothing to do, the
+dispatcher may write a frame the socket takes at once (`try_send`, the fast path
+todopy.realtime.streams.Stream.send_now measures). Reading needs no greenlet of its own:
 clients send nothing but control frames (and frames we ignore), so an event-loop
 watcher parses whatever arrives and leaves what needs an answer (a pong, the echo
 of a close) to the writer. An idle stream is one parked greenlet, not two, which
@@ -60,7 +62,7 @@ class Socket:
     """
 
     __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_on_text", "_ended", "_clock",
-                 "last_seen", "state", "pong_due", "_answer", "write_timeout")
+                 "last_seen", "state", "pong_due", "_answer", "unsent", "write_timeout")
 
     def __init__(self, sock, buffered: bytes = b"", clock: Callable[[], float] = time.monotonic,
                  write_timeout: float | None = 30.0) -> None:
@@ -81,6 +83,7 @@ class Socket:
         self.state = State.OPEN
         self.pong_due: bytes | None = None     # the payload of the latest unanswered ping
         self._answer: tuple[int | None, str] | None = None   # the close frame the peer's input calls for
+        self.unsent = b""                       # the tail of a frame try_send() could not write whole
 
     @property
     def close_sent(self) -> bool:
@@ -109,6 +112,29 @@ class Socket:
             raise ConnectionClosed("close already sent")
         self._write(frames)
 
+    def try_send(self, frame: bytes) -> bool:
+        """Write `frame` now without waiting (from any greenlet); False if the socket takes none of it.
+
+        A frame taken in part leaves its tail in `unsent`, which the next write sends
+        first: the writer's greenlet must then be woken to `flush()`.
+        """
+        if self.close_sent or self.unsent:
+            return False
+        try:
+            sent = self._sock.send(frame, 0, timeout=0.0)
+        except OSError:
+            return False                # full (EAGAIN), or broken: the writer's own write will tell
+        if sent < len(frame):
+            if not sent:
+                return False
+            self.unsent = frame[sent:]
+        return True
+
+    def flush(self) -> None:
+        """Send what try_send() left over."""
+        if self.unsent and not self.close_sent:
+            self._write(b"")
+
     def send_ping(self) -> None:
         self.send_frames(encode_frame(Opcode.PING, b""))
 
@@ -135,6 +161,8 @@ class Socket:
             self.close(*self._answer)
 
     def _write(self, data: bytes) -> None:
+        if self.unsent:
+            data, self.unsent = self.unsent + data, b""
         try:
             # One send() nearly always takes a whole frame; a loop only for the rest. Each
             # send waits at most write_timeout for room: a progress deadline, not a total one.

@@ -6,7 +6,6 @@ values (a list, a predicate, a rev). Nothing here knows HTTP.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from typing import Any, Callable
@@ -17,6 +16,7 @@ from todopy.db import ConnectionPool
 from todopy.errors import DatabaseUnavailable
 from todopy.metrics import Metrics
 from todopy.realtime import protocol
+from todopy.realtime.connection import Opener, Stream
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.pinger import Pinger
 from todopy.realtime.presence import Presence
@@ -28,28 +28,6 @@ from todopy.realtime.sync import AccessLost, ListGone, Sync
 from todopy.settings import Settings
 
 log = logging.getLogger("todopy.streams")
-
-
-@dataclasses.dataclass(frozen=True)
-class Opener:
-    """Who opens a stream, and a label for the logs."""
-
-    user_id: str
-    token_hash: bytes | None
-    label: str
-    username: str = ""          # as others see them in a list's presence
-
-
-class Stream:
-    """One open stream: its socket and its subscription, as the pinger sees them."""
-
-    __slots__ = ("socket", "sub", "ping_slice", "opened")
-
-    def __init__(self, socket: Socket, sub: Subscriber, opened: float) -> None:
-        self.socket = socket
-        self.sub = sub
-        self.ping_slice = 0                   # when in each ping interval the pinger visits it
-        self.opened = opened
 
 
 class Streams:
@@ -119,7 +97,7 @@ class Streams:
     # -- shared machinery ---------------------------------------------------
 
     def _open(self, socket: Socket, sub: Subscriber, opener: Opener) -> Stream:
-        stream = Stream(socket, sub, self.clock())
+        stream = Stream(socket, sub, self.metrics, self.clock())
         self.active.add(stream)
         self.pinger.add(stream)
         self.metrics.open_streams.inc()
@@ -205,6 +183,7 @@ class Streams:
         return f"ended with {int(code)}"
 
     def _control(self, socket: Socket, sub: Subscriber) -> None:
+        socket.flush()              # the tail of a frame the dispatcher could not write whole
         if socket.pong_due is not None:
             socket.answer_ping()
         if sub.ping_due:
@@ -217,9 +196,13 @@ class Streams:
         sent = self.metrics.messages_sent
         queue = sub.queue
         one_todo = sub.todo_id is not None
+        send_now = stream.send_now
         sub.sent_rev = sent_rev
         while True:
+            if not sub.wakeup.is_set():
+                sub.direct = send_now       # parked with nothing to do: the dispatcher may write
             sub.wakeup.wait()
+            sub.direct = None
             sub.wakeup.clear()
             while True:
                 if sub.ending is not None:

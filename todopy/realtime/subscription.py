@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import enum
-from typing import Any, Final
+from typing import Any, Callable, Final
 
 import gevent.event
 
@@ -60,10 +60,12 @@ class Subscription(Subscriber):
     The dispatcher never blocks on a subscriber: it appends to a bounded deque and
     wakes the stream's greenlet, yielding once when the queue fills past half so a
     stream that keeps up can drain it; a full queue marks the subscriber as too slow.
+    While the greenlet is parked with nothing to do, `direct` lets the dispatcher write
+    the change itself (todopy.realtime.streams.Stream.send_now, with its figures).
     """
 
     __slots__ = ("list_id", "todo_id", "predicate", "limit", "queue", "overflowed", "sent_rev", "list_as_seen",
-                 "presence_frame")
+                 "presence_frame", "direct")
 
     def __init__(self, list_id: str, user_id: str, *, todo_id: str | None = None, predicate: bool | None = None,
                  token_hash: bytes | None = None, limit: int = 1000,
@@ -79,6 +81,9 @@ class Subscription(Subscriber):
         self.overflowed = False
         self.sent_rev = 0                      # the latest rev this stream has sent
         self.presence_frame: bytes | None = None   # the latest presence message not sent yet (todopy.realtime.presence)
+        # Set by the parked greenlet: `direct(change, op)` is True when it wrote the change. Waking
+        # the greenlet withdraws it, so whatever the greenlet then writes stays in order.
+        self.direct: Callable[[Change, str], bool] | None = None
 
     def wants(self, change: Change) -> str | None:
         """What this stream is sent for one of its list's changes (an op, TITLE_MESSAGE or
@@ -97,17 +102,24 @@ class Subscription(Subscriber):
         """Queue `change` as `op` and wake the stream; True when the queue is half full or more."""
         if self.overflowed:
             return False
+        if self.direct is not None and self.direct(change, op):
+            return False
         if len(self.queue) >= self.limit:
             self.overflowed = True
             self.queue.clear()          # it will resume with `since`; free the memory now
         else:
             self.queue.append((change, op))
-        self.wakeup.set()
+        self.wake()
         return 2 * len(self.queue) >= self.limit
 
     def offer_presence(self, frame: bytes) -> None:
         """Who is in the list now: only the latest view matters, so it replaces one not sent yet."""
         self.presence_frame = frame
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the stream's greenlet, and take writing back from the dispatcher."""
+        self.direct = None
         self.wakeup.set()
 
 

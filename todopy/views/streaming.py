@@ -8,7 +8,8 @@ from todopy.environ import ACCEPT_WEBSOCKET, STREAM
 from todopy.errors import BadRequest, HTTPError, Unprocessable
 from todopy.middleware.sessions import current_session, current_user
 from todopy.realtime.socket import Socket
-from todopy.realtime.streams import Opener, Streams
+from todopy.realtime.connection import Opener
+from todopy.realtime.streams import Streams
 
 
 def parse_since(args) -> int | None:

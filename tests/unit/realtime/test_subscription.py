@@ -86,3 +86,24 @@ def test_an_offer_queues_or_overflows_never_more_than_the_limit(limit, states):
         assert sub.overflowed == (offered > limit)
         assert half == (not sub.overflowed and 2 * len(sub.queue) >= limit)
     assert [change.rev for change, _ in sub.queue] == ([] if sub.overflowed else list(range(1, offered + 1)))
+
+
+def test_while_the_stream_is_parked_the_dispatcher_writes_itself_until_it_cannot():
+    sub = Subscription("l1", "u1")
+    written: list[tuple[int, str]] = []
+
+    def direct(change: Change, op: str) -> bool:
+        written.append((change.rev, op))
+        return change.rev < 2                   # the socket takes the first write, not the second
+
+    sub.direct = direct
+    assert offer(sub, todo_change("insert", False, rev=1)) is False
+    assert written == [(1, "insert")] and not sub.queue and not sub.wakeup.is_set()
+    offer(sub, todo_change("update", True, False, rev=2))
+    assert queued(sub) == [("t1", 2, "update")]
+    assert sub.wakeup.is_set() and sub.direct is None     # woken: writing is the stream's again
+    offer(sub, todo_change("update", False, True, rev=3))
+    assert written == [(1, "insert"), (2, "update")] and len(sub.queue) == 2
+    sub.direct = direct
+    sub.end(4403)
+    assert sub.direct is None                              # asked to end: nothing more is written for it
