@@ -34,7 +34,8 @@ export function ActivityPanel({ listId, rev }) {
       <h3 id="activity-title">Activity</h3>
       {error && <p className="share-error" role="alert">{error}</p>}
       {state.loaded && !state.changes.length && <p>Nothing yet.</p>}
-      <ol>
+      {/* Scrolls within its own height: focusable, so keyboard users can scroll it too. */}
+      <ol tabIndex={0} aria-labelledby="activity-title">
         {state.changes.map((c) => (
           <li key={c.rev}>
             {describeChange(c)} <time dateTime={c.time}>{when(c.time)}</time>

@@ -35,16 +35,20 @@ export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
 
   // Live: another owner adds, re-roles or removes someone while this is open (the list
   // stream's `member` message): read the members again, and say what happened.
+  // What this dialog did itself is said already (its own words); another tab's doing is not.
   const opened = useRef(news);
+  const mine = useRef(null);
   useEffect(() => {
     if (!news || news === opened.current) return;
     load();
-    if (news.by !== user.username) setMessage(`${describeChange(news)}.`);
+    if (news.by === user.username && news.member?.username === mine.current) mine.current = null;
+    else setMessage(`${describeChange(news)}.`);
   }, [news]); // eslint-disable-line react-hooks/exhaustive-deps
 
   async function changeRole(member, next) {
     setError(null);
     try {
+      mine.current = member.user.username;
       await putMember(list.id, member.user.username, next);
       setMessage(`${member.user.username} is now ${next === 'viewer' ? 'a viewer' : 'an editor'}.`);
     } catch (failure) {
@@ -59,6 +63,7 @@ export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
     if (!name) return;
     setError(null);
     try {
+      mine.current = name;
       const reply = await putMember(list.id, name, role);
       setUsername('');
       setMessage(`${reply.user.username} is now ${reply.role === 'viewer' ? 'a viewer' : 'an editor'}.`);
@@ -72,6 +77,7 @@ export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
     setError(null);
     const leaving = member.user.id === user.id;
     try {
+      mine.current = member.user.username;
       await removeMember(list.id, member.user.username);
       if (leaving) return onLeft();
       setMessage(`${member.user.username} was removed.`);
