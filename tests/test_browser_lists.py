@@ -33,7 +33,7 @@ def share(tab, username: str, role: str) -> None:
         tab.page.click(".list-bar button[name=share]")
     expect(dialog).to_be_visible()
     dialog.get_by_label("Username").fill(username)
-    dialog.get_by_label("Role", exact=True).select_option(role)
+    dialog.locator("select[name=share-role]").select_option(role)
     dialog.get_by_role("button", name="Add").click()
     # The owner sees each member's role in a control of its own (changed in place).
     expect(dialog.locator(f".members li[data-username='{username}'] .member-role")).to_have_value(role)
@@ -234,9 +234,9 @@ def test_lists_and_sharing_by_keyboard_only(server, tabs, alice, bob):
     expect(dialog.get_by_label("Username")).to_be_focused()
     page.keyboard.type(bob.user["username"])
     page.keyboard.press("Tab")
-    expect(dialog.get_by_label("Role", exact=True)).to_be_focused()
+    expect(dialog.locator("select[name=share-role]")).to_be_focused()
     page.keyboard.press("ArrowDown")   # editor → viewer
-    expect(dialog.get_by_label("Role", exact=True)).to_have_value("viewer")
+    expect(dialog.locator("select[name=share-role]")).to_have_value("viewer")
     page.keyboard.press("Tab")
     expect(dialog.get_by_role("button", name="Add")).to_be_focused()
     page.keyboard.press("Enter")
