@@ -51,6 +51,7 @@ export function describeChange(c) {
   const who = c.by ?? 'Someone';
   if (c.kind === 'member' || c.type === 'member') {
     const m = c.member ?? {};
+    if (m.role === 'owner') return `${who} created the list`;
     if (m.role == null) return m.username === c.by ? `${who} left` : `${who} removed ${m.username}`;
     return c.op === 'insert' ? `${who} added ${m.username} as ${ROLE[m.role] ?? m.role}` : `${who} made ${m.username} ${ROLE[m.role] ?? m.role}`;
   }

@@ -63,6 +63,8 @@ test('activity entries as sentences', () => {
   assert.equal(describeChange(member('viewer', 'update')), 'alice made finn a viewer');
   assert.equal(describeChange(member(null, 'delete')), 'alice removed finn');
   assert.equal(describeChange(member(null, 'delete', 'finn')), 'finn left');
+  assert.equal(describeChange({ kind: 'member', op: 'insert', by: 'erin', member: { username: 'erin', role: 'owner' } }),
+    'erin created the list');
   // A stream's `member` message reads the same.
   assert.equal(describeChange({ type: 'member', op: 'insert', by: 'alice', member: { username: 'finn', role: 'viewer' } }),
     'alice added finn as a viewer');
