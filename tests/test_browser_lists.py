@@ -33,9 +33,10 @@ def share(tab, username: str, role: str) -> None:
         tab.page.click(".list-bar button[name=share]")
     expect(dialog).to_be_visible()
     dialog.get_by_label("Username").fill(username)
-    dialog.get_by_label("Role").select_option(role)
+    dialog.locator("select[name=share-role]").select_option(role)
     dialog.get_by_role("button", name="Add").click()
-    expect(dialog.locator(f".members li[data-username='{username}'] .member-role")).to_have_text(role)
+    # The owner sees each member's role in a control of its own (changed in place).
+    expect(dialog.locator(f".members li[data-username='{username}'] .member-role")).to_have_value(role)
 
 
 def test_navigate_create_rename_delete_lists(server, tabs, alice, artifacts):
@@ -233,13 +234,13 @@ def test_lists_and_sharing_by_keyboard_only(server, tabs, alice, bob):
     expect(dialog.get_by_label("Username")).to_be_focused()
     page.keyboard.type(bob.user["username"])
     page.keyboard.press("Tab")
-    expect(dialog.get_by_label("Role")).to_be_focused()
+    expect(dialog.locator("select[name=share-role]")).to_be_focused()
     page.keyboard.press("ArrowDown")   # editor → viewer
-    expect(dialog.get_by_label("Role")).to_have_value("viewer")
+    expect(dialog.locator("select[name=share-role]")).to_have_value("viewer")
     page.keyboard.press("Tab")
     expect(dialog.get_by_role("button", name="Add")).to_be_focused()
     page.keyboard.press("Enter")
-    expect(dialog.locator(f".members li[data-username='{bob.user['username']}'] .member-role")).to_have_text("viewer")
+    expect(dialog.locator(f".members li[data-username='{bob.user['username']}'] .member-role")).to_have_value("viewer")
     # The page behind the modal dialog is inert: Tab never lands on it (past the
     # dialog's last control focus goes to the browser itself, then back in).
     inside = 0

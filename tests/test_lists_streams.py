@@ -52,6 +52,50 @@ def test_members_stream_a_shared_list_and_see_each_others_writes_and_its_new_tit
             one.close()
 
 
+def test_list_streams_follow_the_members_live_and_on_resume_but_one_todo_streams_do_not(
+        server, start_server, alice: Api, bob: Api):
+    """The share dialog follows membership changes: every list-of-todos stream of the list, on
+    every process, gets a `member` message for each one (added, re-roled, removed), in rev order
+    with the todos; a resume replays them; a one-todo stream is not told."""
+    other = start_server()
+    carol = register(server.base_url)
+    lst = new_list(alice, "Members")
+    todo = alice.post(todos_path(lst["id"]), {"title": "x"}).json()
+    share(alice, lst["id"], bob, "viewer")
+    streams = [Stream(srv.ws_url, todos_path(lst["id"]), token) for srv, token in
+               ((server, alice.token), (other, alice.token), (other, bob.token))]
+    one = Stream(server.ws_url, f"{todos_path(lst['id'])}{todo['id']}/", bob.token)
+    try:
+        for s in (*streams, one):
+            s.sync()
+        name = carol.user["username"]
+        added = alice.put(f"/api/lists/{lst['id']}/members/{name}/", {"role": "editor"}).json()
+        assert added["role"] == "editor"
+        alice.put(f"/api/lists/{lst['id']}/members/{name}/", {"role": "viewer"})
+        alice.delete(f"/api/lists/{lst['id']}/members/{name}/")
+        head = alice.get(f"/api/lists/{lst['id']}/").json()["rev"]
+        by = alice.user["username"]
+        expected = [{"type": "member", "op": op, "member": {"username": name, "role": role}, "rev": head - 2 + i,
+                     "by": by} for i, (op, role) in enumerate((("insert", "editor"), ("update", "viewer"),
+                                                                ("delete", None)))]
+        for s in streams:
+            assert [s.recv(10) for _ in expected] == expected
+        one.expect_silence(0.5)
+        resumed = Stream(server.ws_url, f"{todos_path(lst['id'])}?since={head - 3}", bob.token)
+        try:
+            assert resumed.sync()[0] == expected
+        finally:
+            resumed.close()
+        # bob's own role change reaches his streams too (as a `member` message), and they go on.
+        alice.put(f"/api/lists/{lst['id']}/members/{bob.user['username']}/", {"role": "editor"})
+        assert streams[2].recv(10)["member"] == {"username": bob.user["username"], "role": "editor"}
+        bob.post(todos_path(lst["id"]), {"title": "now I can"})
+        assert streams[2].recv(10)["op"] == "insert"
+    finally:
+        for s in (*streams, one):
+            s.close()
+
+
 def test_strangers_and_unknown_lists_are_refused_before_the_upgrade(server, alice: Api, bob: Api):
     lst = new_list(alice)
     todo = alice.post(todos_path(lst["id"]), {"title": "x"}).json()
@@ -75,7 +119,11 @@ def test_a_removed_member_is_closed_with_4403_and_a_deleted_list_with_4404(serve
         for s in bobs:
             expect_close(s, 4403)
         assert bob.get(todos_path(lst["id"])).status_code == 404
-        owners.expect_silence(0.3)                       # the owner's stream goes on
+        # The owner's stream goes on, told who left (a `member` message, in the list's order).
+        assert owners.recv(10) == {"type": "member", "op": "delete", "rev": lst["rev"] + 3,
+                                   "member": {"username": bob.user["username"], "role": None},
+                                   "by": alice.user["username"]}
+        owners.expect_silence(0.3)
         assert alice.delete(f"/api/lists/{lst['id']}/").status_code == 204
         expect_close(owners, 4404)
     finally:

@@ -6,9 +6,11 @@ import { useAutoFocus } from './hooks.js';
 import { deleteList, renameList } from './api.js';
 import { canManage, canWrite } from './lists.js';
 import { ShareDialog } from './ShareDialog.jsx';
+import { ActivityPanel } from './ActivityPanel.jsx';
+import { initials } from './people.js';
 import { errorNotice } from './Notice.jsx';
 
-export function ListBar({ list, user, setNotice }) {
+export function ListBar({ list, user, setNotice, people = [], member, rev }) {
   if (!list?.id) {
     return (
       <div className="list-bar">
@@ -16,11 +18,12 @@ export function ListBar({ list, user, setNotice }) {
       </div>
     );
   }
-  return <ListActions list={list} user={user} setNotice={setNotice} />;
+  return <ListActions list={list} user={user} setNotice={setNotice} people={people} member={member} rev={rev} />;
 }
 
-function ListActions({ list, user, setNotice }) {
+function ListActions({ list, user, setNotice, people, member, rev }) {
   const [renaming, setRenaming] = useState(null); // null | draft title
+  const [activity, setActivity] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [sharing, setSharing] = useState(false);
   const shareButton = useRef(null);
@@ -72,12 +75,27 @@ function ListActions({ list, user, setNotice }) {
         <h2 className="list-title">{list.title}</h2>
       )}
       {list.role !== 'owner' && <span className="list-role">{list.role === 'viewer' ? 'Viewer' : 'Editor'}</span>}
+      {people.length > 0 && (
+        <ul className="people" aria-label="Also here">
+          {people.map((p) => (
+            <li key={p.username} title={p.editing ? `${p.username} (editing)` : p.username}
+              className={p.editing ? 'is-editing' : undefined}>
+              <span aria-hidden="true">{initials(p.username)}</span>
+              <span className="visually-hidden">{p.username}{p.editing ? ', editing' : ''}</span>
+            </li>
+          ))}
+        </ul>
+      )}
       <div className="list-actions">
         {canWrite(list.role) && renaming === null && (
           <button type="button" name="rename-list" ref={renameButton} onClick={() => setRenaming(list.title)}>
             Rename
           </button>
         )}
+        <button type="button" name="activity" aria-expanded={activity} aria-controls="activity"
+          onClick={() => setActivity(!activity)}>
+          Activity
+        </button>
         <button type="button" name="share" ref={shareButton} onClick={() => setSharing(true)}>
           {canManage(list.role) ? 'Share' : 'Members'}
         </button>
@@ -98,10 +116,12 @@ function ListActions({ list, user, setNotice }) {
           </AutoFocusButton>
         </div>
       )}
+      {activity && <ActivityPanel listId={list.id} rev={rev} />}
       {sharing && (
         <ShareDialog
           list={list}
           user={user}
+          member={member}
           onClose={() => {
             setSharing(false);
             shareButton.current?.focus();

@@ -4,8 +4,9 @@
 import { useEffect, useRef, useState } from 'react';
 import { getMembers, putMember, removeMember } from './api.js';
 import { canManage } from './lists.js';
+import { describeChange } from './people.js';
 
-export function ShareDialog({ list, user, onClose, onLeft }) {
+export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
   const dialog = useRef(null);
   const [members, setMembers] = useState(null);
   const [username, setUsername] = useState('');
@@ -32,12 +33,37 @@ export function ShareDialog({ list, user, onClose, onLeft }) {
     load();
   }, [list.id]); // eslint-disable-line react-hooks/exhaustive-deps
 
+  // Live: another owner adds, re-roles or removes someone while this is open (the list
+  // stream's `member` message): read the members again, and say what happened.
+  // What this dialog did itself is said already (its own words); another tab's doing is not.
+  const opened = useRef(news);
+  const mine = useRef(null);
+  useEffect(() => {
+    if (!news || news === opened.current) return;
+    load();
+    if (news.by === user.username && news.member?.username === mine.current) mine.current = null;
+    else setMessage(`${describeChange(news)}.`);
+  }, [news]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  async function changeRole(member, next) {
+    setError(null);
+    try {
+      mine.current = member.user.username;
+      await putMember(list.id, member.user.username, next);
+      setMessage(`${member.user.username} is now ${next === 'viewer' ? 'a viewer' : 'an editor'}.`);
+    } catch (failure) {
+      setError(failure.message);
+    }
+    await load();
+  }
+
   async function add(event) {
     event.preventDefault();
     const name = username.trim();
     if (!name) return;
     setError(null);
     try {
+      mine.current = name;
       const reply = await putMember(list.id, name, role);
       setUsername('');
       setMessage(`${reply.user.username} is now ${reply.role === 'viewer' ? 'a viewer' : 'an editor'}.`);
@@ -51,6 +77,7 @@ export function ShareDialog({ list, user, onClose, onLeft }) {
     setError(null);
     const leaving = member.user.id === user.id;
     try {
+      mine.current = member.user.username;
       await removeMember(list.id, member.user.username);
       if (leaving) return onLeft();
       setMessage(`${member.user.username} was removed.`);
@@ -96,7 +123,15 @@ export function ShareDialog({ list, user, onClose, onLeft }) {
             return (
               <li key={member.user.id} data-username={member.user.username}>
                 <span className="member-name">{member.user.username}{me ? ' (you)' : ''}</span>
-                <span className="member-role">{member.role}</span>
+                {owner && !me && member.role !== 'owner' ? (
+                  <select className="member-role" name="member-role" aria-label={`Role of ${member.user.username}`}
+                    value={member.role} onChange={(e) => changeRole(member, e.target.value)}>
+                    <option value="editor">editor</option>
+                    <option value="viewer">viewer</option>
+                  </select>
+                ) : (
+                  <span className="member-role">{member.role}</span>
+                )}
                 {owner && !me && (
                   <button type="button" className="member-remove" aria-label={`Remove ${member.user.username}`}
                     onClick={() => remove(member)}>

@@ -6,11 +6,14 @@
 // Memoised on what it shows: a stream echo that only moves a todo's rev does
 // not re-render its row (1,000 rows stay cheap).
 import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { initials } from './people.js';
 
 // The server's limit (docs/api.md): a longer title cannot be typed, rather than be refused later.
 export const MAX_TITLE = 512;
 
-function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle, editBase, onLostDraft, onKeepDraft }) {
+function TodoItemView({
+  todo, readOnly, reopen, author, editor, onToggle, onDestroy, onSaveTitle, editBase, onLostDraft, onKeepDraft, onEditing,
+}) {
   // null, or { text, base } while editing. The stream may update `todo`
   // meanwhile; the draft deliberately keeps the user's text.
   const [draft, setDraft] = useState(null);
@@ -42,6 +45,13 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
       labelRef.current?.focus();
     }
   }, [editing]);
+
+  // Presence: what this tab edits (docs/api.md, "Presence").
+  useEffect(() => {
+    if (!editing) return undefined;
+    onEditing?.(todo.id, true);
+    return () => onEditing?.(todo.id, false);
+  }, [editing]); // eslint-disable-line react-hooks/exhaustive-deps
 
   // Made a viewer while editing: the edit ends, its text is kept for the user.
   useEffect(() => {
@@ -99,7 +109,7 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
     onDestroy(todo.id);
   }
 
-  const className = [todo.completed && 'completed', editing && 'editing', todo.pending && 'pending']
+  const className = [todo.completed && 'completed', editing && 'editing', todo.pending && 'pending', (author || editor) && 'has-meta']
     .filter(Boolean)
     .join(' ');
 
@@ -123,6 +133,18 @@ function TodoItemView({ todo, readOnly, reopen, onToggle, onDestroy, onSaveTitle
         >
           {todo.title}
         </label>
+        {(editor || author) && (
+          <span className="todo-meta">
+            {editor ? (
+              <span className="editing-by" title={`${editor} is editing this`}>
+                <span aria-hidden="true">✎ {initials(editor)}</span>
+                <span className="visually-hidden">{editor} is editing this</span>
+              </span>
+            ) : (
+              <span className="by">by {author}</span>
+            )}
+          </span>
+        )}
         {!readOnly && (
           <button type="button" className="destroy" aria-label={`Delete: ${todo.title}`}
             onClick={destroy} />
@@ -150,6 +172,10 @@ function sameRow(a, b) {
     a.todo.title === b.todo.title &&
     a.todo.completed === b.todo.completed &&
     Boolean(a.todo.pending) === Boolean(b.todo.pending) &&
+    a.todo.by === b.todo.by &&
+    a.author === b.author &&
+    a.editor === b.editor &&
+    a.onEditing === b.onEditing &&
     a.readOnly === b.readOnly &&
     a.reopen === b.reopen &&
     a.onToggle === b.onToggle &&

@@ -13,6 +13,7 @@ import { TodoItem } from './TodoItem.jsx';
 import { TodoFooter } from './TodoFooter.jsx';
 import { ListBar } from './ListBar.jsx';
 import { describeAction, undoOps } from './undo.js';
+import { arrivals, editors, others } from './people.js';
 
 export const UNDO_MS = 10_000;
 export const CONFLICT_MESSAGE = 'This todo was changed elsewhere; showing the newer title.';
@@ -32,7 +33,12 @@ export function TodoList({
   listKey, list, listsSupported, path, hashPrefix, filter, user, ops, enqueue, onSettled, onStreamLive, onStatus,
   onSessionLost, onGone, notices, setNotice, dismissNotice, keepText,
 }) {
-  const { model, fold } = useTodoStream({ path, onStatus, onSessionLost, onGone, onLive: onStreamLive });
+  const { model, fold, people, member, setEditing } = useTodoStream({
+    path, presence: listKey !== 'personal', onStatus, onSessionLost, onGone, onLive: onStreamLive,
+  });
+  const me = user?.username;
+  const here = useMemo(() => others(people, me), [people, me]);
+  const editing = useMemo(() => editors(people, me), [people, me]);
   const role = list?.role ?? (listKey === 'personal' ? 'owner' : 'viewer');
   const writable = canWrite(role);
   const roleRef = useLatest(role);
@@ -81,6 +87,13 @@ export function TodoList({
     for (const [id, title] of was) if (!now.has(id) && !mine.current.has(id)) news.push(`Deleted “${title}”`);
     if (news.length) setHeard(news.length > 3 ? `${news.length} todos added or deleted elsewhere` : news.join('. '));
   }, [model.todos, model.synced]);
+  // ... and who opens or leaves the list.
+  const peopleBefore = useRef([]);
+  useEffect(() => {
+    const said = arrivals(peopleBefore.current, people, me);
+    peopleBefore.current = people;
+    if (said) setHeard(said);
+  }, [people, me]);
 
   // ---- someone else replaced a title this page wrote: say so (once) ----
   const myTitles = useRef(new Map()); // todo id -> the title our last answered write gave it
@@ -257,7 +270,8 @@ export function TodoList({
         {/* Shown while the lists load too, at the same height: nothing below jumps. */}
         {/* First in the document, so that the page's headings are in order; the CSS places it. */}
         <h1>todos</h1>
-        {listsSupported !== false && <ListBar list={list} user={user} setNotice={setNotice} />}
+        {listsSupported !== false && <ListBar list={list} user={user} setNotice={setNotice} people={here} member={member}
+          rev={Math.max(model.rev, member?.rev ?? 0)} />}
         {/* Above the header, not below: todomvc-app-css positions the
             toggle-all chevron 65px above section.main, i.e. over whatever
             sits between the input and the list. */}
@@ -307,6 +321,9 @@ export function TodoList({
                     key={todo.id}
                     todo={todo}
                     readOnly={!writable}
+                    author={todo.by !== me ? todo.by : null}
+                    editor={editing.get(todo.id)}
+                    onEditing={setEditing}
                     reopen={reopen?.id === todo.id ? reopen : null}
                     onToggle={toggleTodo}
                     onDestroy={destroyTodo}

@@ -146,7 +146,32 @@ export function Workspace({ user, confirmed = true, onSignedOut, onSessionLost }
   const kickOutbox = useCallback(() => outboxRef.current?.kick(), []);
 
   // ---- lists ----
-  const { lists, supported, known } = useLists({ onSessionLost: () => sessionLost.current() });
+  // Added to a list by someone: say who (their joining is in the list's activity), offer to open or leave it.
+  const onAdded = async (list) => {
+    let by = null;
+    try {
+      by = (await api.getActivity(list.id)).changes
+        .find((c) => c.kind === 'member' && c.op === 'insert' && c.member?.username === user.username)?.by;
+    } catch {
+      // not said, then
+    }
+    const title = `“${list.title}”`;
+    setNotice({
+      kind: 'info',
+      text: `${by ?? 'Someone'} added you to ${title} as ${list.role === 'viewer' ? 'a viewer' : 'an editor'}.`,
+      actions: [
+        { label: 'Open list', run: () => (window.location.hash = routeHash(list.id)) },
+        {
+          label: 'Leave list',
+          run: () => api.removeMember(list.id, user.username).then(
+            () => setNotice({ kind: 'info', text: `You left ${title}.` }),
+            (error) => setNotice(errorNotice(error)),
+          ),
+        },
+      ],
+    });
+  };
+  const { lists, supported, known } = useLists({ onSessionLost: () => sessionLost.current(), onAdded });
   const personal = lists?.find((l) => l.personal) ?? null;
   const isPersonal = route.listId == null || (personal && route.listId === personal.id);
   const listKey = isPersonal ? PERSONAL : route.listId;

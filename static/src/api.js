@@ -121,6 +121,10 @@ export const deleteList = (listId) => request('DELETE', listPath(listId));
 export const getMembers = (listId) => request('GET', `${listPath(listId)}members/`);
 export const putMember = (listId, username, role) => request('PUT', memberPath(listId, username), { body: { role } });
 export const removeMember = (listId, username) => request('DELETE', memberPath(listId, username));
+/** One page of a list's activity, newest first; `before`: the previous page's `next`. */
+export const ACTIVITY_PAGE = 20;
+export const getActivity = (listId, before = null) =>
+  request('GET', `${listPath(listId)}activity/?limit=${ACTIVITY_PAGE}${before == null ? '' : `&before=${before}`}`);
 
 /**
  * The text for a failed sign-in or sign-up: the server's own message, plus the

@@ -3,6 +3,7 @@
 // unit-tested with node alone and reused by any view.
 //
 // State shape: { todos: Todo[] (oldest first), rev: number, synced: boolean, gone: {id: true} }
+//   a todo changed by a stream message carries its author as `by` (the message's)
 //   rev    — the latest change this state reflects; the resume point for
 //            `?since=` after a reconnect.
 //   synced — a `ready` has been seen, i.e. the initial sync is complete.
@@ -39,7 +40,7 @@ function applySnapshot(state, { todos, todo, rev }) {
   return { todos: sortTodos(rows), rev, synced: state.synced, gone: {} };
 }
 
-function applyChange(state, { op, todo, rev }) {
+function applyChange(state, { op, todo, rev, by }) {
   // The server delivers each change exactly once and in order, but a change
   // can still be seen twice across a reconnect or if REST replies are folded
   // in; anything at or below the current rev is already reflected.
@@ -51,7 +52,7 @@ function applyChange(state, { op, todo, rev }) {
   // A REST reply may already have shown a newer version, or this client deleted it.
   const current = state.todos.find((t) => t.id === todo.id);
   if ((current && current.rev >= rev) || todo.id in state.gone) return { ...state, rev };
-  return { todos: upsertTodo(state.todos, { ...todo, rev }), rev, synced: state.synced, gone: state.gone };
+  return { todos: upsertTodo(state.todos, { ...todo, rev, by }), rev, synced: state.synced, gone: state.gone };
 }
 
 function applyReady(state, { rev }) {
@@ -108,10 +109,10 @@ export function applyMessages(state, messages) {
       const at = index.get(id);
       if (at === undefined) {
         index.set(id, todos.length);
-        todos.push({ ...message.todo, rev: message.rev });
+        todos.push({ ...message.todo, rev: message.rev, by: message.by });
         inserted = true;
       } else if (todos[at].rev < message.rev) {
-        todos[at] = { ...todos[at], ...message.todo, rev: message.rev };
+        todos[at] = { ...todos[at], ...message.todo, rev: message.rev, by: message.by };
       }
     }
   }

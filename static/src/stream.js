@@ -174,6 +174,12 @@ export function openTodoStream({
 
   return {
     close: stop,
+    /** Send a text frame if the socket is open (the presence frame); false otherwise. */
+    send(text) {
+      if (socket?.readyState !== 1) return false;
+      socket.send(text);
+      return true;
+    },
     /** The rev a reconnect would resume from (null before the first snapshot). */
     get resumeRev() {
       return resumeRev;

@@ -9,10 +9,12 @@ import { useLatest } from './hooks.js';
 
 export const LISTS_POLL_MS = 5000;
 
-export function useLists({ onSessionLost }) {
+/** `onAdded(list)`: someone else added this user to `list` (a live insert they did not make). */
+export function useLists({ onSessionLost, onAdded }) {
   const [lists, dispatch] = useReducer(applyListMessage, null);
   const [supported, setSupported] = useState(null); // null: not known yet
   const sessionLost = useLatest(onSessionLost);
+  const added = useLatest(onAdded);
 
   useEffect(() => {
     let poller = null;
@@ -37,6 +39,10 @@ export function useLists({ onSessionLost }) {
       path: '/api/lists/',
       onMessage: (message) => {
         if (message.type === 'snapshot') setSupported(true);
+        // Changes come after the snapshot only: a list inserted then that is not ours was shared with us.
+        if (message.type === 'change' && message.op === 'insert' && message.list?.role !== 'owner') {
+          added.current?.(message.list);
+        }
         dispatch(message);
       },
       onStatus: (status) => {
@@ -54,7 +60,7 @@ export function useLists({ onSessionLost }) {
       clearInterval(poller);
       stream.close();
     };
-  }, [sessionLost]);
+  }, [sessionLost, added]);
 
   // A list this page just made or just read: shown before the stream's echo.
   const known = useCallback((list) => dispatch({ type: 'change', op: 'insert', list }), []);

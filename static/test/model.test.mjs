@@ -244,3 +244,25 @@ test('routes map to filters; unknown routes show all', () => {
   assert.equal(filterFromHash('#/completed'), 'completed');
   assert.equal(filterFromHash('#/nonsense'), 'all');
 });
+
+// ---- authors (docs/api.md: change messages carry `by`) ----
+
+test('a change message leaves its author on the todo, one message or a batch', async () => {
+  const { applyMessages } = await import('../src/model.js');
+  const by = (t, rev, who) => ({ ...change('update', t, rev), by: who });
+  let state = play(snapshot([A, B], 5), by({ ...A, title: 'x' }, 6, 'bob'));
+  assert.equal(state.todos[0].by, 'bob');
+  state = applyMessages(state, [by({ ...B, title: 'y' }, 7, 'carol'), { ...change('insert', C, 8), by: null }]);
+  assert.deepEqual(state.todos.map((t) => t.by), ['bob', 'carol', null]);
+  state = applyMessages(state, [by({ ...A, title: 'z' }, 9, 'dave')]);
+  assert.equal(state.todos[0].by, 'dave');
+});
+
+test('a deleted todo restored with its id and created time comes back in its place (undo)', async () => {
+  const { applyMessages } = await import('../src/model.js');
+  let state = applyMessages(initialState, [snapshot([A, B, C], 7), { type: 'ready', rev: 7 }]);
+  state = applyMessages(state, [change('delete', { id: B.id }, 8)]);
+  assert.deepEqual(titles(state), ['first', 'third']);
+  state = applyMessages(state, [change('insert', { ...B, rev: 9 }, 9)]);
+  assert.deepEqual(titles(state), ['first', 'second', 'third']);
+});

@@ -266,3 +266,16 @@ test('retries are spread by jitter (x0.5 to x1.5 of the backoff)', () => {
   mock.timers.tick(1);
   assert.equal(FakeSocket.opened.length, 2, 'at half the backoff with the lowest draw');
 });
+
+test('send() writes a text frame only while the socket is open (the presence frame)', () => {
+  const { stream } = open();
+  const socket = latest();
+  const sent = [];
+  socket.send = (text) => sent.push(text);
+  assert.equal(stream.send('early'), false);
+  socket.serverOpens();
+  assert.equal(stream.send('{"type":"presence","editing":null}'), true);
+  socket.serverCloses(1006);
+  assert.equal(stream.send('late'), false);
+  assert.deepEqual(sent, ['{"type":"presence","editing":null}']);
+});

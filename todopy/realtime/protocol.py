@@ -114,6 +114,16 @@ def title_frame(change: Change, list_json: dict[str, Any]) -> bytes:
                      "rev": change.rev, "by": change.by})
 
 
+def member_frame(change: Change) -> bytes:
+    """The `member` message: someone joined the list, changed role or left (`role` null), in the list's order."""
+    frame = change.encoded.get("member")
+    if frame is None:
+        frame = change.encoded["member"] = _message({
+            "type": "member", "op": change.op, "member": {"username": change.member_name, "role": change.role},
+            "rev": change.rev, "by": change.by})
+    return frame
+
+
 def presence(users: list[dict[str, Any]]) -> bytes:
     """Who has the list open now, and what each edits (todopy.realtime.presence)."""
     return _message({"type": "presence", "users": users})

@@ -230,10 +230,15 @@ class Streams:
                     if op == MEMBER_MESSAGE:
                         # The user's own membership, in the list's order: a removal older than
                         # what the stream started from is history, a newer one ends it.
-                        if change.role is None:
-                            removed = True
-                        else:
+                        if change.user_id == sub.user_id:
+                            if change.role is None:
+                                removed = True
+                                continue
                             sub.list_as_seen["role"] = change.role
+                        if one_todo:
+                            continue
+                        frames.append(protocol.member_frame(change))
+                        changed_times.append(change.changed_time)
                         continue
                     if op == TITLE_MESSAGE:
                         sub.list_as_seen["title"] = change.title

@@ -15,7 +15,7 @@ import gevent.event
 from todopy.realtime.changes import Change
 
 TITLE_MESSAGE = "list"      # a change sent as a `list` message (the list's new title)
-MEMBER_MESSAGE = "member"   # a change of the stream's user's own membership: acted on, never sent
+MEMBER_MESSAGE = "member"   # a membership change: acted on by its member's streams, told to list streams
 
 
 class PeerGone(enum.Enum):
@@ -95,8 +95,9 @@ class Subscription(Subscriber):
             return change.op if change.todo_id == self.todo_id else None
         if kind == "list":
             return TITLE_MESSAGE if self.todo_id is None and change.op == "update" else None
-        # A membership change acts on the stream of its member only, in rev order with the rest.
-        return MEMBER_MESSAGE if change.user_id == self.user_id else None
+        # A membership change acts on the stream of its member, in rev order with the rest, and
+        # is told (a `member` message) to every list-of-todos stream of the list.
+        return MEMBER_MESSAGE if change.user_id == self.user_id or self.todo_id is None else None
 
     def put(self, change: Change, op: str) -> bool:
         """Queue `change` as `op` and wake the stream; True when the queue is half full or more."""

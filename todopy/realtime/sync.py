@@ -58,8 +58,10 @@ class Sync:
                     elif change.kind == "list" and change.op == "update":
                         list_as_seen["title"] = change.title
                         frames.append(protocol.title_frame(change, list_as_seen))
-                    elif change.kind == "member" and change.user_id == user_id and change.role is not None:
-                        list_as_seen["role"] = change.role
+                    elif change.kind == "member":
+                        if change.user_id == user_id and change.role is not None:
+                            list_as_seen["role"] = change.role
+                        frames.append(protocol.member_frame(change))
                 return b"".join(frames), rows[0].head
         todos = todos_json(self.pool.query_all(TODOS_SQL["list"], {"list": list_id, "completed": predicate,
                                                                    "user": user_id}, timeout=SYNC_POOL_WAIT))
