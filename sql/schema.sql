@@ -304,8 +304,8 @@ CREATE FUNCTION public.todos_retire_ids() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    INSERT INTO retired_ids (id, list_id) SELECT id, list_id FROM gone
-    ON CONFLICT (id) DO UPDATE SET list_id = excluded.list_id;
+    INSERT INTO retired_ids (id, list_id, created_time) SELECT id, list_id, created_time FROM gone
+    ON CONFLICT (id) DO UPDATE SET list_id = excluded.list_id, created_time = excluded.created_time;
     RETURN NULL;
 END $$;
 
@@ -413,7 +413,8 @@ CREATE TABLE public.memberships (
 
 CREATE TABLE public.retired_ids (
     id uuid NOT NULL,
-    list_id uuid NOT NULL
+    list_id uuid NOT NULL,
+    created_time timestamp with time zone
 );
 
 CREATE SEQUENCE public.ringer_doorbell

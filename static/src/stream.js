@@ -187,10 +187,12 @@ export function openTodoStream({
   };
 }
 
-/** ws(s)://<host><path>[?since=N] on the page's own origin. */
+/** ws(s)://<host><path>[?since=N] on the page's own origin; a shared list's stream (/api/lists/<id>/todos/)
+ *  also asks for its members' changes, which the share dialog follows. */
 export function streamUrl(baseUrl, sinceRev = null, path = '/api/todos/') {
   const url = new URL(path, baseUrl);
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  if (/^\/api\/lists\/[^/]+\/todos\/$/.test(url.pathname)) url.searchParams.set('members', 'true');
   if (sinceRev !== null) url.searchParams.set('since', String(sinceRev));
   return url.href;
 }

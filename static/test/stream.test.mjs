@@ -70,6 +70,8 @@ function syncFirst() {
 test('streamUrl: same origin, ws/wss by page scheme, optional since', () => {
   assert.equal(streamUrl('http://h:8000/x#/a'), 'ws://h:8000/api/todos/');
   assert.equal(streamUrl('https://h/', 42), 'wss://h/api/todos/?since=42');
+  assert.equal(streamUrl('https://h/', 42, '/api/lists/L1/todos/'), 'wss://h/api/lists/L1/todos/?members=true&since=42');
+  assert.equal(streamUrl('https://h/', null, '/api/lists/L1/todos/T1/'), 'wss://h/api/lists/L1/todos/T1/');
 });
 
 test('first connect has no since; status goes connecting → live on ready', () => {
@@ -237,7 +239,7 @@ for (const code of [4403, 4404]) {
   test(`close ${code}: the list is gone for us; told once, no reconnect`, () => {
     const gone = [];
     open({ onGone: (c) => gone.push(c), path: '/api/lists/l1/todos/' });
-    assert.equal(latest().url, 'ws://todo.example:8000/api/lists/l1/todos/');
+    assert.equal(latest().url, 'ws://todo.example:8000/api/lists/l1/todos/?members=true');
     syncFirst();
     const count = FakeSocket.opened.length;
     latest().serverCloses(code);

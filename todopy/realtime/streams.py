@@ -53,13 +53,14 @@ class Streams:
     # -- the three kinds of stream -----------------------------------------
 
     def list_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], *,
-                    predicate: bool | None, since: int | None) -> None:
-        """A list's todos (those matching `predicate`), from a snapshot or after `since`."""
+                    predicate: bool | None, since: int | None, members: bool = False) -> None:
+        """A list's todos (those matching `predicate`), from a snapshot or after `since`; with
+        `members`, its membership changes too."""
         sub = Subscription(list_as_seen["id"], opener.user_id, predicate=predicate, token_hash=opener.token_hash,
-                           limit=self.settings.stream_queue_size, list_as_seen=dict(list_as_seen))
+                           limit=self.settings.stream_queue_size, list_as_seen=dict(list_as_seen), members=members)
 
         def sync() -> tuple[bytes, int] | None:
-            return self.sync.list_stream(sub.list_as_seen, opener.user_id, predicate, since)
+            return self.sync.list_stream(sub.list_as_seen, opener.user_id, predicate, since, members)
 
         presence = self.presence
         if presence is None:
@@ -235,7 +236,7 @@ class Streams:
                                 removed = True
                                 continue
                             sub.list_as_seen["role"] = change.role
-                        if one_todo:
+                        if not sub.members:
                             continue
                         frames.append(protocol.member_frame(change))
                         changed_times.append(change.changed_time)

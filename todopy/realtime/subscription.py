@@ -65,12 +65,13 @@ class Subscription(Subscriber):
     """
 
     __slots__ = ("list_id", "todo_id", "predicate", "limit", "queue", "overflowed", "sent_rev", "list_as_seen",
-                 "presence_frame", "direct")
+                 "presence_frame", "direct", "members")
 
     def __init__(self, list_id: str, user_id: str, *, todo_id: str | None = None, predicate: bool | None = None,
                  token_hash: bytes | None = None, limit: int = 1000,
-                 list_as_seen: dict[str, Any] | None = None) -> None:
+                 list_as_seen: dict[str, Any] | None = None, members: bool = False) -> None:
         super().__init__(user_id, token_hash)
+        self.members = members                 # asked for `member` messages (?members=true): a list stream only
         self.list_id = list_id
         self.todo_id = todo_id
         self.predicate = predicate
@@ -96,8 +97,8 @@ class Subscription(Subscriber):
         if kind == "list":
             return TITLE_MESSAGE if self.todo_id is None and change.op == "update" else None
         # A membership change acts on the stream of its member, in rev order with the rest, and
-        # is told (a `member` message) to every list-of-todos stream of the list.
-        return MEMBER_MESSAGE if change.user_id == self.user_id or self.todo_id is None else None
+        # is told (a `member` message) to the list streams that asked for them.
+        return MEMBER_MESSAGE if change.user_id == self.user_id or self.members else None
 
     def put(self, change: Change, op: str) -> bool:
         """Queue `change` as `op` and wake the stream; True when the queue is half full or more."""

@@ -36,7 +36,7 @@ class Sync:
         self.resume_limit = resume_limit
 
     def list_stream(self, list_as_seen: dict[str, Any], user_id: str, predicate: bool | None,
-                    since: int | None) -> tuple[bytes, int]:
+                    since: int | None, members: bool = False) -> tuple[bytes, int]:
         """The frames that bring a list stream up to date (the changes missed after `since`, or a
         snapshot), and the rev they reach. Updates `list_as_seen` with the user's role then."""
         list_id = list_as_seen["id"]
@@ -61,7 +61,8 @@ class Sync:
                     elif change.kind == "member":
                         if change.user_id == user_id and change.role is not None:
                             list_as_seen["role"] = change.role
-                        frames.append(protocol.member_frame(change))
+                        if members:
+                            frames.append(protocol.member_frame(change))
                 return b"".join(frames), rows[0].head
         todos = todos_json(self.pool.query_all(TODOS_SQL["list"], {"list": list_id, "completed": predicate,
                                                                    "user": user_id}, timeout=SYNC_POOL_WAIT))

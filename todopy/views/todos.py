@@ -90,9 +90,11 @@ class TodoList(Resource):
     def websocket(self, request: Request, grant: ListAccess) -> None:
         predicate = validation.bool_param(request.args, "completed")
         since = streaming.parse_since(request.args)
+        members = validation.bool_param(request.args, "members") is True
         seen = access.read_list_as_seen(self.services.pool, grant)
         socket = streaming.accept(request, self.services.streams)
-        self.services.streams.list_stream(socket, streaming.opener(request), seen, predicate=predicate, since=since)
+        self.services.streams.list_stream(socket, streaming.opener(request), seen, predicate=predicate, since=since,
+                                          members=members)
 
 
 class Todo(Resource):

@@ -31,7 +31,7 @@ def test_nothing_is_routed_before_the_list_is_positioned_and_nothing_twice():
 
 def test_each_stream_gets_the_op_its_query_sees_and_a_title_or_membership_only_where_it_belongs():
     registry = Registry()
-    everything, done = Subscription("l1", "u1"), Subscription("l1", "u2", predicate=True)
+    everything, done = Subscription("l1", "u1", members=True), Subscription("l1", "u2", predicate=True)
     one = Subscription("l1", "u2", todo_id="t1")
     for sub in (everything, done, one):
         registry.subscribe(sub)

@@ -58,12 +58,13 @@ def test_a_full_queue_marks_the_stream_too_slow_drops_what_it_held_and_takes_not
     assert not sub.queue
 
 
-def test_a_new_title_reaches_list_streams_only_and_a_membership_change_list_streams_and_its_members_streams():
+def test_a_new_title_reaches_list_streams_only_and_a_membership_change_those_that_asked_and_its_members_streams():
     title = title_change("Groceries")
     assert Subscription("l1", "u1", todo_id="t1").wants(title) is None
     assert Subscription("l1", "u1").wants(title) == TITLE_MESSAGE
     removal = member_change("u2", None)
-    assert Subscription("l1", "u1").wants(removal) == MEMBER_MESSAGE        # told: the members changed
+    assert Subscription("l1", "u1", members=True).wants(removal) == MEMBER_MESSAGE   # asked: told
+    assert Subscription("l1", "u1").wants(removal) is None                  # did not ask
     assert Subscription("l1", "u1", todo_id="t1").wants(removal) is None    # a one-todo stream is not
     assert Subscription("l1", "u2").wants(removal) == MEMBER_MESSAGE
     assert Subscription("l1", "u2", todo_id="t1").wants(removal) == MEMBER_MESSAGE
