@@ -25,7 +25,7 @@ import websocket
 from tests.fleet import Fleet, FleetStream
 from tests.pg import change_log_size, logged_revs, server_connections
 from tests.storm import Storm
-from tests.support import Api, ServerProcess, by_id, new_list, share
+from tests.support import Api, ServerProcess, by_id
 
 ACCESS_ENDED = (4403, 4404)        # close codes after which a client drops the list
 
@@ -339,12 +339,13 @@ class ListLives:
 
     def _one_life(self, n: int) -> None:
         owner, editor, viewer, leaver = self.rng.sample(self.users, 4)
-        lst = new_list(owner, f"soak life {n}")
-        lid = lst["id"]
+        created = polite(lambda: owner.post("/api/lists/", {"title": f"soak life {n}"}))
+        assert created.status_code == 201, created.text
+        lid = created.json()["id"]
         self._current, self._owner = lid, owner
-        share(owner, lid, editor, "editor")
-        share(owner, lid, viewer, "viewer")
-        share(owner, lid, leaver, "viewer")
+        for member, role in ((editor, "editor"), (viewer, "viewer"), (leaver, "viewer")):
+            added = polite(lambda: owner.put(f"/api/lists/{lid}/members/{member.user['username']}/", {"role": role}))
+            assert added.status_code == 201, added.text
         for api in (owner, editor, viewer, viewer, leaver):
             self.crowd.follow(api, lid)
         storm = Storm(owner, self.dsn, base=list_path(lid), list_id=lid, apis=[owner, editor], pause=0.2,
