@@ -139,7 +139,8 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
                 idle_in_transaction_ms=settings.idle_in_transaction_timeout_ms)
     accounts = Accounts(pool, settings)
     dispatcher = Dispatcher(dsn, pool, accounts, metrics, on_reconnect=pool.discard_idle,
-                            reconcile_interval=settings.reconcile_interval, ring_silence=settings.ring_silence)
+                            reconcile_interval=settings.reconcile_interval, ring_silence=settings.ring_silence,
+                            stream_queue_size=settings.stream_queue_size)
     ringer = Ringer(dsn, metrics, lease=settings.ringer_lease)
     # Presence rides the dispatcher's LISTEN connection: one more channel, its own handler.
     presence = Presence(pool, timeout=settings.presence_timeout)

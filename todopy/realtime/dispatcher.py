@@ -28,6 +28,11 @@ from todopy.sqlfiles import queries
 
 log = logging.getLogger(__name__)
 CHANGES_SQL = queries("changes")
+# Changes handed to the subscriptions at a time, at most: a stream that fell behind by several
+# gets them in one write (one syscall instead of one each), measured in docs/design.md
+# ("Fan-out"). A quarter of the stream queue at most, so a stream that keeps up never
+# overflows between two of the dispatcher's turns.
+HAND_OVER = 32
 
 
 class Dispatcher:
@@ -44,11 +49,12 @@ class Dispatcher:
 
     def __init__(self, dsn: str, pool: ConnectionPool, accounts: Accounts, metrics: Metrics, *, batch_size: int = 5000,
                  reconcile_interval: float = 5.0, ring_silence: float = 1.0, max_backoff: float = 2.0,
-                 on_reconnect: Callable[[], None] | None = None) -> None:
+                 on_reconnect: Callable[[], None] | None = None, stream_queue_size: int = 1000) -> None:
         self.pool = pool
         self.accounts = accounts
         self.metrics = metrics
         self.batch_size = batch_size
+        self.hand_over = max(1, min(HAND_OVER, stream_queue_size // 4))
         self.reconcile_interval = reconcile_interval
         self.ring_silence = ring_silence
         self.on_reconnect = on_reconnect
@@ -215,20 +221,38 @@ class Dispatcher:
             self.metrics.changes_dispatched.inc(len(rows))
 
     def _deliver(self, rows: list[Row]) -> None:
+        """Hand each subscription its share of `rows`, `hand_over` changes at a time: what one
+        stream is due from them goes in one `put` (one write when it is idle)."""
         route = self.registry.route
-        for row in rows:
-            change = Change(row)
+        step = self.hand_over
+        for start in range(0, len(rows), step):
+            shares: dict[Subscription, list[tuple[Change, str]]] = {}
+            for row in rows[start:start + step]:
+                change = Change(row)
+                for sub, op in route(change):
+                    share = shares.get(sub)
+                    if share is None:
+                        shares[sub] = [(change, op)]
+                    else:
+                        share.append((change, op))
             backlog = False
-            for sub, op in route(change):
-                if op is LIST_DELETED:
-                    sub.end(Close.LIST_DELETED)
-                else:
-                    backlog = sub.put(change, op) or backlog
+            for sub, share in shares.items():
+                backlog = self._hand_over(sub, share) or backlog
             if backlog:
-                # Let the streams write their queues out before the next change: without
+                # Let the streams write their queues out before the next changes: without
                 # a turn they could not drain at all, and one bulk statement bigger than
                 # the queue would close (4008) even subscribers that keep up.
                 gevent.sleep(0)
+
+    @staticmethod
+    def _hand_over(sub: Subscription, share: list[tuple[Change, str]]) -> bool:
+        """Put a subscription's share; a deletion of its list (always the list's last change) ends it."""
+        if share[-1][1] is LIST_DELETED:
+            if len(share) > 1:
+                sub.put(share[:-1])
+            sub.end(Close.LIST_DELETED)
+            return False
+        return sub.put(share)
 
     # -- the slow timer ------------------------------------------------------------
 

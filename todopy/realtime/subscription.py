@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import enum
-from typing import Any, Callable, Final
+from typing import Any, Callable, Final, Sequence
 
 import gevent.event
 
@@ -82,9 +82,9 @@ class Subscription(Subscriber):
         self.overflowed = False
         self.sent_rev = 0                      # the latest rev this stream has sent
         self.presence_frame: bytes | None = None   # the latest presence message not sent yet (todopy.realtime.presence)
-        # Set by the parked greenlet: `direct(change, op)` is True when it wrote the change. Waking
-        # the greenlet withdraws it, so whatever the greenlet then writes stays in order.
-        self.direct: Callable[[Change, str], bool] | None = None
+        # Set by the parked greenlet: `direct(items)` writes what it can of them and says how many,
+        # from the first. Waking the greenlet withdraws it, so whatever the greenlet then writes stays in order.
+        self.direct: Callable[[Sequence[tuple[Change, str]]], int] | None = None
 
     def wants(self, change: Change) -> str | None:
         """What this stream is sent for one of its list's changes (an op, TITLE_MESSAGE or
@@ -100,19 +100,26 @@ class Subscription(Subscriber):
         # is told (a `member` message) to the list streams that asked for them.
         return MEMBER_MESSAGE if change.user_id == self.user_id or self.members else None
 
-    def put(self, change: Change, op: str) -> bool:
-        """Queue `change` as `op` and wake the stream; True when the queue is half full or more."""
+    def put(self, items: Sequence[tuple[Change, str]]) -> bool:
+        """Queue `items` (changes with their ops, in the list's order) and wake the stream; True
+        when the queue is half full or more. The dispatcher hands over all of one read's changes
+        for this stream at once, so a stream that fell behind catches up in one write."""
         if self.overflowed:
             return False
-        if self.direct is not None and self.direct(change, op):
-            return False
-        if len(self.queue) >= self.limit:
-            self.overflowed = True
-            self.queue.clear()          # it will resume with `since`; free the memory now
-        else:
-            self.queue.append((change, op))
+        if self.direct is not None:
+            written = self.direct(items)
+            if written == len(items):
+                return False
+            items = items[written:]
+        queue = self.queue
+        for item in items:
+            if len(queue) >= self.limit:
+                self.overflowed = True
+                queue.clear()           # it will resume with `since`; free the memory now
+                break
+            queue.append(item)
         self.wake()
-        return 2 * len(self.queue) >= self.limit
+        return 2 * len(queue) >= self.limit
 
     def offer_presence(self, frame: bytes) -> None:
         """Who is in the list now: only the latest view matters, so it replaces one not sent yet."""

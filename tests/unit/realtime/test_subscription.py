@@ -1,6 +1,8 @@
 """Subscription.wants and put: which changes a stream is sent, through its bounded queue."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,7 +14,7 @@ from todopy.realtime.subscription import MEMBER_MESSAGE, PEER_GONE, TITLE_MESSAG
 def offer(sub: Subscription, change: Change) -> bool:
     """What the dispatcher does for one change routed to `sub` (registry.route asks `wants`)."""
     op = sub.wants(change)
-    return sub.put(change, op) if op is not None else False
+    return sub.put([(change, op)]) if op is not None else False
 
 
 def queued(sub: Subscription) -> list[tuple[str | None, int, str]]:
@@ -92,20 +94,51 @@ def test_an_offer_queues_or_overflows_never_more_than_the_limit(limit, states):
 
 def test_while_the_stream_is_parked_the_dispatcher_writes_itself_until_it_cannot():
     sub = Subscription("l1", "u1")
-    written: list[tuple[int, str]] = []
+    written: list[list[tuple[int, str]]] = []
 
-    def direct(change: Change, op: str) -> bool:
-        written.append((change.rev, op))
-        return change.rev < 2                   # the socket takes the first write, not the second
+    def direct(items: Sequence[tuple[Change, str]]) -> int:
+        written.append([(change.rev, op) for change, op in items])
+        return 1 if items[0][0].rev < 2 else 0   # the socket takes the first write, not the second
 
     sub.direct = direct
     assert offer(sub, todo_change("insert", False, rev=1)) is False
-    assert written == [(1, "insert")] and not sub.queue and not sub.wakeup.is_set()
+    assert written == [[(1, "insert")]] and not sub.queue and not sub.wakeup.is_set()
     offer(sub, todo_change("update", True, False, rev=2))
     assert queued(sub) == [("t1", 2, "update")]
     assert sub.wakeup.is_set() and sub.direct is None     # woken: writing is the stream's again
     offer(sub, todo_change("update", False, True, rev=3))
-    assert written == [(1, "insert"), (2, "update")] and len(sub.queue) == 2
+    assert written == [[(1, "insert")], [(2, "update")]] and len(sub.queue) == 2
     sub.direct = direct
     sub.end(4403)
     assert sub.direct is None                              # asked to end: nothing more is written for it
+
+
+def test_several_changes_are_offered_to_a_parked_stream_in_one_write_and_what_it_cannot_take_is_queued_in_order():
+    sub = Subscription("l1", "u1")
+    calls: list[list[int]] = []
+
+    def direct(items: Sequence[tuple[Change, str]]) -> int:
+        calls.append([change.rev for change, _ in items])
+        return 2                                           # it takes the first two, then must stop
+
+    sub.direct = direct
+    changes = [todo_change("update", n % 2 == 0, n % 2 == 1, rev=n) for n in range(1, 6)]
+    sub.put([(change, "update") for change in changes])
+    assert calls == [[1, 2, 3, 4, 5]]                      # one call for all of them
+    assert [change.rev for change, _ in sub.queue] == [3, 4, 5] and sub.wakeup.is_set()
+
+
+@given(st.integers(min_value=1, max_value=30), st.lists(st.integers(min_value=1, max_value=8), max_size=20))
+def test_shares_of_any_size_queue_like_one_change_at_a_time(limit, shares):
+    together, alone = Subscription("l1", "u1", limit=limit), Subscription("l1", "u1", limit=limit)
+    rev = 0
+    for size in shares:
+        share = []
+        for _ in range(size):
+            rev += 1
+            share.append((todo_change("update", rev % 2 == 0, rev % 2 == 1, rev=rev), "update"))
+        together.put(share)
+        for item in share:
+            alone.put([item])
+        assert together.overflowed == alone.overflowed
+        assert [c.rev for c, _ in together.queue] == [c.rev for c, _ in alone.queue]
