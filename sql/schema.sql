@@ -124,9 +124,9 @@ DECLARE
 BEGIN
     IF pending IS NULL OR pending = '' THEN
         pending := set_config('todopy.pending', list::text, true);
-        -- The ringer's doorbell (sql/0014_ringer_doorbell.sql): NULL or 0 unarmed, 1 armed.
+        -- NULL or 0 unarmed, 1 armed.
         IF pg_sequence_last_value('ringer_doorbell') = 1 THEN
-            PERFORM pg_notify('todopy_doorbell', '');
+            PERFORM pg_notify('todopy_doorbell', list::text);
         END IF;
     ELSIF pending <> list::text AND pending <> 'many' THEN
         pending := set_config('todopy.pending', 'many', true);

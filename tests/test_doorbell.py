@@ -2,6 +2,8 @@
 under load nobody rings, and a writer that looked before the bell was armed is still rung promptly."""
 from __future__ import annotations
 
+import os
+import signal
 import statistics
 import threading
 import time
@@ -47,6 +49,31 @@ def test_an_idle_ringer_sleeps_and_a_lone_sql_write_wakes_it(start_server, postg
         s.close()
     assert wait_for(lambda: doorbells(server) > rung, timeout=5), "the write reached the stream without a doorbell"
     assert wait_for(lambda: armed(dsn), timeout=5), "the ringer did not go back to sleep"
+
+
+def test_a_lone_write_reaches_another_process_from_the_doorbell_itself(start_server, postgres, sql):
+    """The doorbell names the list it is rung for (sql/0017): every dispatcher reads that list at once,
+    without waiting for the ringer's tick and ring. Shown with the ringer frozen and every other way
+    of catching up a minute away (no takeover, no reading on silence, no reconcile): writes still arrive."""
+    dsn = new_database(postgres, sql)
+    holder = start_server(database=dsn)
+    ringer_of([holder])
+    other = start_server(database=dsn, env={"TODOPY_RINGER_LEASE": "60", "TODOPY_RING_SILENCE": "60",
+                                            "TODOPY_RECONCILE_INTERVAL": "60"})
+    alice = register(other.base_url)
+    s = Stream(other.ws_url, LIST, alice.token)
+    try:
+        s.sync()
+        assert wait_for(lambda: armed(dsn), timeout=5), "the idle ringer never armed its doorbell"
+        os.killpg(holder.process.pid, signal.SIGSTOP)
+        try:
+            for n in range(3):
+                alice.create_todo(f"lone write {n}")
+                assert s.recv(10)["todo"]["title"] == f"lone write {n}"
+        finally:
+            os.killpg(holder.process.pid, signal.SIGCONT)
+    finally:
+        s.close()
 
 
 def test_under_load_writers_do_not_ring(start_server, postgres, sql):

@@ -62,7 +62,7 @@ class Dispatcher:
         # Other channels heard on this one connection, each with who handles its payloads
         # (presence: todopy.realtime.presence); called in the listener's greenlet, must not block.
         self.channel_hooks: dict[str, Callable[[str], None]] = {}
-        self.listener = Listener(dsn, (protocol.RING_CHANNEL, protocol.SESSIONS_CHANNEL),
+        self.listener = Listener(dsn, (protocol.RING_CHANNEL, protocol.DOORBELL_CHANNEL, protocol.SESSIONS_CHANNEL),
                                  on_notification=self._notified, on_connect=self._listening,
                                  on_lost=self._not_listening, max_backoff=max_backoff)
         self._rung_at = 0.0                       # the loop's clock when the last ring came
@@ -140,6 +140,13 @@ class Dispatcher:
     def _notified(self, channel: str, payload: str) -> None:
         if channel == protocol.SESSIONS_CHANNEL:
             self._revoke(bytes.fromhex(payload))
+            return
+        if channel == protocol.DOORBELL_CHANNEL:
+            # A lone write, heard straight from its writer while the ringer sleeps: its list is
+            # read now rather than after the ringer's tick and ring (two hops fewer).
+            list_id = protocol.parse_doorbell(payload)
+            if list_id is not None and self.registry.rang(list_id):
+                self._work.set()
             return
         hook = self.channel_hooks.get(channel)
         if hook is not None:

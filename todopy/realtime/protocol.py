@@ -21,7 +21,7 @@ from todopy.representations import dumps, todo_json
 
 RING_CHANNEL = "todopy_ring"          # the ringer to every listener: which lists moved
 SESSIONS_CHANNEL = "todopy_sessions"  # a session was revoked: its token hash, in hex
-DOORBELL_CHANNEL = "todopy_doorbell"  # a writer to the sleeping ringer (sql/0014_ringer_doorbell.sql)
+DOORBELL_CHANNEL = "todopy_doorbell"  # a lone writer, while the ringer sleeps: the list it wrote (sql/0017)
 PRESENCE_CHANNEL = "todopy_presence"  # each process to the others: who has its lists open (realtime/presence.py)
 EVERYTHING = "*"                      # a ring too large for one notification: look at every list
 RING_PAYLOAD_LIMIT = 7000             # past this many characters a ring says EVERYTHING (NOTIFY takes 8000 bytes)
@@ -34,6 +34,11 @@ class Moved(NamedTuple):
     rev: int
     meta: bool
     users: tuple[str, ...]
+
+
+def parse_doorbell(payload: str) -> str | None:
+    """The list a doorbell names (a list id), or None (an empty payload: sql/0014's doorbell)."""
+    return payload if len(payload) == 36 else None
 
 
 def parse_ring(payload: str) -> list[Moved] | None:

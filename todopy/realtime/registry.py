@@ -69,6 +69,14 @@ class Registry:
         self.due.clear()
         return due
 
+    def rang(self, list_id: str) -> bool:
+        """A write to `list_id` committed while the ringer slept (its doorbell): the list is due
+        if this process follows it. False when it does not (nothing to read)."""
+        if self._cursor.get(list_id) is None:
+            return False
+        self.due.add(list_id)
+        return True
+
     def subscriptions_of(self, list_id: str) -> list[Subscription]:
         return list(self._by_list.get(list_id, ()))
 
