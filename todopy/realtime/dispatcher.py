@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 CHANGES_SQL = queries("changes")
 # Changes handed to the subscriptions at a time, at most: a stream that fell behind by several
 # gets them in one write (one syscall instead of one each), measured in docs/design.md
-# ("Fan-out"). A quarter of the stream queue at most, so a stream that keeps up never
-# overflows between two of the dispatcher's turns.
+# ("The path of a change", 5). A quarter of the stream queue at most, so a stream that keeps
+# up never overflows between two of the dispatcher's turns.
 HAND_OVER = 32
 
 
