@@ -393,15 +393,16 @@ class ListLives:
                                f"{response.status_code} {response.text[:200]}")
 
 
-def polite(request: Callable[[], requests.Response], tries: int = 10) -> requests.Response:
+def polite(request: Callable[[], requests.Response], patience: float = 300.0) -> requests.Response:
     """A request sent again after the wait a 429 asks for, as a client must: the owner and the editor
-    also write in bulk, so over an hour their write budget (docs/api.md, Limits) is sometimes spent."""
-    for _ in range(tries - 1):
-        response = request()
-        if response.status_code != 429:
-            return response
+    also write in bulk, so over an hour their write budget (docs/api.md, Limits) is sometimes spent,
+    and a refill may go to their other writes first."""
+    deadline = time.monotonic() + patience
+    response = request()
+    while response.status_code == 429 and time.monotonic() < deadline:
         time.sleep(float(response.headers.get("Retry-After", "1")))
-    return request()
+        response = request()
+    return response
 
 
 # -- the probe: what the server costs ----------------------------------------------------------

@@ -84,7 +84,10 @@ class Storm:
                 else:
                     r = self._write(api, "DELETE", LIST + "?completed=true")
                 if r.status_code == 429:
+                    # The account's write budget is spent: wait as asked, as a client must (or it
+                    # would take every token as it refills, and its other writes would starve).
                     self.refused += 1
+                    self.stop.wait(float(r.headers.get("Retry-After", "1")))
                 elif r.status_code not in (200, 201, 204, 404):
                     self._failed(f"{r.request.method} {r.request.path_url}: {r.status_code} {r.text[:200]}")
                 self.writes += 1
