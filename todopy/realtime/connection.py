@@ -59,11 +59,7 @@ class Stream:
                 continue                    # already in the snapshot or the resumed tail
             if op == MEMBER_MESSAGE or (sub.todo_id is not None and op == "delete"):
                 break
-            if op == TITLE_MESSAGE:
-                sub.list_as_seen["title"] = change.title
-                frames.append(protocol.title_frame(change, sub.list_as_seen))
-            else:
-                frames.append(protocol.change_frame(change, op))
+            frames.append(message(sub, change, op))
             changed_times.append(change.changed_time)
             sent_rev = change.rev
             taken += 1
@@ -72,11 +68,24 @@ class Stream:
         if not self.socket.try_send(frames[0] if len(frames) == 1 else b"".join(frames)):
             return 0                        # queued whole: the greenlet skips what was already sent
         sub.sent_rev = sent_rev
-        self.metrics.messages_sent.inc(len(frames))
+        self.count_sent(changed_times)
+        if self.socket.unsent:
+            sub.wake()                      # the greenlet writes the rest of the write
+        return taken
+
+    def count_sent(self, changed_times: list[float]) -> None:
+        """The metrics of messages just written, given when each one's change was written."""
+        self.metrics.messages_sent.inc(len(changed_times))
         now = time.time()
         observe = self.metrics.write_to_send_seconds.observe
         for changed_time in changed_times:
             observe(max(0.0, now - changed_time))
-        if self.socket.unsent:
-            sub.wake()                      # the greenlet writes the rest of the write
-        return taken
+
+
+def message(sub: Subscription, change: Change, op: str) -> bytes:
+    """A change's message to a list or todo stream: `change` as `op`, or a `list` message (its new
+    title, which the stream's user now sees) for TITLE_MESSAGE."""
+    if op == TITLE_MESSAGE:
+        sub.list_as_seen["title"] = change.title
+        return protocol.title_frame(change, sub.list_as_seen)
+    return protocol.change_frame(change, op)

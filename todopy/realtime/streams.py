@@ -16,13 +16,13 @@ from todopy.db import ConnectionPool
 from todopy.errors import DatabaseUnavailable
 from todopy.metrics import Metrics
 from todopy.realtime import protocol
-from todopy.realtime.connection import Opener, Stream
+from todopy.realtime.connection import Opener, Stream, message
 from todopy.realtime.dispatcher import Dispatcher
 from todopy.realtime.pinger import Pinger
 from todopy.realtime.presence import Presence
 from todopy.realtime.protocol import Close
 from todopy.realtime.socket import ConnectionClosed, Socket, WriteStalled
-from todopy.realtime.subscription import (MEMBER_MESSAGE, PEER_GONE, TITLE_MESSAGE, ListsSubscription, PeerGone,
+from todopy.realtime.subscription import (MEMBER_MESSAGE, PEER_GONE, ListsSubscription, PeerGone,
                                           Subscriber, Subscription)
 from todopy.realtime.sync import AccessLost, ListGone, Sync
 from todopy.settings import Settings
@@ -193,8 +193,6 @@ class Streams:
 
     def _deliver(self, stream: Stream, sub: Subscription, sent_rev: int) -> str:
         socket = stream.socket
-        observe_latency = self.metrics.write_to_send_seconds.observe
-        sent = self.metrics.messages_sent
         queue = sub.queue
         one_todo = sub.todo_id is not None
         send_now = stream.send_now
@@ -241,19 +239,12 @@ class Streams:
                         frames.append(protocol.member_frame(change))
                         changed_times.append(change.changed_time)
                         continue
-                    if op == TITLE_MESSAGE:
-                        sub.list_as_seen["title"] = change.title
-                        frames.append(protocol.title_frame(change, sub.list_as_seen))
-                    else:
-                        frames.append(protocol.change_frame(change, op))
+                    frames.append(message(sub, change, op))
                     changed_times.append(change.changed_time)
                     deleted = one_todo and op == "delete"
                 if frames:
                     socket.send_frames(frames[0] if len(frames) == 1 else b"".join(frames))
-                    now = time.time()
-                    sent.inc(len(frames))
-                    for changed_time in changed_times:
-                        observe_latency(max(0.0, now - changed_time))
+                    stream.count_sent(changed_times)
                 if deleted:
                     socket.close(Close.NORMAL, Close.NORMAL.reason)
                     return "todo deleted"
