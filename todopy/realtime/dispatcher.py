@@ -145,7 +145,7 @@ class Dispatcher:
             # A lone write, heard straight from its writer while the ringer sleeps: its list is
             # read now rather than after the ringer's tick and ring (two hops fewer).
             list_id = protocol.parse_doorbell(payload)
-            if list_id is not None and self.registry.rang(list_id):
+            if list_id is not None and self.registry.doorbell(list_id):
                 self._work.set()
             return
         hook = self.channel_hooks.get(channel)

@@ -69,7 +69,7 @@ class Registry:
         self.due.clear()
         return due
 
-    def rang(self, list_id: str) -> bool:
+    def doorbell(self, list_id: str) -> bool:
         """A write to `list_id` committed while the ringer slept (its doorbell): the list is due
         if this process follows it. False when it does not (nothing to read)."""
         if self._cursor.get(list_id) is None:

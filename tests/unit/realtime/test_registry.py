@@ -76,13 +76,13 @@ def test_a_ring_marks_due_only_lists_past_their_cursor_and_wakes_the_lists_strea
 
 def test_a_doorbell_marks_its_list_due_only_once_a_stream_of_it_is_positioned():
     registry, sub = Registry(), Subscription("l1", "u1")
-    assert not registry.rang("l1") and not registry.due                     # not followed here
+    assert not registry.doorbell("l1") and not registry.due                     # not followed here
     registry.subscribe(sub)
-    assert not registry.rang("l1") and not registry.due                     # syncing: its sync reads it
+    assert not registry.doorbell("l1") and not registry.due                     # syncing: its sync reads it
     registry.position("l1", 5)
     registry.take_due()
-    assert registry.rang("l1") and registry.take_due() == {"l1": 5}
-    assert not registry.rang("l2")
+    assert registry.doorbell("l1") and registry.take_due() == {"l1": 5}
+    assert not registry.doorbell("l2")
 
 
 def test_a_session_finds_its_streams_until_they_unsubscribe():
