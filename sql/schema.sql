@@ -7,8 +7,15 @@ CREATE FUNCTION public.capture_commit() RETURNS trigger
 DECLARE
     pending text := current_setting('todopy.pending', true);
     me xid8;
-    lists uuid[];
     list uuid;
+    lists uuid[];
+    counts bigint[];
+    adds bigint[];
+    todos bigint;
+    added bigint;
+    remaining bigint;
+    staged boolean;
+    base bigint;
     last bigint;
     n bigint;
     joined bigint;
@@ -20,127 +27,234 @@ DECLARE
     checked boolean := false;
     writer_role text;
     needed text;
+    todo_rev bigint;
     done text;
 BEGIN
-    -- One event per written row is queued; the first does the work for all of them.
-    IF pending IS NULL OR pending = '' THEN
-        RETURN NULL;
-    END IF;
-    done := set_config('todopy.pending', '', true);
-    done := set_config('todopy.capturing', 'on', true);
-    me := pg_current_xact_id();
-    writer := nullif(current_setting('todopy.user', true), '')::uuid;
-    session := decode(nullif(current_setting('todopy.session', true), ''), 'hex');
-    -- Lists are locked in id order: two transactions never wait for each other's lists in a cycle.
-    IF pending = 'many' THEN
-        lists := ARRAY(SELECT DISTINCT p.list_id FROM changes_pending p WHERE p.xid = me ORDER BY p.list_id);
-    ELSE
-        lists := ARRAY[pending::uuid];
-    END IF;
-    FOREACH list IN ARRAY lists LOOP
-        -- The list's lock, from here to the commit: the one point where its revs are taken. Its
-        -- staged changes are numbered and logged, and each todo given its latest change's rev,
-        -- in the same statement. The changes of one transaction commit together, so only those of
-        -- one todo need their written order among themselves; between todos the list's order
-        -- (created time, id) is used, so a bulk statement's revs follow the list whatever order
-        -- its plan visited the rows in. A list deleted in this transaction is not bumped, and
-        -- nothing of it is logged here: its deletion is its last change.
-        WITH staged AS (
-            DELETE FROM changes_pending p WHERE p.xid = me AND p.list_id = list RETURNING p.*
-        ), counts AS (
-            SELECT count(*) AS n,
-                   count(*) FILTER (WHERE s.kind = 'todo' AND s.op = 'insert')
-                   - count(*) FILTER (WHERE s.kind = 'todo' AND s.op = 'delete') AS added,
-                   count(*) FILTER (WHERE s.kind = 'member' AND s.op = 'insert') AS joined,
-                   bool_or(s.kind = 'member' AND NOT (s.op = 'delete' AND s.user_id = writer)) AS manages,
-                   bool_or(s.kind <> 'member') AS edits
-              FROM staged s
-        ), bumped AS (
-            UPDATE lists l SET rev = l.rev + c.n, todo_count = l.todo_count + c.added
-              FROM counts c
-             WHERE l.id = list AND c.n > 0
-            RETURNING l.rev, c.n, c.joined, c.manages, c.edits
-        ), logged AS (
-            INSERT INTO changes (list_id, rev, kind, op, todo_id, title, completed, created_time, was_completed,
-                                 user_id, role, by_user, xid, changed_time)
-            SELECT s.list_id, b.rev - b.n + row_number() OVER (ORDER BY s.created_time, s.todo_id, s.seq),
-                   s.kind, s.op, s.todo_id, s.title, s.completed, s.created_time, s.was_completed, s.user_id,
-                   s.role, s.by_user, s.xid, s.changed_time
-              FROM staged s CROSS JOIN bumped b
-            RETURNING changes.kind, changes.todo_id, changes.rev
-        ), revised AS (
-            UPDATE todos t SET rev = latest.rev
-              FROM (SELECT g.todo_id, max(g.rev) AS rev FROM logged g WHERE g.kind = 'todo' GROUP BY g.todo_id) latest
-             WHERE t.id = latest.todo_id AND t.list_id = list
-        )
-        SELECT b.rev, b.n, b.joined, b.manages, b.edits INTO last, n, joined, manages, edits FROM bumped b;
-        IF NOT FOUND THEN
-            CONTINUE;
+    IF pending IS NOT NULL AND pending <> '' THEN
+        -- The round's first event: its lists, in id order (two transactions never wait for each
+        -- other's lists in a cycle), each locked from here to the commit: the one point where its
+        -- revs are taken.
+        me := pg_current_xact_id();
+        writer := nullif(current_setting('todopy.user', true), '')::uuid;
+        session := decode(nullif(current_setting('todopy.session', true), ''), 'hex');
+        staged := current_setting('todopy.staged', true) = 'on';
+        done := set_config('todopy.pending', '', true);
+        done := set_config('todopy.staged', '', true);
+        done := set_config('todopy.round', CASE WHEN pending = 'many' THEN 'many' ELSE '' END, true);
+        done := set_config('todopy.capturing', 'on', true);
+        IF pending = 'many' THEN
+            WITH counted AS (
+                DELETE FROM capture_lists c WHERE c.xid = me RETURNING c.list_id, c.todos, c.added, c.next
+            ), totals AS (
+                SELECT c.list_id, sum(c.todos) AS todos, sum(c.added) AS added
+                  FROM counted c WHERE c.next IS NULL GROUP BY c.list_id
+            )
+            SELECT array_agg(t.list_id ORDER BY t.list_id), array_agg(t.todos ORDER BY t.list_id),
+                   array_agg(t.added ORDER BY t.list_id)
+              INTO lists, counts, adds FROM totals t;
+        ELSE
+            lists := ARRAY[pending::uuid];
+            counts := ARRAY[current_setting('todopy.n')::bigint];
+            adds := ARRAY[current_setting('todopy.added')::bigint];
         END IF;
-        IF writer IS NOT NULL OR session IS NOT NULL THEN
-            -- A statement of its own: in READ COMMITTED it sees every membership change (and
-            -- sign-out) that committed before this transaction took the list's lock.
-            SELECT (SELECT m.role FROM memberships m WHERE m.list_id = list AND m.user_id = writer),
-                   session IS NULL OR EXISTS (SELECT 1 FROM sessions s
-                                               WHERE s.token_hash = session AND s.expires_time > now())
-              INTO writer_role, signed_in;
-            checked := true;
-            IF NOT signed_in THEN
+        FOR i IN 1 .. coalesce(array_length(lists, 1), 0) LOOP
+            list := lists[i];
+            todos := counts[i];
+            added := adds[i];
+            IF staged THEN
+                -- The staged member and list changes are numbered after the round's todo changes.
+                WITH staged AS (
+                    DELETE FROM changes_pending p WHERE p.xid = me AND p.list_id = list RETURNING p.*
+                ), counts AS (
+                    SELECT count(*) AS n,
+                           count(*) FILTER (WHERE s.kind = 'member' AND s.op = 'insert') AS joined,
+                           bool_or(s.kind = 'member' AND NOT (s.op = 'delete' AND s.user_id = writer)) AS manages,
+                           bool_or(s.kind <> 'member') AS edits
+                      FROM staged s
+                ), bumped AS (
+                    UPDATE lists l SET rev = l.rev + todos + c.n, todo_count = l.todo_count + added
+                      FROM counts c
+                     WHERE l.id = list AND todos + c.n > 0
+                    RETURNING l.rev, c.n, c.joined, c.manages, c.edits
+                ), logged AS (
+                    INSERT INTO changes (list_id, rev, kind, op, todo_id, title, completed, created_time,
+                                         was_completed, user_id, role, by_user, xid, changed_time)
+                    SELECT s.list_id, b.rev - b.n + row_number() OVER (ORDER BY s.seq), s.kind, s.op, s.todo_id,
+                           s.title, s.completed, s.created_time, s.was_completed, s.user_id, s.role, s.by_user,
+                           s.xid, s.changed_time
+                      FROM staged s CROSS JOIN bumped b
+                )
+                SELECT b.rev, b.n, b.joined, coalesce(b.manages, false), coalesce(b.edits, false) OR todos > 0
+                  INTO last, n, joined, manages, edits FROM bumped b;
+                base := CASE WHEN FOUND THEN last - n - todos END;
+            ELSE
+                UPDATE lists l SET rev = l.rev + todos, todo_count = l.todo_count + added
+                 WHERE l.id = list AND todos > 0
+                RETURNING l.rev - todos INTO base;
+                joined := 0;
+                manages := false;
+                edits := true;
+            END IF;
+            IF pending = 'many' THEN
+                IF base IS NOT NULL AND todos > 0 THEN
+                    INSERT INTO capture_lists (list_id, todos, added, next) VALUES (list, todos, todos, base);
+                END IF;
+            ELSE
+                done := set_config('todopy.next', coalesce(base::text, ''), true);
+                done := set_config('todopy.last', coalesce((base + todos)::text, ''), true);
+            END IF;
+            -- A list deleted in this transaction is not bumped, and nothing of it is logged
+            -- here: its deletion is its last change.
+            CONTINUE WHEN base IS NULL;
+            IF writer IS NOT NULL OR session IS NOT NULL THEN
+                -- A statement of its own: in READ COMMITTED it sees every membership change (and
+                -- sign-out) that committed before this transaction took the list's lock.
+                SELECT (SELECT m.role FROM memberships m WHERE m.list_id = list AND m.user_id = writer),
+                       session IS NULL OR EXISTS (SELECT 1 FROM sessions s
+                                                   WHERE s.token_hash = session AND s.expires_time > now())
+                  INTO writer_role, signed_in;
+                checked := true;
+                IF NOT signed_in THEN
+                    RAISE insufficient_privilege USING MESSAGE = 'the session was signed out or expired',
+                        DETAIL = 'signed_out';
+                END IF;
+                needed := CASE WHEN writer IS NULL THEN NULL WHEN manages THEN 'owner' WHEN edits THEN 'editor' END;
+                IF needed IS NOT NULL AND writer_role IS NULL THEN
+                    RAISE insufficient_privilege USING MESSAGE = 'not a member of this list', DETAIL = 'not_a_member';
+                ELSIF needed = 'owner' AND writer_role <> 'owner' OR needed = 'editor' AND writer_role = 'viewer' THEN
+                    RAISE insufficient_privilege USING
+                        MESSAGE = format('your role in this list (%s) does not allow this', writer_role),
+                        DETAIL = 'role';
+                END IF;
+            END IF;
+            IF joined > 0 THEN
+                UPDATE memberships m SET joined_rev = j.rev
+                  FROM (SELECT c.user_id, max(c.rev) AS rev FROM changes c
+                         WHERE c.list_id = list AND c.rev > last - n AND c.kind = 'member' AND c.op = 'insert'
+                         GROUP BY c.user_id) j
+                 WHERE m.list_id = list AND m.user_id = j.user_id;
+            END IF;
+        END LOOP;
+        -- A writer whose changes were all of lists it deleted: its session is still checked.
+        -- (Nested: a condition with a subquery is run as a statement even when its first part is false.)
+        IF session IS NOT NULL AND NOT checked THEN
+            IF NOT EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = session AND s.expires_time > now()) THEN
                 RAISE insufficient_privilege USING MESSAGE = 'the session was signed out or expired',
                     DETAIL = 'signed_out';
             END IF;
-            needed := CASE WHEN writer IS NULL THEN NULL WHEN manages THEN 'owner' WHEN edits THEN 'editor' END;
-            IF needed IS NOT NULL AND writer_role IS NULL THEN
-                RAISE insufficient_privilege USING MESSAGE = 'not a member of this list', DETAIL = 'not_a_member';
-            ELSIF needed = 'owner' AND writer_role <> 'owner' OR needed = 'editor' AND writer_role = 'viewer' THEN
-                RAISE insufficient_privilege USING
-                    MESSAGE = format('your role in this list (%s) does not allow this', writer_role), DETAIL = 'role';
-            END IF;
         END IF;
-        IF joined > 0 THEN
-            UPDATE memberships m SET joined_rev = j.rev
-              FROM (SELECT c.user_id, max(c.rev) AS rev FROM changes c
-                     WHERE c.list_id = list AND c.rev > last - n AND c.kind = 'member' AND c.op = 'insert'
-                     GROUP BY c.user_id) j
-             WHERE m.list_id = list AND m.user_id = j.user_id;
+        done := set_config('todopy.capturing', 'off', true);
+    END IF;
+    IF TG_TABLE_NAME <> 'todos' THEN
+        RETURN NULL;
+    END IF;
+    -- Step 3: this event's todo change, at its list's next rev.
+    IF TG_OP = 'DELETE' THEN
+        list := OLD.list_id;
+    ELSE
+        list := NEW.list_id;
+    END IF;
+    IF current_setting('todopy.round', true) = 'many' THEN
+        -- Its list's totals row: the rev it took last, how many are still to take, and of how many.
+        UPDATE capture_lists c SET next = c.next + 1, todos = c.todos - 1
+         WHERE c.xid = pg_current_xact_id() AND c.list_id = list AND c.next IS NOT NULL
+        RETURNING c.next, c.todos, c.added INTO todo_rev, remaining, n;
+        IF remaining = 0 THEN
+            DELETE FROM capture_lists c
+             WHERE c.xid = pg_current_xact_id() AND c.list_id = list AND c.next IS NOT NULL;
         END IF;
-    END LOOP;
-    -- A writer whose changes were all of lists it deleted: its session is still checked.
-    -- (Nested: a condition with a subquery is run as a statement even when its first part is false.)
-    IF session IS NOT NULL AND NOT checked THEN
-        IF NOT EXISTS (SELECT 1 FROM sessions s WHERE s.token_hash = session AND s.expires_time > now()) THEN
-            RAISE insufficient_privilege USING MESSAGE = 'the session was signed out or expired', DETAIL = 'signed_out';
+    ELSE
+        todo_rev := nullif(current_setting('todopy.next', true), '')::bigint + 1;
+        IF todo_rev IS NOT NULL THEN
+            done := set_config('todopy.next', todo_rev::text, true);
+            n := current_setting('todopy.n')::bigint;
+            remaining := current_setting('todopy.last')::bigint - todo_rev;
         END IF;
     END IF;
-    done := set_config('todopy.capturing', 'off', true);
+    IF todo_rev IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- One change of its list in this round: its rev is final. Several: each is logged at a
+    -- provisional (negative) rev, and the last renumbers them in the list's order (created time,
+    -- id; one todo's changes in their written order), so a bulk statement's revs follow the list
+    -- whatever order its plan visited the rows in.
+    IF n > 1 THEN
+        todo_rev := -todo_rev;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO changes (list_id, rev, kind, op, todo_id, title, completed, created_time, by_user)
+        VALUES (list, todo_rev, 'todo', 'delete', OLD.id, OLD.title, OLD.completed, OLD.created_time,
+                nullif(current_setting('todopy.user', true), '')::uuid);
+    ELSE
+        INSERT INTO changes (list_id, rev, kind, op, todo_id, title, completed, created_time, was_completed, by_user)
+        VALUES (list, todo_rev, 'todo', CASE WHEN TG_OP = 'INSERT' THEN 'insert' ELSE 'update' END, NEW.id, NEW.title,
+                NEW.completed, NEW.created_time, CASE WHEN TG_OP = 'UPDATE' THEN OLD.completed END,
+                nullif(current_setting('todopy.user', true), '')::uuid);
+        IF n = 1 THEN
+            done := set_config('todopy.capturing', 'on', true);
+            UPDATE todos t SET rev = todo_rev WHERE t.list_id = list AND t.id = NEW.id;
+            done := set_config('todopy.capturing', 'off', true);
+        END IF;
+    END IF;
+    IF n > 1 AND remaining = 0 THEN
+        done := set_config('todopy.capturing', 'on', true);
+        WITH ranked AS (
+            SELECT c.rev, -todo_rev - n + row_number() OVER (ORDER BY c.created_time, c.todo_id, c.rev DESC) AS final
+              FROM changes c WHERE c.list_id = list AND c.rev BETWEEN todo_rev AND todo_rev + n - 1
+        ), renumbered AS (
+            UPDATE changes c SET rev = r.final FROM ranked r WHERE c.list_id = list AND c.rev = r.rev
+            RETURNING c.todo_id, c.rev
+        )
+        UPDATE todos t SET rev = latest.rev
+          FROM (SELECT g.todo_id, max(g.rev) AS rev FROM renumbered g GROUP BY g.todo_id) latest
+         WHERE t.list_id = list AND t.id = latest.todo_id;
+        done := set_config('todopy.capturing', 'off', true);
+    END IF;
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION public.capture_mark(list uuid) RETURNS text
+CREATE FUNCTION public.capture_count(list uuid, todos integer, added integer) RETURNS void
     LANGUAGE plpgsql
     AS $$
 DECLARE
     pending text := current_setting('todopy.pending', true);
+    done text;
 BEGIN
     IF pending IS NULL OR pending = '' THEN
-        pending := set_config('todopy.pending', list::text, true);
-        -- NULL or 0 unarmed, 1 armed.
+        done := set_config('todopy.pending', list::text, true);
+        done := set_config('todopy.n', todos::text, true);
+        done := set_config('todopy.added', added::text, true);
+        -- The ringer's doorbell (sql/0017_doorbell_names_the_list.sql): NULL or 0 unarmed, 1 armed.
         IF pg_sequence_last_value('ringer_doorbell') = 1 THEN
             PERFORM pg_notify('todopy_doorbell', list::text);
         END IF;
-    ELSIF pending <> list::text AND pending <> 'many' THEN
-        pending := set_config('todopy.pending', 'many', true);
+    ELSIF pending = list::text THEN
+        IF todos <> 0 THEN
+            done := set_config('todopy.n', (current_setting('todopy.n')::bigint + todos)::text, true);
+        END IF;
+        IF added <> 0 THEN
+            done := set_config('todopy.added', (current_setting('todopy.added')::bigint + added)::text, true);
+        END IF;
+    ELSE
+        IF pending <> 'many' THEN
+            INSERT INTO capture_lists (list_id, todos, added)
+            VALUES (pending::uuid, current_setting('todopy.n')::bigint, current_setting('todopy.added')::bigint);
+            done := set_config('todopy.pending', 'many', true);
+        END IF;
+        INSERT INTO capture_lists (list_id, todos, added) VALUES (list, todos, added);
     END IF;
-    RETURN pending;
 END $$;
 
 CREATE FUNCTION public.capture_stage(list uuid, kind text, op text, title text, member uuid, role text) RETURNS void
     LANGUAGE plpgsql
     AS $$
+DECLARE
+    done text;
 BEGIN
     INSERT INTO changes_pending (list_id, kind, op, title, user_id, role)
     VALUES (list, kind, op, title, member, role);
-    PERFORM capture_mark(list);
+    done := set_config('todopy.staged', 'on', true);
+    PERFORM capture_count(list, 0, 0);
 END $$;
 
 CREATE FUNCTION public.expect_list_rev(list uuid, revs bigint[]) RETURNS bigint
@@ -258,12 +372,13 @@ CREATE FUNCTION public.todos_capture() RETURNS trigger
     AS $$
 DECLARE
     list uuid;
+    added int := 0;
     pending text := current_setting('todopy.pending', true);
+    done text;
 BEGIN
     IF TG_OP = 'DELETE' THEN
         list := OLD.list_id;
-        INSERT INTO changes_pending (list_id, kind, op, todo_id, title, completed, created_time)
-        VALUES (list, 'todo', 'delete', OLD.id, OLD.title, OLD.completed, OLD.created_time);
+        added := -1;
     ELSIF TG_OP = 'UPDATE' THEN
         IF NEW.list_id <> OLD.list_id OR NEW.id <> OLD.id THEN
             -- A todo's identity is its list's history: moving it would rewrite two lists' logs.
@@ -271,18 +386,18 @@ BEGIN
                 HINT = 'delete it and insert a new one';
         END IF;
         list := NEW.list_id;
-        INSERT INTO changes_pending (list_id, kind, op, todo_id, title, completed, created_time, was_completed)
-        VALUES (list, 'todo', 'update', NEW.id, NEW.title, NEW.completed, NEW.created_time, OLD.completed);
     ELSE
         list := NEW.list_id;
-        INSERT INTO changes_pending (list_id, kind, op, todo_id, title, completed, created_time)
-        VALUES (list, 'todo', 'insert', NEW.id, NEW.title, NEW.completed, NEW.created_time);
+        added := 1;
     END IF;
-    -- capture_mark, inline: this transaction's one list, or 'many'.
-    IF pending IS NULL OR pending = '' THEN
-        pending := capture_mark(list);
-    ELSIF pending <> list::text AND pending <> 'many' THEN
-        pending := set_config('todopy.pending', 'many', true);
+    -- capture_count, inline for the common case: the round's one list counted again.
+    IF pending = list::text THEN
+        done := set_config('todopy.n', (current_setting('todopy.n')::bigint + 1)::text, true);
+        IF added <> 0 THEN
+            done := set_config('todopy.added', (current_setting('todopy.added')::bigint + added)::text, true);
+        END IF;
+    ELSE
+        PERFORM capture_count(list, 1, added);
     END IF;
     RETURN NULL;
 END $$;
@@ -328,6 +443,24 @@ BEGIN
     INSERT INTO lists (owner, title, personal) VALUES (NEW.id, 'Todos', true);
     RETURN NULL;
 END $$;
+
+CREATE UNLOGGED TABLE public.capture_lists (
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
+    list_id uuid NOT NULL,
+    todos bigint NOT NULL,
+    added bigint NOT NULL,
+    next bigint,
+    seq bigint NOT NULL
+);
+
+ALTER TABLE public.capture_lists ALTER COLUMN seq ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.capture_lists_seq_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 CREATE TABLE public.changes (
     list_id uuid NOT NULL,
@@ -460,6 +593,9 @@ CREATE TABLE public.users (
     created_time timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT users_username_check CHECK ((username ~ '^[A-Za-z0-9_.-]{3,64}$'::text))
 );
+
+ALTER TABLE ONLY public.capture_lists
+    ADD CONSTRAINT capture_lists_pkey PRIMARY KEY (xid, list_id, seq);
 
 ALTER TABLE ONLY public.changes_pending
     ADD CONSTRAINT changes_pending_pkey PRIMARY KEY (xid, list_id, seq);

@@ -15,7 +15,7 @@ from todopy.sqlfiles import queries, sql_dir
 
 # Distributed by list: the table and its distribution column (the list's id).
 PER_LIST = {"lists": "id", "todos": "list_id", "changes": "list_id", "memberships": "list_id",
-            "changes_pending": "list_id"}
+            "changes_pending": "list_id", "capture_lists": "list_id"}
 # Copied to every node: small, read on every request, written rarely.
 # retired_ids too: every node must refuse an id that was retired on any.
 REFERENCE = {"users", "sessions", "login_throttle", "retired_ids"}
