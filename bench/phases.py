@@ -168,13 +168,19 @@ def fanout_phase(run: Run, server: Server, peer: Server, ceiling: Server, user: 
 
 
 def latency_phase(run: Run, server: Server, peer: Server, ceiling: Server, user: BenchUser) -> dict[str, Any]:
-    """Write-to-client latency of one user's streams, paced and back to back; the ceiling's the same way."""
+    """Write-to-client latency of one user's streams, paced and back to back; the ceiling's the same way.
+
+    Back to back, each server takes writes as fast as it answers them, so a tail measures its own
+    pace as much as its fan-out: the burst is then run again with all three paced at the rate the
+    slowest of them answered (`burst_<n>_common`), the same load for each."""
     plan = run.plan
     todo = user.todo_ids[0]
+    burst = f"burst_{plan.burst_streams}"
     cases = {**{f"paced_{n}": (n, plan.paced_rate, plan.paced_writes) for n in plan.paced_streams},
-             f"burst_{plan.burst_streams}": (plan.burst_streams, None, plan.fanout_writes)}
+             burst: (plan.burst_streams, None, plan.fanout_writes)}
     results: dict[str, Any] = {}
-    for case, (count, rate, writes) in cases.items():
+
+    def measure(case: str, count: int, rate: float | None, writes: int) -> None:
         for name, subject in (("todopy", server), ("peer", peer), ("ceiling", ceiling)):
             if name == "ceiling":
                 streams, requests = [[None, "/"]] * count, [["POST", "/broadcast", None, None]] * writes
@@ -187,10 +193,15 @@ def latency_phase(run: Run, server: Server, peer: Server, ceiling: Server, user:
             found = run_burst(spec, run.log_dir / "streamclient.log", subject.worker())
             run.check(found["received"] == found["expected"] and not found["errors"],
                       f"{case} ({name}): {found['received']}/{found['expected']} frames; {found['errors']}")
-            results.setdefault(case, {})[name] = found
+            results.setdefault(case, {})[name] = {**found, "rate": rate}
         print(f"[bench]   {case}: write-to-client p50/p99 " + ", ".join(
             f"{name} {r['latency_ms']['p50']}/{r['latency_ms']['p99']} ms" for name, r in results[case].items()),
             flush=True)
+
+    for case, (count, rate, writes) in cases.items():
+        measure(case, count, rate, writes)
+    common = min(plan.fanout_writes / max(found["writes_seconds"], 1e-3) for found in results[burst].values())
+    measure(f"{burst}_common", plan.burst_streams, round(common, 1), plan.fanout_writes)
     return results
 
 

@@ -198,6 +198,12 @@ def _latency_figures(run: Run) -> list[Figure]:
     figures.append(Figure("burst_p99_ms", f"write-to-client p99, {plan.burst_streams:,} streams of one user, "
                                           f"{plan.fanout_writes} PUTs back to back", values["todopy"], "ms",
                           values["ceiling"], relative=True, peer=values["peer"]))
+    common = found.get(f"burst_{plan.burst_streams}_common")
+    values = {name: (common[name]["latency_ms"] or {}).get("p99") if common else None
+              for name in ("todopy", "peer", "ceiling")}
+    rate = f"{common['todopy']['rate']:g} PUTs/s" if common else "one rate"
+    figures.append(Figure("burst_common_p99_ms", f"write-to-client p99, the same burst, all at {rate} (the slowest's)",
+                          values["todopy"], "ms", values["ceiling"], relative=True, peer=values["peer"]))
     return figures
 
 

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 RELATIVE = ("fanout_messages_per_s", "rest_get_per_s", "rest_put_per_s",   # judged as ratios to a ceiling
             "durable_writes_16", "durable_writes_1", "durable_writes_hot", "durable_writes_streamed",
             "paced_small_p50_ms", "paced_small_p99_ms", "paced_large_p50_ms", "paced_large_p99_ms", "burst_p99_ms",
-            "idle_rss_ratio")
+            "burst_common_p99_ms", "idle_rss_ratio")
 # Figures measured on todopy only: the peer has no ringer to kill nor a connection budget of ours to count;
 # the idle stage sets todopy's one worker against the bare limit alone.
 TODOPY_ONLY = ("pg_connections", "held_open_p99_ms", "failover_s", "idle_held", "idle_rss_ratio",
