@@ -224,8 +224,9 @@ BEGIN
         done := set_config('todopy.pending', list::text, true);
         done := set_config('todopy.n', todos::text, true);
         done := set_config('todopy.added', added::text, true);
-        -- The ringer's doorbell (sql/0017_doorbell_names_the_list.sql): NULL or 0 unarmed, 1 armed.
-        IF pg_sequence_last_value('ringer_doorbell') = 1 THEN
+        -- Armed until a time in the future: ring (NULL or 0: unarmed; a time past: the ringer that
+        -- armed it stopped renewing it).
+        IF pg_sequence_last_value('ringer_doorbell') > extract(epoch FROM clock_timestamp()) * 1000 THEN
             PERFORM pg_notify('todopy_doorbell', list::text);
         END IF;
     ELSIF pending = list::text THEN
@@ -551,11 +552,10 @@ CREATE TABLE public.retired_ids (
 );
 
 CREATE SEQUENCE public.ringer_doorbell
-    AS integer
     START WITH 0
     INCREMENT BY 1
     MINVALUE 0
-    MAXVALUE 1
+    NO MAXVALUE
     CACHE 1;
 
 CREATE TABLE public.ringer_lease (

@@ -19,8 +19,8 @@ INSERT = "INSERT INTO todos (list_id, title) VALUES (personal_list(%s), %s)"
 
 def armed(dsn: str) -> bool:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-        cur.execute("SELECT last_value FROM ringer_doorbell")
-        return cur.fetchone()[0] == 1
+        cur.execute("SELECT last_value > extract(epoch FROM clock_timestamp()) * 1000 FROM ringer_doorbell")
+        return cur.fetchone()[0]
 
 
 def doorbells(server: ServerProcess) -> float:
@@ -130,3 +130,33 @@ def test_a_write_in_progress_when_the_ringer_falls_asleep_is_rung_when_it_commit
     # Asleep until the renewal, half of these would wait over 100 ms; ticking for the open
     # transaction, none waits more than a tick and a dispatch.
     assert statistics.median(delays) < 0.06, f"commit-to-frame delays {sorted(delays)}"
+
+
+def test_a_doorbell_left_armed_by_a_ringer_that_died_lapses_with_its_lease(start_server, postgres, sql):
+    """Killed while asleep, a ringer leaves its bell armed; SQL writers stop ringing within a lease (1 s),
+    instead of each sending a NOTIFY nobody hears (NOTIFY serialises commits)."""
+    dsn, server = own_server(start_server, postgres, sql)
+    alice = register(server.base_url)
+    assert wait_for(lambda: armed(dsn), timeout=5), "the idle ringer never armed its doorbell"
+    time.sleep(1.5)
+    assert armed(dsn), "a sleeping ringer arms its bell again as it renews its lease"
+    os.killpg(server.process.pid, signal.SIGKILL)
+    server.process.wait(10)
+    listener = psycopg2.connect(dsn)
+    listener.autocommit = True
+    try:
+        listener.cursor().execute("LISTEN todopy_doorbell")
+
+        def rings_after_a_write(title: str) -> bool:
+            listener.notifies.clear()
+            with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+                cur.execute(INSERT, (alice.user["id"], title))
+            time.sleep(0.1)
+            listener.poll()
+            return bool(listener.notifies)
+
+        assert rings_after_a_write("just after the ringer died"), "the bell should still be armed"
+        assert wait_for(lambda: not armed(dsn), timeout=3), "the bell outlived its ringer's lease"
+        assert not rings_after_a_write("a lease later")
+    finally:
+        listener.close()

@@ -32,8 +32,10 @@ SELECT l.pid, pg_terminate_backend(l.pid) AS deposed,
  WHERE lease.renewed_time < now() - make_interval(secs => %(lease_s)s)
 
 -- name: arm_doorbell
--- The ringer goes to sleep: from now on a transaction's first change rings it (sql/0014_ringer_doorbell.sql).
-SELECT setval('ringer_doorbell', 1)
+-- The ringer goes to sleep: until `for_s` from now a transaction's first change rings it
+-- (sql/0014_ringer_doorbell.sql). Armed again at each renewal, it lapses with the lease
+-- (sql/0019_the_doorbell_expires.sql).
+SELECT setval('ringer_doorbell', (extract(epoch FROM clock_timestamp()) * 1000)::bigint + (%(for_s)s * 1000)::bigint)
 
 -- name: disarm_doorbell
 -- The ringer is awake and ticking: writers need not ring.

@@ -182,10 +182,13 @@ class Ringer:
                 sending = time.monotonic()
                 with self._within_term(renewed):
                     self._renew(cur)
+                    if armed:
+                        cur.execute(RINGER_SQL["arm_doorbell"], {"for_s": self.lease})   # lapses with the lease
                 renewed = sending
             with self._within_term(renewed):
                 if not armed and interval >= self.max_interval:
-                    cur.execute(RINGER_SQL["arm_doorbell"])      # before the tick that decides whether to sleep
+                    # Before the tick that decides whether to sleep.
+                    cur.execute(RINGER_SQL["arm_doorbell"], {"for_s": self.lease})
                     armed = True
                 # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
                 prepared.execute(cur, CHANGES_SQL["ring"], since(snapshot))

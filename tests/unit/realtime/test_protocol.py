@@ -77,8 +77,9 @@ def test_the_sql_rings_on_the_channels_and_with_the_limits_the_code_reads():
     assert f"pg_notify('{protocol.RING_CHANNEL}', '[]')" in renew
     assert f"\nLISTEN {protocol.DOORBELL_CHANNEL}\n" in renew
     assert f"pg_notify('{protocol.SESSIONS_CHANNEL}', " in (SQL / "0004_login_throttle.sql").read_text()
-    # The doorbell is rung by the capture's latest capture_mark, whichever migration defines it last.
-    marks = [path for path in sorted(SQL.glob("0*.sql")) if "FUNCTION capture_mark" in path.read_text()]
-    assert f"pg_notify('{protocol.DOORBELL_CHANNEL}', list::text)" in marks[-1].read_text(), marks[-1].name
+    # The doorbell is rung by the capture's count of a transaction's first change, as the migration
+    # that defines that function last has it.
+    counts = [path for path in sorted(SQL.glob("0*.sql")) if "FUNCTION capture_count" in path.read_text()]
+    assert f"pg_notify('{protocol.DOORBELL_CHANNEL}', list::text)" in counts[-1].read_text(), counts[-1].name
     assert protocol.parse_doorbell("0b5e6c2e-8f0e-4bb4-9d0a-2f1d9f3c7a11") == "0b5e6c2e-8f0e-4bb4-9d0a-2f1d9f3c7a11"
     assert protocol.parse_doorbell("") is None
