@@ -156,10 +156,12 @@ def test_unsent_write_survives_a_reload_while_the_server_is_unreachable(server, 
     tab.add("first, saved")
     tab.saved()
 
+    # The server unreachable before the write: the browser's offline switch alone races a request
+    # already on its way (under load, one reached the server and only its answer was lost).
+    down["api"] = True
     tab.context.set_offline(True)
     tab.add("queued, then reloaded")
     expect(page.locator(".session-bar .unsent")).to_have_text("1 change not saved yet")
-    down["api"] = True
     tab.context.set_offline(False)
     page.reload()
     # The same user's workspace, from this browser's memory, with the write still pending.
