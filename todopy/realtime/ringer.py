@@ -10,11 +10,12 @@ progress then, and visible now), and sends one NOTIFY naming each list that
 moved with its head rev. A transaction that stays open never hides the others:
 it is looked up by its xid until it ends, however long that takes.
 
-Ticks are adaptive: every `min_interval` while changes flow, doubling up to
-`max_interval` when idle (5 ms and 20 ms: a sporadic write waits 10 ms on
-average, an idle database sees 50 cheap queries a second). Correctness never
-depends on the ringer: dispatchers also compare head revs on a slow timer, so
-a lost or late ring only delays.
+Ticks are adaptive: every `min_interval` (5 ms) while changes flow. After a tick
+that finds nothing the ringer arms its doorbell (sql/0014_ringer_doorbell.sql) and
+sleeps until a write rings it or its lease is due, so a write at a moderate rate is
+rung as it commits instead of waiting for a tick; while every tick finds changes,
+nobody rings. Correctness never depends on the ringer: dispatchers also compare
+head revs on a slow timer, so a lost or late ring only delays.
 
 The role is a lease (sql/0012_ringer_lease.sql): a frozen holder keeps its session,
 and so the lock, as long as its kernel answers keepalives. The holder renews the
@@ -176,8 +177,10 @@ class Ringer:
                 # at the tick after arming may have looked before the bell was armed: tick as usual for it.
                 until_renewal = self.renew_interval - (time.monotonic() - renewed)
                 self._wait_for_doorbell(cur.connection, self.max_interval if in_flight else until_renewal)
-            else:
+            elif interval == self.min_interval:
                 gevent.sleep(interval)
+            # else the last tick found nothing: arm at once, so that the next write rings rather than
+            # waiting for a tick (at a moderate rate, every write); while every tick finds changes, none rings.
             if time.monotonic() - renewed >= self.renew_interval:
                 sending = time.monotonic()
                 with self._within_term(renewed):
@@ -186,7 +189,7 @@ class Ringer:
                         cur.execute(RINGER_SQL["arm_doorbell"], {"for_s": self.lease})   # lapses with the lease
                 renewed = sending
             with self._within_term(renewed):
-                if not armed and interval >= self.max_interval:
+                if not armed and interval > self.min_interval:
                     # Before the tick that decides whether to sleep.
                     cur.execute(RINGER_SQL["arm_doorbell"], {"for_s": self.lease})
                     armed = True
