@@ -18,10 +18,11 @@
 --    its count, logs the staged member and list changes after the todos' revs, and checks the
 --    writer's role and session, as before (sql/0015_cheaper_capture.sql).
 -- 3. Then every todo event logs its own change at the next rev of its list and gives the todo
---    that rev. Revs within a transaction follow the order its statements wrote the rows.
+--    that rev. Several changes of one list in a round are logged at provisional (negative) revs
+--    and the last renumbers them in the list's order, as the staged statement numbered them.
 --
 -- Measured as the backend's CPU per one-todo UPDATE and commit (docs/design.md, "Where the
--- capture's CPU goes"): 0.17 ms before, 0.125 ms after; WAL per write unchanged.
+-- capture's CPU goes"): 0.17 ms before, 0.13 ms after; WAL per write unchanged.
 
 CREATE UNLOGGED TABLE capture_lists (
     xid xid8 NOT NULL DEFAULT pg_current_xact_id(),

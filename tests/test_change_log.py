@@ -58,6 +58,23 @@ def test_a_bulk_statement_takes_consecutive_revs_of_its_list(sql):
     assert sql("SELECT count(*) FROM changes WHERE list_id = %s AND rev > %s", (list_id, start))[0][0] == 50
 
 
+def test_a_statements_revs_follow_the_list_whatever_order_it_wrote_the_rows(sql):
+    """Rows written newest first (the plan's order) still take revs oldest first, one todo's changes in the
+    order they were written, and a member added in the same transaction comes after them."""
+    _, list_id = new_user(sql, "order_user")
+    other, _ = new_user(sql, "order_member")
+    sql("INSERT INTO todos (list_id, title, created_time)"
+        " SELECT %s, 't' || n, now() - n * interval '1 minute' FROM generate_series(1, 6) n", (list_id,))
+    start = list_rev(sql, list_id)
+    sql("UPDATE todos SET completed = true WHERE list_id = %s;"
+        " UPDATE todos SET title = title || ' again' WHERE list_id = %s AND title = 't3';"
+        " INSERT INTO memberships (list_id, user_id, role) VALUES (%s, %s, 'viewer')",
+        (list_id, list_id, list_id, other))
+    logged = sql("SELECT kind, title FROM changes WHERE list_id = %s AND rev > %s ORDER BY rev", (list_id, start))
+    assert logged == [("todo", "t6"), ("todo", "t5"), ("todo", "t4"), ("todo", "t3"), ("todo", "t3 again"),
+                      ("todo", "t2"), ("todo", "t1"), ("member", None)]
+
+
 def test_revs_of_different_lists_are_independent(sql):
     _, first = new_user(sql, "first_user")
     _, second = new_user(sql, "second_user")
