@@ -9,11 +9,11 @@ DECLARE
     me xid8;
     list uuid;
     lists uuid[];
-    counts bigint[];
-    adds bigint[];
+    list_todos bigint[];
+    list_added bigint[];
     todos bigint;
     added bigint;
-    remaining bigint;
+    round_last bigint;
     staged boolean;
     base bigint;
     last bigint;
@@ -51,16 +51,16 @@ BEGIN
             )
             SELECT array_agg(t.list_id ORDER BY t.list_id), array_agg(t.todos ORDER BY t.list_id),
                    array_agg(t.added ORDER BY t.list_id)
-              INTO lists, counts, adds FROM totals t;
+              INTO lists, list_todos, list_added FROM totals t;
         ELSE
             lists := ARRAY[pending::uuid];
-            counts := ARRAY[current_setting('todopy.n')::bigint];
-            adds := ARRAY[current_setting('todopy.added')::bigint];
+            list_todos := ARRAY[current_setting('todopy.n')::bigint];
+            list_added := ARRAY[current_setting('todopy.added')::bigint];
         END IF;
         FOR i IN 1 .. coalesce(array_length(lists, 1), 0) LOOP
             list := lists[i];
-            todos := counts[i];
-            added := adds[i];
+            todos := list_todos[i];
+            added := list_added[i];
             IF staged THEN
                 -- The staged member and list changes are numbered after the round's todo changes.
                 WITH staged AS (
@@ -97,7 +97,8 @@ BEGIN
             END IF;
             IF pending = 'many' THEN
                 IF base IS NOT NULL AND todos > 0 THEN
-                    INSERT INTO capture_lists (list_id, todos, added, next) VALUES (list, todos, todos, base);
+                    INSERT INTO capture_lists (list_id, todos, added, next, last)
+                    VALUES (list, todos, 0, base, base + todos);
                 END IF;
             ELSE
                 done := set_config('todopy.next', coalesce(base::text, ''), true);
@@ -154,12 +155,13 @@ BEGIN
     ELSE
         list := NEW.list_id;
     END IF;
+    -- Its list's next rev, the round's last for it, and how many the round numbers: in the
+    -- settings for a round of one list, in its list's totals row for a round of several.
     IF current_setting('todopy.round', true) = 'many' THEN
-        -- Its list's totals row: the rev it took last, how many are still to take, and of how many.
-        UPDATE capture_lists c SET next = c.next + 1, todos = c.todos - 1
+        UPDATE capture_lists c SET next = c.next + 1
          WHERE c.xid = pg_current_xact_id() AND c.list_id = list AND c.next IS NOT NULL
-        RETURNING c.next, c.todos, c.added INTO todo_rev, remaining, n;
-        IF remaining = 0 THEN
+        RETURNING c.next, c.last, c.todos INTO todo_rev, round_last, n;
+        IF todo_rev = round_last THEN
             DELETE FROM capture_lists c
              WHERE c.xid = pg_current_xact_id() AND c.list_id = list AND c.next IS NOT NULL;
         END IF;
@@ -167,8 +169,8 @@ BEGIN
         todo_rev := nullif(current_setting('todopy.next', true), '')::bigint + 1;
         IF todo_rev IS NOT NULL THEN
             done := set_config('todopy.next', todo_rev::text, true);
+            round_last := current_setting('todopy.last')::bigint;
             n := current_setting('todopy.n')::bigint;
-            remaining := current_setting('todopy.last')::bigint - todo_rev;
         END IF;
     END IF;
     IF todo_rev IS NULL THEN
@@ -196,7 +198,7 @@ BEGIN
             done := set_config('todopy.capturing', 'off', true);
         END IF;
     END IF;
-    IF n > 1 AND remaining = 0 THEN
+    IF n > 1 AND -todo_rev = round_last THEN
         done := set_config('todopy.capturing', 'on', true);
         WITH ranked AS (
             SELECT c.rev, -todo_rev - n + row_number() OVER (ORDER BY c.created_time, c.todo_id, c.rev DESC) AS final
@@ -451,6 +453,7 @@ CREATE UNLOGGED TABLE public.capture_lists (
     todos bigint NOT NULL,
     added bigint NOT NULL,
     next bigint,
+    last bigint,
     seq bigint NOT NULL
 );
 

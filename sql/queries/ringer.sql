@@ -34,7 +34,7 @@ SELECT l.pid, pg_terminate_backend(l.pid) AS deposed,
 -- name: arm_doorbell
 -- The ringer goes to sleep: until `for_s` from now a transaction's first change rings it
 -- (sql/0014_ringer_doorbell.sql). Armed again at each renewal, it lapses with the lease
--- (sql/0019_the_doorbell_expires.sql).
+-- (sql/0018_commit_reads_the_events.sql).
 SELECT setval('ringer_doorbell', (extract(epoch FROM clock_timestamp()) * 1000)::bigint + (%(for_s)s * 1000)::bigint)
 
 -- name: disarm_doorbell
