@@ -186,12 +186,11 @@ class Ringer:
                 with self._within_term(renewed):
                     self._renew(cur)
                     if armed:
-                        cur.execute(RINGER_SQL["arm_doorbell"], {"for_s": self.lease})   # lapses with the lease
+                        self._arm_doorbell(cur)
                 renewed = sending
             with self._within_term(renewed):
                 if not armed and interval > self.min_interval:
-                    # Before the tick that decides whether to sleep.
-                    cur.execute(RINGER_SQL["arm_doorbell"], {"for_s": self.lease})
+                    self._arm_doorbell(cur)      # before the tick that decides whether to sleep
                     armed = True
                 # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
                 prepared.execute(cur, CHANGES_SQL["ring"], since(snapshot))
@@ -207,6 +206,10 @@ class Ringer:
             # How long the oldest change rung this tick waited since it was written.
             self.metrics.ringer_lag_seconds.set(max(0.0, time.time() - oldest) if oldest else 0.0)
             interval = self.min_interval if oldest else min(self.max_interval, interval * 2)
+
+    def _arm_doorbell(self, cur) -> None:
+        """Arm the doorbell for one lease: armed again at each renewal, it lapses with the lease."""
+        cur.execute(RINGER_SQL["arm_doorbell"], {"for_s": self.lease})
 
     def _within_term(self, renewed: float) -> gevent.Timeout:
         """A deadline for round trips: the holder's term ends `FENCE` of a lease after it sent its last
