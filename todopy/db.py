@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
-from typing import Any, Iterator, TypeAlias
+from typing import Any, Callable, Iterator, TypeAlias
 
 import gevent.queue
 import psycopg2
@@ -236,6 +236,11 @@ class ConnectionPool:
             prepared.execute_script(cur, statements, params)
             return cur.fetchall()
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once what this pool last wrote is committed: here at once, each
+        statement (or script) being its own transaction, committed when it returns."""
+        callback()
+
     def discard_idle(self) -> None:
         """Close idle connections, e.g. after the database restarted under them."""
         drained = []
@@ -319,6 +324,7 @@ class PinnedPool(ConnectionPool):
         self._conn = conn
         self.savepoints = savepoints
         self.failed = False
+        self._after_commit: list[Callable[[], None]] = []
 
     @contextlib.contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[psycopg2.extensions.connection]:
@@ -364,6 +370,16 @@ class PinnedPool(ConnectionPool):
     def script(self, statements: list[str], params: Any, *, timeout: float | None = None) -> list[Row]:
         """The statements as one text (not prepared, as every statement here), in the pinned transaction."""
         return self._run_statement(";\n".join(statements), params).fetchall()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the transaction's owner commits it (`committed`); never if it does not."""
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        """The owner committed the transaction: what waited for it runs now."""
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
 
     def discard_idle(self) -> None:
         """Nothing idle here: the connection belongs to the transaction's owner."""

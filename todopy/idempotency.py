@@ -150,6 +150,7 @@ def _attempt(pool: ConnectionPool, settings: Settings, request: Request, user_id
             raise _Again()
         cur.execute(IDEMPOTENCY_SQL["store"], {**params, "fingerprint": sent, "status": answer.status,
                                                "headers": json.dumps(answer.headers), "body": answer.body})
+    pinned.committed()          # the `with` committed the write and its record
     return answer
 
 

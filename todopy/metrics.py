@@ -45,6 +45,10 @@ class Metrics:
                                  registry=r, multiprocess_mode="livemin")
         self.changes_dispatched = Counter("todopy_changes_dispatched", "Changes read from the change log",
                                           registry=r)
+        self.changes_handed = Counter("todopy_changes_handed",
+                                      "Changes this process wrote, handed to its streams from the write's own "
+                                      "read-back as it committed (no ring waited for, no read of the log)",
+                                      registry=r)
         self.write_to_send_seconds = Histogram(
             "todopy_write_to_send_seconds", "From a change's commit-time stamp to its frame being written",
             buckets=LATENCY_BUCKETS, registry=r)

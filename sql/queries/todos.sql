@@ -39,14 +39,18 @@ VALUES (%(id)s, %(list)s, %(title)s, %(completed)s,
 ON CONFLICT (id) DO NOTHING
 
 -- name: written
--- The todo as this transaction wrote it, with the rev its commit assigned; no row: not written.
+-- The change this transaction logged for the todo, with the rev its commit assigned; no row: not
+-- written. Its columns are those changes.sql's `after` reads for the dispatcher, so the write's
+-- own process hands it to its streams as it commits (todopy.realtime.dispatcher, `committed`);
+-- an insert's or update's is also the todo as written (id, title, completed, created_time, rev).
 -- Told by the change log's xid, the top transaction's (a row's xmin is a savepoint's own, when
 -- an idempotent write runs under savepoints).
-SELECT t.id::text, t.title, t.completed, t.created_time, t.rev
-  FROM todos t
- WHERE t.id = %(id)s AND t.list_id = %(list)s
-   AND EXISTS (SELECT 1 FROM changes c WHERE c.xid = pg_current_xact_id_if_assigned() AND c.list_id = t.list_id
-                                         AND c.todo_id = t.id)
+SELECT c.list_id::text, c.rev, c.kind, c.op, c.todo_id::text, c.title, c.completed, c.created_time,
+       c.was_completed, c.user_id::text, c.role, c.changed_time,
+       (SELECT u.username FROM users u WHERE u.id = c.by_user) AS by,
+       NULL::text AS member_name, c.todo_id::text AS id
+  FROM changes c
+ WHERE c.xid = pg_current_xact_id_if_assigned() AND c.list_id = %(list)s AND c.todo_id = %(id)s
 
 -- name: update
 -- PUT and PATCH: absent fields (NULL) keep their value; If-Match is checked

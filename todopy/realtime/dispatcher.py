@@ -4,7 +4,9 @@ A change flows one way: the listener (todopy.realtime.listener) hears a ring, th
 registry (todopy.realtime.registry) marks the lists due, this loop reads their
 changes after each cursor in one query and puts each in the mailboxes the
 registry routes it to (todopy.realtime.subscription); each stream's greenlet
-writes its own socket (todopy.realtime.streams).
+writes its own socket (todopy.realtime.streams). A REST write of one todo made in
+this process is also handed over by its writer as it commits (`committed`), and
+reaches this process's streams without waiting for the ring.
 """
 from __future__ import annotations
 
@@ -33,6 +35,10 @@ CHANGES_SQL = queries("changes")
 # ("The path of a change", 5). A quarter of the stream queue at most, so a stream that keeps
 # up never overflows between two of the dispatcher's turns.
 HAND_OVER = 32
+
+
+def _list_and_rev(row: Row) -> tuple[str, int]:
+    return row.list_id, row.rev
 
 
 class Dispatcher:
@@ -177,6 +183,51 @@ class Dispatcher:
         self.accounts.forget(token_hash)
         for sub in self.registry.of_token(token_hash):
             sub.end(Close.POLICY)
+
+    # -- what this process wrote ------------------------------------------------------
+
+    def committed(self, rows: list[Row]) -> None:
+        """A write this process just committed: its own log rows, read back in its transaction as
+        the `after` query reads the log. Delivered now, in the writer's greenlet, where they
+        follow their list's cursor: no ring waited for, no read of the log, and the frames leave
+        before the write's own answer (a writer back to back is paced by its streams, rather than
+        running ahead of them). The write is committed and answered whatever happens here."""
+        if not rows or self._stopping or self.registry.cursor(rows[0].list_id) is None:
+            return
+        try:
+            self._deliver_handed(rows)
+        except Exception:
+            log.exception("handing a committed write to this process's streams failed; reading it from the log")
+            self.registry.doorbell(rows[0].list_id)
+            self._work.set()
+
+    def _deliver_handed(self, rows: list[Row]) -> None:
+        """Deliver the rows that follow their lists' cursors, in rev order. Rows at or before a
+        cursor are already delivered. A gap (an earlier rev, written by another process or by SQL,
+        or by a write here that has not handed it over yet) makes the list due: a list's revs are
+        assigned under its lock, held to commit, so the earlier ones are committed and the read
+        finds them. Exactly once and in order either way: `route` takes only what follows the
+        cursor, and moves it."""
+        deliverable: list[Row] = []
+        next_rev: dict[str, int | None] = {}       # per list, the rev due next; None: none here is
+        for row in sorted(rows, key=_list_and_rev):
+            list_id = row.list_id
+            if list_id not in next_rev:
+                cursor = self.registry.cursor(list_id)
+                next_rev[list_id] = None if cursor is None else cursor + 1     # None: its streams went
+            due = next_rev[list_id]
+            if due is None or row.rev < due:
+                continue
+            if row.rev == due:
+                deliverable.append(row)
+                next_rev[list_id] = due + 1
+            else:
+                if self.registry.doorbell(list_id):
+                    self._work.set()
+                next_rev[list_id] = None
+        if deliverable:
+            self._deliver(deliverable)
+            self.metrics.changes_handed.inc(len(deliverable))
 
     # -- the loop: reads due lists' changes, one query per batch ------------------
 

@@ -7,7 +7,7 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from todopy import access, idempotency
-from todopy.db import ConnectionPool
+from todopy.db import ConnectionPool, Row
 from todopy.environ import ACCEPT_WEBSOCKET
 from todopy.errors import Forbidden, HTTPError, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
@@ -47,6 +47,12 @@ class Resource:
         if "GET" in allowed:
             allowed.append("HEAD")
         return allowed
+
+    def publish(self, rows: list[Row]) -> None:
+        """Hand a write's own log rows (read back as todos.sql's `written` reads them) to this
+        process's streams once its transaction commits: they need not wait for a ring and a read."""
+        dispatcher = self.services.dispatcher
+        self.services.pool.after_commit(lambda: dispatcher.committed(rows))
 
     def role_for(self, verb: str, grant: access.ListAccess, values: dict[str, Any]) -> str:
         """The least role `verb` needs here: reading and streaming need a member, writing an editor."""

@@ -45,6 +45,7 @@ class TodoList(Resource):
 
         def create() -> Row | None:
             rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["create"], params, TODOS_SQL["written"])
+            self.publish(rows)
             return rows[0] if rows else None
 
         # A retired id (sql/0010_limits.sql) is a unique violation: no live row has it, a 409.
@@ -129,8 +130,10 @@ class Todo(Resource):
 
     def delete(self, request: Request, grant: ListAccess, todo_id: uuid.UUID) -> Reply:
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
-        if not writes.write(self.services.pool, grant.writer, TODOS_SQL["delete"], key):
+        rows = writes.write(self.services.pool, grant.writer, TODOS_SQL["delete"], key, TODOS_SQL["written"])
+        if not rows:
             raise self._missed(grant, key)
+        self.publish(rows)
         self.services.budget.spend(grant.user.id, 1)
         return no_content()
 
@@ -148,6 +151,7 @@ class Todo(Resource):
                             TODOS_SQL["written"])
         if not rows:
             raise self._missed(grant, key)
+        self.publish(rows)
         self.services.budget.spend(grant.user.id, 1)
         return json_response(todo_json(rows[0]), headers=[etag(rows[0].rev)])
 
