@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Sequence
 
 from todopy.metrics import Metrics
@@ -50,7 +49,6 @@ class Stream:
         sub = self.sub
         assert isinstance(sub, Subscription)
         frames: list[bytes] = []
-        changed_times: list[float] = []
         taken = 0
         sent_rev = sub.sent_rev
         for change, op in items:
@@ -60,7 +58,6 @@ class Stream:
             if op == MEMBER_MESSAGE or (sub.todo_id is not None and op == "delete"):
                 break
             frames.append(message(sub, change, op))
-            changed_times.append(change.changed_time)
             sent_rev = change.rev
             taken += 1
         if not frames:
@@ -68,18 +65,10 @@ class Stream:
         if not self.socket.try_send(frames[0] if len(frames) == 1 else b"".join(frames)):
             return 0                        # queued whole: the greenlet skips what was already sent
         sub.sent_rev = sent_rev
-        self.count_sent(changed_times)
+        self.metrics.frames_in_fan_out += len(frames)
         if self.socket.unsent:
             sub.wake()                      # the greenlet writes the rest of the write
         return taken
-
-    def count_sent(self, changed_times: list[float]) -> None:
-        """The metrics of messages just written, given when each one's change was written."""
-        self.metrics.messages_sent.inc(len(changed_times))
-        now = time.time()
-        observe = self.metrics.write_to_send_seconds.observe
-        for changed_time in changed_times:
-            observe(max(0.0, now - changed_time))
 
 
 def message(sub: Subscription, change: Change, op: str) -> bytes:

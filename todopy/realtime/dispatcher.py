@@ -285,8 +285,10 @@ class Dispatcher:
         step = self.hand_over
         for start in range(0, len(rows), step):
             shares: dict[Subscription, list[tuple[Change, str]]] = {}
+            changed_times = []
             for row in rows[start:start + step]:
                 change = Change(row)
+                changed_times.append(change.changed_time)
                 for sub, op in route(change):
                     share = shares.get(sub)
                     if share is None:
@@ -296,6 +298,7 @@ class Dispatcher:
             backlog = False
             for sub, share in shares.items():
                 backlog = self._hand_over(sub, share) or backlog
+            self.metrics.sent_in_fan_out(changed_times)
             if backlog:
                 # Let the streams write their queues out before the next changes: without
                 # a turn they could not drain at all, and one bulk statement bigger than

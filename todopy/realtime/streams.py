@@ -244,7 +244,7 @@ class Streams:
                     deleted = one_todo and op == "delete"
                 if frames:
                     socket.send_frames(frames[0] if len(frames) == 1 else b"".join(frames))
-                    stream.count_sent(changed_times)
+                    self.metrics.sent_from_queue(changed_times)
                 if deleted:
                     socket.close(Close.NORMAL, Close.NORMAL.reason)
                     return "todo deleted"
