@@ -299,6 +299,23 @@ def cpu_notes(run: Run) -> list[str]:
     return notes
 
 
+def latency_notes(run: Run) -> list[str]:
+    """What a paced write-to-client figure holds besides the fan-out: the write's own round trip to
+    its answer (a durable commit for todopy and the peer; the limit writes nothing)."""
+    notes = []
+    for case, found in (run.details.get("latency") or {}).items():
+        if not case.startswith("paced_"):
+            continue
+        answers = {name: (result.get("answer_ms") or {}).get("p50") for name, result in found.items()}
+        notes.append(f"{case}: the write's own answer p50 todopy {answers.get('todopy')} ms, peer "
+                     f"{answers.get('peer')} ms, limit {answers.get('ceiling')} ms (no database)")
+    commit = run.details.get("durable_commit")
+    if commit:
+        notes.append(f"one durable UPDATE and commit from a client, no server, no trigger: p50 {commit['p50']} ms, "
+                     f"p99 {commit['p99']} ms (the limit's paced rows include none)")
+    return notes
+
+
 def write_notes(run: Run) -> list[str]:
     """What the write stages' rows leave out: changes delivered while streamed, the deadlock workloads' counts,
     the idle stages' memory and pauses."""

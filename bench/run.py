@@ -27,7 +27,7 @@ from bench.peer import seed as peer_seed
 from bench.phases import (Run, fanout_phase, idle_phase, latency_phase, rest_phase, streams_phase, throughput_phase,
                           warm_up)
 from bench.plan import FULL, POOL_SIZE, QUICK
-from bench.report import cpu_notes, figures, index_notes, plot, table, write_json, write_notes
+from bench.report import cpu_notes, figures, index_notes, latency_notes, plot, table, write_json, write_notes
 from bench.servers import REPO, Server, start_ceiling, start_peer, start_todopy
 
 PHASES = ("streams", "fanout", "throughput", "rest", "idle", "wakeup", "triggers", "deadlocks")
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             if "fanout" in only:
                 run.phase("fanout", lambda: fanout_phase(run, server, peer, ceiling_fanout, fan_user))
                 run.phase("latency", lambda: latency_phase(run, server, peer, ceiling_fanout, fan_user))
+                run.phase("durable_commit", lambda: database.durable_commit_ms(plan.paced_writes, plan.paced_rate))
             if "throughput" in only:
                 run.phase("throughput", lambda: throughput_phase(run, server, bulk_users))
                 run.phase("throughput-peer", lambda: throughput_phase(run, peer, bulk_users))
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         mode += f" (only {', '.join(only)})"
     print()
     print(table(results))
-    notes = cpu_notes(run) + write_notes(run) + index_notes(run)
+    notes = cpu_notes(run) + latency_notes(run) + write_notes(run) + index_notes(run)
     for note in notes:
         print(note)
     for warning in run.warnings:

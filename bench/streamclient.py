@@ -221,6 +221,7 @@ def burst(spec: dict) -> None:
     streams = Streams(host, port, spec["connect_concurrency"])
     counter = {"frames": 0, "last": 0.0}
     sent_at: list[float] = []                        # when write n was sent (one writer: in order)
+    answered_in: list[float] = []                    # each write's own round trip, to its answer
     frames_of = [0] * len(spec["streams"])           # frames each stream has had so far
     latencies: list[float] = []
 
@@ -252,6 +253,7 @@ def burst(spec: dict) -> None:
                     gevent.sleep(max(0.0, first_sent + len(sent_at) / rate - time.perf_counter()))
                 sent_at.append(time.perf_counter())
                 status, answer = conn.request(method, path, token, body.encode() if body is not None else None)
+                answered_in.append(time.perf_counter() - sent_at[-1])
                 if status >= 300:
                     errors.append(f"{method} {status}: {answer[:200]!r}")
         finally:
@@ -273,7 +275,9 @@ def burst(spec: dict) -> None:
          seconds=round(elapsed, 4), writes_seconds=round(writes_done - first_sent, 4),
          alive=streams.alive(), errors=errors[:5],
          latency_ms={f"p{p}": round(percentile(latencies, p) * 1000.0, 3) for p in (50, 90, 99)}
-         if timed and latencies else None)
+         if timed and latencies else None,
+         answer_ms={f"p{p}": round((percentile(answered_in, p) or 0.0) * 1000.0, 3) for p in (50, 99)}
+         if timed and answered_in else None)
     streams.close_all()
 
 
