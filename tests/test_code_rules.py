@@ -115,7 +115,8 @@ def test_the_realtime_core_is_small_modules_that_know_no_http():
 
 def test_changes_flow_one_way_through_the_realtime_core():
     """Lower layers never import higher ones: frames <- socket <- streams; protocol <- registry <- dispatcher."""
-    order = ["frames", "changes", "protocol", "subscription", "registry", "reconcile", "listener", "dispatcher",
+    order = ["frames", "changes", "protocol", "subscription", "registry", "handover", "reconcile", "listener",
+             "dispatcher",
              "socket", "connection", "pinger", "presence", "sync",
              "streams"]
     upward = []

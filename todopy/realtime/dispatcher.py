@@ -21,24 +21,15 @@ from todopy.db import ConnectionPool, Row
 from todopy.errors import DatabaseUnavailable
 from todopy.metrics import Metrics
 from todopy.realtime import protocol, reconcile
-from todopy.realtime.changes import Change
+from todopy.realtime.handover import HandOver
 from todopy.realtime.listener import Listener
 from todopy.realtime.protocol import Close
-from todopy.realtime.registry import LIST_DELETED, Registry
+from todopy.realtime.registry import Registry
 from todopy.realtime.subscription import ListsSubscription, Subscription
 from todopy.sqlfiles import queries
 
 log = logging.getLogger(__name__)
 CHANGES_SQL = queries("changes")
-# Changes handed to the subscriptions at a time, at most: a stream that fell behind by several
-# gets them in one write (one syscall instead of one each), measured in docs/design.md
-# ("The path of a change", 5). A quarter of the stream queue at most, so a stream that keeps
-# up never overflows between two of the dispatcher's turns.
-HAND_OVER = 32
-
-
-def _list_and_rev(row: Row) -> tuple[str, int]:
-    return row.list_id, row.rev
 
 
 class Dispatcher:
@@ -60,11 +51,11 @@ class Dispatcher:
         self.accounts = accounts
         self.metrics = metrics
         self.batch_size = batch_size
-        self.hand_over = max(1, min(HAND_OVER, stream_queue_size // 4))
         self.reconcile_interval = reconcile_interval
         self.ring_silence = ring_silence
         self.on_reconnect = on_reconnect
         self.registry = Registry()
+        self.hand_over = HandOver(self.registry, metrics, stream_queue_size)
         # Other channels heard on this one connection, each with who handles its payloads
         # (presence: todopy.realtime.presence); called in the listener's greenlet, must not block.
         self.channel_hooks: dict[str, Callable[[str], None]] = {}
@@ -188,46 +179,23 @@ class Dispatcher:
 
     def committed(self, rows: list[Row]) -> None:
         """A write this process just committed: its own log rows, read back in its transaction as
-        the `after` query reads the log. Delivered now, in the writer's greenlet, where they
-        follow their list's cursor: no ring waited for, no read of the log, and the frames leave
-        before the write's own answer (a writer back to back is paced by its streams, rather than
-        running ahead of them). The write is committed and answered whatever happens here."""
-        if not rows or self._stopping or self.registry.cursor(rows[0].list_id) is None:
+        the `after` query reads the log. Those that follow their list's cursor are delivered now,
+        in the writer's greenlet, before it answers (no ring waited for, no read of the log; a
+        writer back to back is paced by its streams); the others are read (`Registry.follow_on`).
+        The write is committed and answered whatever happens here."""
+        if not rows or self._stopping:
             return
         try:
-            self._deliver_handed(rows)
+            deliverable = self.registry.follow_on(rows)
+            if self.registry.due:
+                self._work.set()
+            if deliverable:
+                self.hand_over.deliver(deliverable)
+                self.metrics.changes_handed.inc(len(deliverable))
         except Exception:
             log.exception("handing a committed write to this process's streams failed; reading it from the log")
             self.registry.doorbell(rows[0].list_id)
             self._work.set()
-
-    def _deliver_handed(self, rows: list[Row]) -> None:
-        """Deliver the rows that follow their lists' cursors, in rev order. Rows at or before a
-        cursor are already delivered. A gap (an earlier rev, written by another process or by SQL,
-        or by a write here that has not handed it over yet) makes the list due: a list's revs are
-        assigned under its lock, held to commit, so the earlier ones are committed and the read
-        finds them. Exactly once and in order either way: `route` takes only what follows the
-        cursor, and moves it."""
-        deliverable: list[Row] = []
-        next_rev: dict[str, int | None] = {}       # per list, the rev due next; None: none here is
-        for row in sorted(rows, key=_list_and_rev):
-            list_id = row.list_id
-            if list_id not in next_rev:
-                cursor = self.registry.cursor(list_id)
-                next_rev[list_id] = None if cursor is None else cursor + 1     # None: its streams went
-            due = next_rev[list_id]
-            if due is None or row.rev < due:
-                continue
-            if row.rev == due:
-                deliverable.append(row)
-                next_rev[list_id] = due + 1
-            else:
-                if self.registry.doorbell(list_id):
-                    self._work.set()
-                next_rev[list_id] = None
-        if deliverable:
-            self._deliver(deliverable)
-            self.metrics.changes_handed.inc(len(deliverable))
 
     # -- the loop: reads due lists' changes, one query per batch ------------------
 
@@ -275,45 +243,8 @@ class Dispatcher:
                                                               "limit": self.batch_size})
             if len(rows) == self.batch_size:
                 self.registry.due.update(due)          # more to read after this batch
-            self._deliver(rows)
+            self.hand_over.deliver(rows)
             self.metrics.changes_dispatched.inc(len(rows))
-
-    def _deliver(self, rows: list[Row]) -> None:
-        """Hand each subscription its share of `rows`, `hand_over` changes at a time: what one
-        stream is due from them goes in one `put` (one write when it is idle)."""
-        route = self.registry.route
-        step = self.hand_over
-        for start in range(0, len(rows), step):
-            shares: dict[Subscription, list[tuple[Change, str]]] = {}
-            changed_times = []
-            for row in rows[start:start + step]:
-                change = Change(row)
-                changed_times.append(change.changed_time)
-                for sub, op in route(change):
-                    share = shares.get(sub)
-                    if share is None:
-                        shares[sub] = [(change, op)]
-                    else:
-                        share.append((change, op))
-            backlog = False
-            for sub, share in shares.items():
-                backlog = self._hand_over(sub, share) or backlog
-            self.metrics.sent_in_fan_out(changed_times)
-            if backlog:
-                # Let the streams write their queues out before the next changes: without
-                # a turn they could not drain at all, and one bulk statement bigger than
-                # the queue would close (4008) even subscribers that keep up.
-                gevent.sleep(0)
-
-    @staticmethod
-    def _hand_over(sub: Subscription, share: list[tuple[Change, str]]) -> bool:
-        """Put a subscription's share; a deletion of its list (always the list's last change) ends it."""
-        if share[-1][1] is LIST_DELETED:
-            if len(share) > 1:
-                sub.put(share[:-1])
-            sub.end(Close.LIST_DELETED)
-            return False
-        return sub.put(share)
 
     # -- the slow timer ------------------------------------------------------------
 

@@ -1,14 +1,16 @@
 """Who follows what in this process, where each list's delivery stands, and where a change goes.
 
 Pure bookkeeping, no I/O: the dispatcher asks it which lists are due (a ring named
-them, a stream positioned itself, a reconcile found them behind) and where each
-change read from the log goes (`route`); streams subscribe and unsubscribe.
+them, a stream positioned itself, a reconcile found them behind), which of a
+writer's own changes can go at once (`follow_on`), and where each change goes
+(`route`); streams subscribe and unsubscribe.
 """
 from __future__ import annotations
 
 import collections
 from typing import Any, Iterable
 
+from todopy.db import Row
 from todopy.realtime.changes import Change
 from todopy.realtime.protocol import Moved
 from todopy.realtime.subscription import ListsSubscription, Subscriber, Subscription
@@ -76,6 +78,31 @@ class Registry:
             return False
         self.due.add(list_id)
         return True
+
+    def follow_on(self, rows: Iterable[Row]) -> list[Row]:
+        """Of change-log rows this process committed itself, those that follow their lists' cursors,
+        in rev order: deliverable now (`route` then moves the cursors). Rows at or before a cursor
+        are delivered already. A list with a gap before its rows (an earlier rev written by another
+        process, by SQL, or by a write here that has not handed its own over yet) is due instead:
+        a list's revs are assigned under its lock, held to commit, so the earlier ones are
+        committed and its read finds them all."""
+        deliverable: list[Row] = []
+        next_rev: dict[str, int | None] = {}       # per list, the rev due next; None: none of it here
+        for row in sorted(rows, key=_list_and_rev):
+            list_id = row.list_id
+            if list_id not in next_rev:
+                cursor = self._cursor.get(list_id)
+                next_rev[list_id] = None if cursor is None else cursor + 1     # None: not followed here
+            due = next_rev[list_id]
+            if due is None or row.rev < due:
+                continue
+            if row.rev == due:
+                deliverable.append(row)
+                next_rev[list_id] = due + 1
+            else:
+                self.due.add(list_id)
+                next_rev[list_id] = None
+        return deliverable
 
     def subscriptions_of(self, list_id: str) -> list[Subscription]:
         return list(self._by_list.get(list_id, ()))
@@ -162,6 +189,10 @@ class Registry:
     def _drop_token(self, sub: Subscriber) -> None:
         if sub.token_hash is not None:
             _discard(self._by_token, sub.token_hash, sub)
+
+
+def _list_and_rev(row: Row) -> tuple[str, int]:
+    return row.list_id, row.rev
 
 
 def _discard(index: dict[Any, set], key: Any, sub: Any) -> None:

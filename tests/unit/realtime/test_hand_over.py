@@ -42,7 +42,8 @@ def test_a_parked_stream_gets_all_its_changes_of_one_read_in_one_write_and_a_bus
     parked, busy, done_only = Subscription("l1", "u1"), Subscription("l1", "u2"), Subscription("l1", "u3", predicate=True)
     calls: list[list[int]] = []
     recording(parked, calls)
-    dispatcher_following([parked, busy, done_only])._deliver([todo_row(rev, rev % 2 == 1) for rev in range(1, 6)])
+    rows = [todo_row(rev, rev % 2 == 1) for rev in range(1, 6)]
+    dispatcher_following([parked, busy, done_only]).hand_over.deliver(rows)
     assert calls == [[1, 2, 3, 4, 5]]
     assert [change.rev for change, _ in busy.queue] == [1, 2, 3, 4, 5]
     # Its share is what it wants of each change: completed -> insert, uncompleted -> delete.
@@ -54,7 +55,7 @@ def test_a_read_is_handed_over_a_quarter_of_the_stream_queue_at_a_time():
     parked = Subscription("l1", "u1", limit=8)
     calls: list[list[int]] = []
     recording(parked, calls)
-    dispatcher_following([parked], stream_queue_size=8)._deliver([todo_row(rev, True) for rev in range(1, 6)])
+    dispatcher_following([parked], stream_queue_size=8).hand_over.deliver([todo_row(rev, True) for rev in range(1, 6)])
     assert calls == [[1, 2], [3, 4], [5]]
 
 
@@ -62,6 +63,6 @@ def test_the_lists_deletion_ends_its_streams_after_the_changes_before_it():
     parked, busy = Subscription("l1", "u1"), Subscription("l1", "u2")
     calls: list[list[int]] = []
     recording(parked, calls)
-    dispatcher_following([parked, busy])._deliver([todo_row(1, True), todo_row(2, False), list_deleted(3)])
+    dispatcher_following([parked, busy]).hand_over.deliver([todo_row(1, True), todo_row(2, False), list_deleted(3)])
     assert calls == [[1, 2]] and [change.rev for change, _ in busy.queue] == [1, 2]
     assert parked.ending == Close.LIST_DELETED and busy.ending == Close.LIST_DELETED

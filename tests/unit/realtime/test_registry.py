@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.realtime.rows import member_change, title_change, todo_change
+from tests.unit.realtime.rows import CREATED, ChangeRow, member_change, title_change, todo_change
 from todopy.realtime.changes import Change
 from todopy.realtime.protocol import Moved
 from todopy.realtime.registry import LIST_DELETED, Registry
@@ -121,3 +121,32 @@ def test_a_change_is_routed_exactly_when_it_is_past_the_cursor_which_positions_o
             if expected:
                 cursor = rev
         assert registry.cursor("l1") == cursor
+
+
+def written(list_id: str, rev: int) -> ChangeRow:
+    """A change-log row as a writer of this process reads back its own change (todos.sql's `written`)."""
+    return ChangeRow(list_id, rev, "todo", "update", "t1", "milk", True, CREATED, False, None, None, CREATED,
+                     "alice", None)
+
+
+def test_a_writers_own_changes_go_at_once_only_where_they_follow_the_cursor():
+    registry = Registry()
+    for list_id in ("l1", "l2", "l3"):
+        registry.subscribe(Subscription(list_id, "u1"))
+    registry.position("l1", 4), registry.position("l2", 4), registry.position("l3", 4)
+    registry.take_due()
+    rows = [written("l1", 6), written("l1", 5), written("l2", 4), written("l2", 5), written("l3", 7),
+            written("unfollowed", 1)]
+    assert [(row.list_id, row.rev) for row in registry.follow_on(rows)] == [("l1", 5), ("l1", 6), ("l2", 5)]
+    # l3's rev 5 and 6 are not here: the list is read instead, and nothing of it goes at once.
+    assert registry.due == {"l3"}
+    assert registry.cursor("l1") == 4          # `route` moves the cursor, as the rows are delivered
+
+
+def test_a_writers_change_already_delivered_or_of_a_list_not_positioned_goes_nowhere():
+    registry = Registry()
+    registry.subscribe(Subscription("l1", "u1"))
+    assert registry.follow_on([written("l1", 1)]) == [] and registry.due == set()    # still syncing
+    registry.position("l1", 3)
+    registry.take_due()
+    assert registry.follow_on([written("l1", 2), written("l1", 3)]) == [] and registry.due == set()
