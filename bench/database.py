@@ -79,16 +79,20 @@ class Database:
         """p50/p99 of one durable single-row UPDATE and its commit, from a client on this machine,
         `count` of them at `rate` a second, in a table of its own (no trigger): what a durable write
         costs before any server does anything with it (the paced latency rows' floor)."""
-        with psycopg2.connect(self.cluster.dsn()) as conn, conn.cursor() as cur:
-            conn.autocommit = True
-            cur.execute("CREATE TABLE IF NOT EXISTS bench_commit (id int PRIMARY KEY, title text);"
-                        " INSERT INTO bench_commit VALUES (1, '') ON CONFLICT DO NOTHING")
-            times = []
-            for n in range(count):
-                time.sleep(1.0 / rate)
-                started = time.perf_counter()
-                cur.execute("UPDATE bench_commit SET title = %s WHERE id = 1", (f"commit {n}",))
-                times.append(time.perf_counter() - started)
+        conn = psycopg2.connect(self.cluster.dsn())
+        conn.autocommit = True
+        times = []
+        try:
+            with conn.cursor() as cur:
+                cur.execute("CREATE TABLE IF NOT EXISTS bench_commit (id int PRIMARY KEY, title text);"
+                            " INSERT INTO bench_commit VALUES (1, '') ON CONFLICT DO NOTHING")
+                for n in range(count):
+                    time.sleep(1.0 / rate)
+                    started = time.perf_counter()
+                    cur.execute("UPDATE bench_commit SET title = %s WHERE id = 1", (f"commit {n}",))
+                    times.append(time.perf_counter() - started)
+        finally:
+            conn.close()          # psycopg2's `with` ends the transaction, not the connection
         times.sort()
         return {f"p{p}": round(times[min(len(times) - 1, len(times) * p // 100)] * 1000.0, 3) for p in (50, 99)}
 
