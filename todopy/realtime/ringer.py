@@ -88,6 +88,8 @@ class Ringer:
         self.dsn = dsn
         self.metrics = metrics
         self.min_interval = min_interval
+        # How often a sleeping ringer still ticks while a writer that may have looked before the bell
+        # was armed is in progress.
         self.max_interval = max_interval
         # A candidate looks at least twice per lease: a stalled holder is replaced within 1.5 leases.
         self.election_interval = min(election_interval, lease / 2)
@@ -168,8 +170,7 @@ class Ringer:
         cur.execute(RINGER_SQL["disarm_doorbell"])      # a predecessor may have left it armed
         renewed = time.monotonic()                       # sent before the renewal it times
         self._renew(cur)
-        interval = self.min_interval
-        armed = in_flight = False
+        idle = armed = in_flight = False               # idle: the last tick found nothing
         checked_held_back = time.monotonic()
         while True:
             if armed:
@@ -177,8 +178,8 @@ class Ringer:
                 # at the tick after arming may have looked before the bell was armed: tick as usual for it.
                 until_renewal = self.renew_interval - (time.monotonic() - renewed)
                 self._wait_for_doorbell(cur.connection, self.max_interval if in_flight else until_renewal)
-            elif interval == self.min_interval:
-                gevent.sleep(interval)
+            elif not idle:
+                gevent.sleep(self.min_interval)
             # else the last tick found nothing: arm at once, so that the next write rings rather than
             # waiting for a tick (at a moderate rate, every write); while every tick finds changes, none rings.
             if time.monotonic() - renewed >= self.renew_interval:
@@ -189,7 +190,7 @@ class Ringer:
                         self._arm_doorbell(cur)
                 renewed = sending
             with self._within_term(renewed):
-                if not armed and interval > self.min_interval:
+                if not armed and idle:
                     self._arm_doorbell(cur)      # before the tick that decides whether to sleep
                     armed = True
                 # Prepared on the first tick: then one cheap round trip, up to 200 times a second.
@@ -205,7 +206,7 @@ class Ringer:
             in_flight = bool(since(snapshot)["xip"])
             # How long the oldest change rung this tick waited since it was written.
             self.metrics.ringer_lag_seconds.set(max(0.0, time.time() - oldest) if oldest else 0.0)
-            interval = self.min_interval if oldest else min(self.max_interval, interval * 2)
+            idle = not oldest
 
     def _arm_doorbell(self, cur) -> None:
         """Arm the doorbell for one lease: armed again at each renewal, it lapses with the lease."""
