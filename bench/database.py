@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg2
 
+from bench.report import percentile
 from todopy.embedded import EmbeddedPostgres
 from todopy.migrate import migrate
 
@@ -93,8 +94,7 @@ class Database:
                     times.append(time.perf_counter() - started)
         finally:
             conn.close()          # psycopg2's `with` ends the transaction, not the connection
-        times.sort()
-        return {f"p{p}": round(times[min(len(times) - 1, len(times) * p // 100)] * 1000.0, 3) for p in (50, 99)}
+        return {f"p{p}": round((percentile(times, p) or 0.0) * 1000.0, 3) for p in (50, 99)}
 
     def todopy_connections(self) -> int:
         with self.conn.cursor() as cur:
