@@ -21,7 +21,7 @@ from tests import support
 from tests.pg import lock_sessions, new_database, waiting_for
 from tests.storm import Reader
 from tests.support import (LIST, PASSWORD, Api, Replica, ServerProcess, Stream, by_id, metric, open_streams_gauge,
-                           read_until, register, start_postgres)
+                           read_until, refused, register, start_postgres)
 from todopy.migrate import migrate
 
 
@@ -386,3 +386,62 @@ def test_sigterm_closes_streams_with_1001_finishes_requests_in_flight_and_exits_
     assert exited_after < 10
     for stream in streams:
         stream.close()
+
+
+# -- a stream owns its connection ----------------------------------------------------------------
+
+def server_side_connections(server: ServerProcess, client_ports: set[int]) -> dict[int, str]:
+    """The server's side of each TCP connection from one of `client_ports`: the client's port and
+    the state (/proc/net/tcp's hex code: 01 established, 08 close-wait: the peer closed, we did not)."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state = fields[1], fields[2], fields[3]
+        if int(local.split(":")[1], 16) == server.port and int(remote.split(":")[1], 16) in client_ports:
+            found[int(remote.split(":")[1], 16)] = state
+    return found
+
+
+def open_on_server(server: ServerProcess, client_ports: set[int]) -> list[str]:
+    """The states of those connections whose descriptor the server has not closed: established (01)
+    or close-wait (08). Once it closed, one is in fin-wait, time-wait, last-ack, or gone."""
+    return [state for state in server_side_connections(server, client_ports).values() if state in ("01", "08")]
+
+
+def test_a_stream_ended_any_way_closes_its_connection_and_gives_back_its_place(start_server):
+    """A stream runs on after its handshake's request has ended, and owns the connection: whichever way
+    it ends (its client closes or vanishes, the server closes it), the server closes the descriptor and
+    the user's stream place is free again."""
+    server = start_server(env={"TODOPY_MAX_STREAMS_PER_USER": "4"})
+    api = register(server.base_url)
+    todo = api.post(LIST, {"title": "deleted while followed"}).json()
+    closed_by_client = Stream(server.ws_url, LIST, api.token)
+    vanishing = raw_handshake(server, api.token)
+    of_the_todo = Stream(server.ws_url, f"{LIST}{todo['id']}/", api.token)
+    of_the_lists = Stream(server.ws_url, "/api/lists/", api.token)
+    reopened: list[Stream] = []
+    try:
+        for s in (closed_by_client, of_the_todo, of_the_lists):
+            s.sync()
+        ports = {s.ws.sock.getsockname()[1] for s in (closed_by_client, of_the_todo, of_the_lists)}
+        ports.add(vanishing.getsockname()[1])
+        assert len(server_side_connections(server, ports)) == 4
+        assert refused(server, LIST, api.token) == 429                  # every place is taken
+
+        closed_by_client.close()
+        vanishing.close()                                               # no close frame: the TCP connection ends
+        assert api.delete(f"{LIST}{todo['id']}/").status_code == 204     # the server ends the todo's stream
+        read_until(of_the_todo, lambda m: m.get("op") == "delete")
+        assert of_the_todo.recv(timeout=10) is None                     # then closes it
+        # Only the lists stream's connection is still open on the server's side, and none waits there
+        # in close-wait (its client gone, its descriptor still open).
+        wait_for(lambda: sorted(open_on_server(server, ports)) == ["01"], timeout=10)
+        reopened.extend(Stream(server.ws_url, LIST, api.token) for _ in range(3))   # three places free again
+        for s in reopened:
+            s.sync()
+        assert refused(server, LIST, api.token) == 429
+    finally:
+        for s in (closed_by_client, of_the_todo, of_the_lists, *reopened):
+            s.close()
+        vanishing.close()
+    wait_for(lambda: not open_on_server(server, ports), timeout=10)

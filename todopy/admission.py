@@ -13,7 +13,7 @@ import collections
 import contextlib
 import logging
 import resource
-from typing import Iterator
+from typing import Callable, Iterator
 
 from prometheus_client import Counter
 
@@ -57,8 +57,9 @@ class StreamAdmission:
         return cls(per_user, max(open_files - reserve, open_files // 2), refused)
 
     @contextlib.contextmanager
-    def admit(self, user_id: str) -> Iterator[None]:
-        """A place for one of `user_id`'s streams, from before its upgrade to its end; or a refusal."""
+    def admit(self, user_id: str) -> Iterator["Place"]:
+        """A place for one of `user_id`'s streams, from before its upgrade until the stream gives it
+        back (`Place.keep`), or until this block ends if nothing kept it; or a refusal."""
         if self._by_user[user_id] >= self.per_user:
             self.refused.labels("streams_per_user").inc()
             raise TooManyRequests(f"this account has the most streams one server process allows ({self.per_user});"
@@ -68,10 +69,40 @@ class StreamAdmission:
             raise ServerBusy("the server holds all the streams it can; reconnect later", RETRY_AFTER)
         self._by_user[user_id] += 1
         self.total += 1
+        place = Place(self, user_id)
         try:
-            yield
+            yield place
         finally:
-            self.total -= 1
-            self._by_user[user_id] -= 1
-            if not self._by_user[user_id]:
-                del self._by_user[user_id]
+            if not place.kept:
+                place.give_back()
+
+    def _give_back(self, user_id: str) -> None:
+        self.total -= 1
+        self._by_user[user_id] -= 1
+        if not self._by_user[user_id]:
+            del self._by_user[user_id]
+
+
+class Place:
+    """One admitted stream's place. A stream outlives the request that opened it (it runs in a
+    greenlet of its own after the handshake), so the stream keeps the place and gives it back
+    when its connection closes."""
+
+    __slots__ = ("_admission", "_user_id", "kept", "_held")
+
+    def __init__(self, admission: StreamAdmission, user_id: str) -> None:
+        self._admission = admission
+        self._user_id = user_id
+        self.kept = False
+        self._held = True
+
+    def keep(self) -> Callable[[], None]:
+        """Hold the place past the admitting block; call what this returns to give it back."""
+        self.kept = True
+        return self.give_back
+
+    def give_back(self) -> None:
+        """Once; later calls do nothing."""
+        if self._held:
+            self._held = False
+            self._admission._give_back(self._user_id)

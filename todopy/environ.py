@@ -15,6 +15,7 @@ ENDPOINT = "todopy.endpoint"          # router: the matched route's endpoint nam
 ERROR = "todopy.error"                # error middleware: the error code answered, for the access log
 ACCEPT_WEBSOCKET = "todopy.websocket.accept"   # server: call it to perform the upgrade (upgrade requests only)
 STREAM = "todopy.stream"              # views: the request became a stream (the access log tells them apart)
+STREAM_PLACE = "todopy.stream.place"  # views (dispatch): an upgrade's admission place, kept by the stream it opens
 DEADLINE = "todopy.deadline"          # server: when the request's head and body must have arrived
 BODY = "todopy.body"                  # http.read_body: the raw request body, once read
 

@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import gevent
+import gevent.socket
 from gevent.pywsgi import WSGIHandler
 from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 from geventwebsocket.handler import WebSocketHandler
@@ -241,14 +242,20 @@ class Handler(WebSocketHandler):
         self.websocket = None
         self.write(b"")                 # flush the 101 response
         self.socket.settimeout(None)    # streams idle for long; pings find dead peers
-        return Socket(self.socket, self._take_buffered_input(), write_timeout=self.write_timeout)
+        buffered = self._take_buffered_input()
+        # The stream owns the connection from here, and runs in a greenlet of its own
+        # (todopy.realtime.streams): this handler returns once the view does, and pywsgi's
+        # close of its socket object must not close the descriptor under the stream.
+        self.close_connection = True
+        family = self.socket.family
+        own = gevent.socket.socket(family, socket.SOCK_STREAM, fileno=self.socket.detach())
+        return Socket(own, buffered, write_timeout=self.write_timeout)
 
     def _take_buffered_input(self) -> bytes:
         """What the client sent after its handshake, already in the request reader's buffer.
 
         The stream reads the socket itself from now on; without a request body
-        pending, the reader (and its 8 KiB buffer, per stream) is closed, which
-        also ends this connection's keep-alive loop when the stream ends.
+        pending, the reader (and its 8 KiB buffer) is closed.
         """
         if self.environ.get("CONTENT_LENGTH") not in (None, "", "0") or "HTTP_TRANSFER_ENCODING" in self.environ:
             return b""                  # a handshake with a body: leave the reader to pywsgi, as ever
@@ -324,7 +331,19 @@ class Worker(GeventWebSocketWorker):
         gc.set_threshold(*GC_THRESHOLD)
         app.services.metrics.watch_collections()
 
+    stop_deadline: float | None = None  # monotonic: when a graceful stop must be over
+
+    def run(self) -> None:
+        super().run()       # returns once the server's requests are done, or at the graceful timeout
+        # Streams left the server's pool at their handshake (todopy.realtime.streams): wait for
+        # their close frames too, within what is left of the graceful timeout.
+        if self.todo_app is not None and self.stop_deadline is not None:
+            streams = self.todo_app.services.streams
+            if not streams.join(max(0.0, self.stop_deadline - time.monotonic())):
+                log.warning("%d streams still open at the graceful timeout; closing them", len(streams.active))
+
     def handle_exit(self, sig: int, frame: Any) -> None:
+        self.stop_deadline = time.monotonic() + self.cfg.graceful_timeout
         # Graceful stop: tell every stream (they are requests that never end by themselves).
         if self.todo_app is not None:
             gevent.spawn(self.todo_app.shutdown, Close.GOING_AWAY)

@@ -56,3 +56,18 @@ def test_capacity_is_the_descriptors_less_the_reserve_but_at_least_half(open_fil
     a = StreamAdmission.for_descriptors(100, open_files, reserve, Counter("r", "r", ["limit"],
                                                                              registry=CollectorRegistry()))
     assert a.capacity == capacity
+
+
+def test_a_kept_place_outlives_the_admitting_block_until_given_back_once():
+    a, _ = admission(per_user=1, capacity=5)
+    with a.admit("u") as place:
+        give_back = place.keep()
+    assert a.total == 1                                 # the stream runs on after its handshake's request
+    with pytest.raises(TooManyRequests):
+        with a.admit("u"):
+            pass
+    give_back()
+    give_back()                                         # its connection closes once; a second call is nothing
+    assert a.total == 0 and not a._by_user
+    with a.admit("u"):
+        pass

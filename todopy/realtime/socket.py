@@ -62,7 +62,7 @@ class Socket:
     """
 
     __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_on_text", "_ended", "_clock",
-                 "last_seen", "state", "pong_due", "_answer", "unsent", "write_timeout")
+                 "last_seen", "state", "pong_due", "_answer", "unsent", "write_timeout", "on_released", "_released")
 
     def __init__(self, sock, buffered: bytes = b"", clock: Callable[[], float] = time.monotonic,
                  write_timeout: float | None = 30.0) -> None:
@@ -84,6 +84,9 @@ class Socket:
         self.pong_due: bytes | None = None     # the payload of the latest unanswered ping
         self._answer: tuple[int | None, str] | None = None   # the close frame the peer's input calls for
         self.unsent = b""                       # the tail of a frame try_send() could not write whole
+        # What the connection holds besides its descriptor (its admission place): given back on release.
+        self.on_released: Callable[[], None] = _nothing
+        self._released = False
 
     @property
     def close_sent(self) -> bool:
@@ -267,6 +270,19 @@ class Socket:
             self._ended.set()
         if self._on_end is not None:
             self._on_end()
+
+    def release(self) -> None:
+        """End the connection: stop reading, close its descriptor (the stream's own since the
+        handshake: the server no longer holds it) and give back what it held. Once; later calls do nothing."""
+        if self._released:
+            return
+        self._released = True
+        self.stop_reading()
+        try:
+            self._sock.close()
+        finally:
+            on_released, self.on_released = self.on_released, _nothing
+            on_released()
 
     def abort(self) -> None:
         """Drop the TCP connection without ceremony (dead or misbehaving peer)."""

@@ -11,6 +11,7 @@ import time
 from typing import Any, Callable
 
 import gevent
+import gevent.pool
 
 from todopy.db import ConnectionPool
 from todopy.errors import DatabaseUnavailable
@@ -41,6 +42,7 @@ class Streams:
         self.sync = Sync(pool, settings.stream_queue_size)
         self.active: set[Stream] = set()
         self.pinger = Pinger(settings.ping_interval, clock)
+        self.running = gevent.pool.Group()       # every stream's greenlet, until it ends
 
     @property
     def accepting(self) -> bool:
@@ -50,12 +52,45 @@ class Streams:
     def start(self) -> None:
         gevent.spawn(self.pinger.run_forever)
 
+    def join(self, timeout: float) -> bool:
+        """Wait up to `timeout` for every stream to end (a graceful stop); whether they all did."""
+        return self.running.join(timeout=timeout)
+
     # -- the three kinds of stream -----------------------------------------
+    # Each returns once its stream has started in a greenlet of its own (`_spawn`).
 
     def list_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], *,
                     predicate: bool | None, since: int | None, members: bool = False) -> None:
         """A list's todos (those matching `predicate`), from a snapshot or after `since`; with
         `members`, its membership changes too."""
+        self._spawn(socket, self._list_stream, opener, list_as_seen, predicate, since, members)
+
+    def todo_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], todo_id: str) -> None:
+        """One todo's changes, after a snapshot of it; ends (1000) after its delete."""
+        self._spawn(socket, self._todo_stream, opener, list_as_seen, todo_id)
+
+    def lists_stream(self, socket: Socket, opener: Opener) -> None:
+        """The user's lists: a snapshot, then insert/update/delete as they gain, lose or rename one."""
+        self._spawn(socket, self._lists_stream, opener)
+
+    def _spawn(self, socket: Socket, body: Callable[..., None], *args: Any) -> None:
+        """Run a stream from here to its end in a greenlet of its own, then release its connection.
+
+        The handshake's request ends as this returns, and with it the WSGI stack: a stream
+        parked inside it kept every frame of it (copied off the C stack while parked), the
+        environ and the Request, about half of an idle stream's memory (docs/operations.md)."""
+        self.running.spawn(self._run_to_end, socket, body, args)
+
+    def _run_to_end(self, socket: Socket, body: Callable[..., None], args: tuple[Any, ...]) -> None:
+        try:
+            body(socket, *args)
+        except Exception:
+            log.exception("stream failed to start")    # `_run` handles whatever happens once it runs
+        finally:
+            socket.release()
+
+    def _list_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], predicate: bool | None,
+                     since: int | None, members: bool) -> None:
         sub = Subscription(list_as_seen["id"], opener.user_id, predicate=predicate, token_hash=opener.token_hash,
                            limit=self.settings.stream_queue_size, list_as_seen=dict(list_as_seen), members=members)
 
@@ -73,15 +108,13 @@ class Streams:
         finally:
             presence.leave(sub)
 
-    def todo_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], todo_id: str) -> None:
-        """One todo's changes, after a snapshot of it; ends (1000) after its delete."""
+    def _todo_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], todo_id: str) -> None:
         list_id = list_as_seen["id"]
         sub = Subscription(list_id, opener.user_id, todo_id=todo_id, token_hash=opener.token_hash,
                            limit=self.settings.stream_queue_size, list_as_seen=dict(list_as_seen))
         self._serve_changes(socket, opener, sub, lambda: self.sync.todo_stream(list_id, opener.user_id, todo_id))
 
-    def lists_stream(self, socket: Socket, opener: Opener) -> None:
-        """The user's lists: a snapshot, then insert/update/delete as they gain, lose or rename one."""
+    def _lists_stream(self, socket: Socket, opener: Opener) -> None:
         sub = ListsSubscription(opener.user_id, opener.token_hash)
         self.dispatcher.subscribe_lists(sub)
 
@@ -115,7 +148,7 @@ class Streams:
             # Give the peer a moment to answer our close frame before the connection drops.
             socket.wait_input_done(timeout=2)
         finally:
-            socket.stop_reading()       # before the server closes the file descriptor
+            socket.stop_reading()
         log.info("stream close %s user=%s after %.1fs: %s", opener.label, opener.user_id, self.clock() - stream.opened,
                  reason, extra={"event": "stream_close", "path": opener.label, "user_id": opener.user_id,
                                 "reason": reason})

@@ -8,7 +8,7 @@ from werkzeug.wrappers import Request
 
 from todopy import access, idempotency
 from todopy.db import ConnectionPool, Row
-from todopy.environ import ACCEPT_WEBSOCKET
+from todopy.environ import ACCEPT_WEBSOCKET, STREAM_PLACE
 from todopy.errors import Forbidden, HTTPError, MethodNotAllowed, NotFound, Unauthorized
 from todopy.http import Reply
 from todopy.accounts import User, hash_token
@@ -85,8 +85,10 @@ class Resource:
                 raise Forbidden(f"your role in this list ({grant.role}) does not allow this")
         if user is not None and not self.public:
             if verb == WEBSOCKET:
-                # The place is held until the stream ends (the handler returns then).
-                with self.services.admission.admit(user.id):
+                # The stream keeps the place until its connection closes (views/streaming.py);
+                # a handshake refused before the upgrade gives it back here.
+                with self.services.admission.admit(user.id) as place:
+                    request.environ[STREAM_PLACE] = place
                     return handler(request, **values)
             if verb != "get":
                 self.services.budget.check(user.id)     # the handler spends what it changed

@@ -4,7 +4,7 @@ from __future__ import annotations
 from werkzeug.wrappers import Request
 
 from todopy.accounts import hash_token
-from todopy.environ import ACCEPT_WEBSOCKET, STREAM
+from todopy.environ import ACCEPT_WEBSOCKET, STREAM, STREAM_PLACE, require
 from todopy.errors import BadRequest, HTTPError, Unprocessable
 from todopy.middleware.sessions import current_session, current_user
 from todopy.realtime.socket import Socket
@@ -23,7 +23,8 @@ def parse_since(args) -> int | None:
 
 
 def accept(request: Request, streams: Streams) -> Socket:
-    """Upgrade now: every check that answers with plain HTTP has passed."""
+    """Upgrade now: every check that answers with plain HTTP has passed. The stream this
+    opens owns the connection and the admission place from here (todopy.realtime.streams)."""
     if not streams.accepting:
         # A graceful stop has closed every stream; one opened now (clients reconnect
         # within 250 ms) would hold the worker until the graceful timeout. Refuse it.
@@ -33,6 +34,7 @@ def accept(request: Request, streams: Streams) -> Socket:
     if socket is None:
         raise BadRequest("not a valid WebSocket handshake", code="bad_handshake")
     request.environ[STREAM] = True
+    socket.on_released = require(request.environ, STREAM_PLACE).keep()
     return socket
 
 
