@@ -153,9 +153,9 @@ def create_app(settings: Settings, dsn: str) -> TodoApp:
     services = Services(settings, pool, accounts, dispatcher, ringer, streams, metrics, admission, budget,
                         openapi.document())
     # Each layer is handed the next one's bound __call__, not the object: CPython runs a call
-    # of a Python method in the same C frame, but calls an object through a C recursion.
-    # A stream parks inside every layer for its whole life, and a parked greenlet keeps its
-    # C stack copied on the heap: about 0.5 KiB less per stream for each layer.
+    # of a Python method in the same C frame, but calls an object through a C recursion. (It
+    # was memory per stream while streams parked inside the request, before they ran in
+    # greenlets of their own: todopy/realtime/streams.py.)
     wsgi: Callable = Router(services).__call__
     wsgi = CrossSiteMiddleware(wsgi, settings.allowed_origins).__call__
     wsgi = SessionMiddleware(wsgi, accounts, max_age=settings.session_ttl).__call__

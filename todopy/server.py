@@ -1,6 +1,7 @@
 """Serving: gunicorn's master with gevent-websocket workers, each with its own pool, dispatcher, ringer and streams."""
 from __future__ import annotations
 
+import _socket
 import base64
 import binascii
 import gc
@@ -12,7 +13,6 @@ import time
 from typing import Any
 
 import gevent
-import gevent.socket
 from gevent.pywsgi import WSGIHandler
 from geventwebsocket.gunicorn.workers import GeventWebSocketWorker
 from geventwebsocket.handler import WebSocketHandler
@@ -247,8 +247,10 @@ class Handler(WebSocketHandler):
         # (todopy.realtime.streams): this handler returns once the view does, and pywsgi's
         # close of its socket object must not close the descriptor under the stream.
         self.close_connection = True
-        family = self.socket.family
-        own = gevent.socket.socket(family, socket.SOCK_STREAM, fileno=self.socket.detach())
+        # The bare C socket, non-blocking: the stream waits with watchers of its own, and gevent's
+        # socket object would add two event-loop watchers and two objects to every idle stream.
+        own = _socket.socket(self.socket.family, socket.SOCK_STREAM, 0, self.socket.detach())
+        own.setblocking(False)
         return Socket(own, buffered, write_timeout=self.write_timeout)
 
     def _take_buffered_input(self) -> bytes:
@@ -322,8 +324,7 @@ class Worker(GeventWebSocketWorker):
         Handler.write_timeout = app.settings.write_timeout
         app.start()
         # As between the middleware layers (todopy/app.py): a bound method runs in the
-        # handler's C frame, where the app object would be called through a C recursion
-        # that every parked stream keeps copied.
+        # handler's C frame, where the app object would be called through a C recursion.
         self.wsgi = app.__call__
         # Modules, routes and queries live as long as the process: keep the cyclic
         # garbage collector from walking them again on every full collection.
@@ -344,7 +345,7 @@ class Worker(GeventWebSocketWorker):
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         self.stop_deadline = time.monotonic() + self.cfg.graceful_timeout
-        # Graceful stop: tell every stream (they are requests that never end by themselves).
+        # Graceful stop: tell every stream (they never end by themselves); `run` waits for them.
         if self.todo_app is not None:
             gevent.spawn(self.todo_app.shutdown, Close.GOING_AWAY)
         gevent.spawn(Handler.close_idle)

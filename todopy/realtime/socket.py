@@ -66,7 +66,7 @@ class Socket:
 
     def __init__(self, sock, buffered: bytes = b"", clock: Callable[[], float] = time.monotonic,
                  write_timeout: float | None = 30.0) -> None:
-        self._sock = sock
+        self._sock = sock                       # non-blocking: writes wait in `_send`, reads in the event loop
         # A write that makes no progress for this long drops the connection: a client that
         # never reads (yet answers pings) would otherwise hold its greenlet, its queue and
         # megabytes of kernel send buffer for ever.
@@ -124,7 +124,7 @@ class Socket:
         if self.close_sent or self.unsent:
             return False
         try:
-            sent = self._sock.send(frame, 0, timeout=0.0)
+            sent = self._sock.send(frame)
         except OSError:
             return False                # full (EAGAIN), or broken: the writer's own write will tell
         if sent < len(frame):
@@ -181,13 +181,10 @@ class Socket:
             raise ConnectionClosed(str(error)) from None
 
     def _send(self, data: bytes | memoryview) -> int:
-        """Send what the socket takes now, waiting at most write_timeout for it to take anything.
-
-        (gevent's `send(timeout=...)` waits with the socket's own timeout, here none.)
-        """
+        """Send what the socket takes now, waiting at most write_timeout for it to take anything."""
         while True:
             try:
-                return self._sock.send(data, 0, timeout=0.0)
+                return self._sock.send(data)
             except BlockingIOError:
                 pass
             gevent.socket.wait_write(self._sock.fileno(), timeout=self.write_timeout,

@@ -56,13 +56,11 @@ class Streams:
         """Wait up to `timeout` for every stream to end (a graceful stop); whether they all did."""
         return self.running.join(timeout=timeout)
 
-    # -- the three kinds of stream -----------------------------------------
-    # Each returns once its stream has started in a greenlet of its own (`_spawn`).
+    # -- the three kinds of stream: each returns once it started (`_spawn`) ----
 
     def list_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], *,
                     predicate: bool | None, since: int | None, members: bool = False) -> None:
-        """A list's todos (those matching `predicate`), from a snapshot or after `since`; with
-        `members`, its membership changes too."""
+        """A list's todos (matching `predicate`), from a snapshot or after `since`; `members`: its members too."""
         self._spawn(socket, self._list_stream, opener, list_as_seen, predicate, since, members)
 
     def todo_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], todo_id: str) -> None:
@@ -74,11 +72,8 @@ class Streams:
         self._spawn(socket, self._lists_stream, opener)
 
     def _spawn(self, socket: Socket, body: Callable[..., None], *args: Any) -> None:
-        """Run a stream from here to its end in a greenlet of its own, then release its connection.
-
-        The handshake's request ends as this returns, and with it the WSGI stack: a stream
-        parked inside it kept every frame of it (copied off the C stack while parked), the
-        environ and the Request, about half of an idle stream's memory (docs/operations.md)."""
+        """Run a stream to its end in a greenlet of its own, then release its connection. The handshake's
+        request, and the WSGI stack a stream parked in would keep, end as this returns (docs/design.md)."""
         self.running.spawn(self._run_to_end, socket, body, args)
 
     def _run_to_end(self, socket: Socket, body: Callable[..., None], args: tuple[Any, ...]) -> None:
@@ -93,40 +88,26 @@ class Streams:
                      since: int | None, members: bool) -> None:
         sub = Subscription(list_as_seen["id"], opener.user_id, predicate=predicate, token_hash=opener.token_hash,
                            limit=self.settings.stream_queue_size, list_as_seen=dict(list_as_seen), members=members)
-
-        def sync() -> tuple[bytes, int] | None:
-            return self.sync.list_stream(sub.list_as_seen, opener.user_id, predicate, since, members)
-
         presence = self.presence
         if presence is None:
-            self._serve_changes(socket, opener, sub, sync)
+            self._serve_changes(socket, opener, sub, since)
             return
         # Present from now until the stream ends; its client's presence frames say what it edits.
         presence.join(sub, opener.username, socket)
         try:
-            self._serve_changes(socket, opener, sub, sync, lambda text: presence.said(sub, text))
+            self._serve_changes(socket, opener, sub, since, lambda text: presence.said(sub, text))
         finally:
             presence.leave(sub)
 
     def _todo_stream(self, socket: Socket, opener: Opener, list_as_seen: dict[str, Any], todo_id: str) -> None:
-        list_id = list_as_seen["id"]
-        sub = Subscription(list_id, opener.user_id, todo_id=todo_id, token_hash=opener.token_hash,
+        sub = Subscription(list_as_seen["id"], opener.user_id, todo_id=todo_id, token_hash=opener.token_hash,
                            limit=self.settings.stream_queue_size, list_as_seen=dict(list_as_seen))
-        self._serve_changes(socket, opener, sub, lambda: self.sync.todo_stream(list_id, opener.user_id, todo_id))
+        self._serve_changes(socket, opener, sub, None)
 
     def _lists_stream(self, socket: Socket, opener: Opener) -> None:
         sub = ListsSubscription(opener.user_id, opener.token_hash)
         self.dispatcher.subscribe_lists(sub)
-
-        def run(stream: Stream) -> str:
-            socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE))
-            shown = self.sync.lists_of(opener.user_id)
-            socket.send_frames(protocol.lists_snapshot(list(shown.values())) + protocol.ready())
-            self.dispatcher.watch_lists(sub, shown)
-            sub.touch()       # read once more: a change between the first read and the watch is not missed
-            return self._deliver_lists(stream, sub, shown)
-
-        self._serve(socket, opener, sub, run, lambda: self.dispatcher.unsubscribe_lists(sub))
+        self._serve(socket, opener, sub, self.dispatcher.unsubscribe_lists, self._follow_lists, sub)
 
     # -- shared machinery ---------------------------------------------------
 
@@ -153,42 +134,64 @@ class Streams:
                  reason, extra={"event": "stream_close", "path": opener.label, "user_id": opener.user_id,
                                 "reason": reason})
 
-    def _serve_changes(self, socket: Socket, opener: Opener, sub: Subscription,
-                       sync: Callable[[], tuple[bytes, int] | None],
+    def _serve_changes(self, socket: Socket, opener: Opener, sub: Subscription, since: int | None,
                        on_text: Callable[[str], None] | None = None) -> None:
         """Subscribe first, then sync, then deliver queued changes newer than the sync."""
         self.dispatcher.subscribe(sub)
+        self._serve(socket, opener, sub, self.dispatcher.unsubscribe, self._follow_changes, sub, since, on_text)
 
-        def run(stream: Stream) -> str:
-            # Client frames are read in the event loop, not by a greenlet of their own: a ping
-            # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
-            socket.start_reading(sub.wakeup.set, lambda: sub.end(PEER_GONE), on_text)
-            synced = sync()
-            if synced is None:
-                socket.close(Close.NORMAL, Close.NORMAL.reason)
-                return "todo gone"
-            frames, rev = synced
-            socket.send_frames(frames + protocol.ready(rev))
-            self.dispatcher.position(sub.list_id, rev)
-            return self._deliver(stream, sub, rev)
-
-        self._serve(socket, opener, sub, run, lambda: self.dispatcher.unsubscribe(sub))
-
-    def _serve(self, socket: Socket, opener: Opener, sub: Subscriber,
-               run: Callable[[Stream], str], unsubscribe: Callable[[], None]) -> None:
-        """Open the stream, run it to its end, then unsubscribe and close, logging why it ended."""
+    def _serve(self, socket: Socket, opener: Opener, sub: Subscriber, unsubscribe: Callable[[Any], None],
+               body: Callable[..., str], *args: Any) -> None:
+        """Open the stream, run `body(stream, *args)`, then `unsubscribe(sub)` and close, logging why.
+        Bound methods and arguments, not closures (a function and a cell per variable): whatever a parked
+        stream's frames hold is memory per stream, and walked by every full collection."""
         stream = self._open(socket, sub, opener)
         reason = "closed by client"
         try:
-            reason = self._run(socket, lambda: run(stream))
+            reason = self._run(socket, body, stream, *args)
         finally:
-            unsubscribe()
+            unsubscribe(sub)
             self._close(stream, opener, reason)
 
-    def _run(self, socket: Socket, body: Callable[[], str]) -> str:
+    def _follow_changes(self, stream: Stream, sub: Subscription, since: int | None,
+                        on_text: Callable[[str], None] | None) -> str:
+        # Client frames are read in the event loop, not by a greenlet of their own: a ping
+        # wakes this greenlet to answer it; the peer's close or disappearance ends the stream.
+        socket = stream.socket
+        socket.start_reading(sub.wakeup.set, sub.peer_gone, on_text)
+        rev = self._send_sync(socket, sub, since)
+        if rev is None:
+            socket.close(Close.NORMAL, Close.NORMAL.reason)
+            return "todo gone"
+        self.dispatcher.position(sub.list_id, rev)
+        return self._deliver(stream, sub, rev)
+
+    def _send_sync(self, socket: Socket, sub: Subscription, since: int | None) -> int | None:
+        """Send a snapshot (or the changes after `since`) and `ready`; the rev reached, or None when a
+        todo stream's todo is gone. Its own method, so that the snapshot is freed as it returns."""
+        if sub.todo_id is not None:
+            synced = self.sync.todo_stream(sub.list_id, sub.user_id, sub.todo_id)
+        else:
+            synced = self.sync.list_stream(sub.list_as_seen, sub.user_id, sub.predicate, since, sub.members)
+        if synced is None:
+            return None
+        frames, rev = synced
+        socket.send_frames(frames + protocol.ready(rev))
+        return rev
+
+    def _follow_lists(self, stream: Stream, sub: ListsSubscription) -> str:
+        socket = stream.socket
+        socket.start_reading(sub.wakeup.set, sub.peer_gone)
+        shown = self.sync.lists_of(sub.user_id)
+        socket.send_frames(protocol.lists_snapshot(list(shown.values())) + protocol.ready())
+        self.dispatcher.watch_lists(sub, shown)
+        sub.touch()       # read once more: a change between the first read and the watch is not missed
+        return self._deliver_lists(stream, sub, shown)
+
+    def _run(self, socket: Socket, body: Callable[..., str], *args: Any) -> str:
         """Run a stream's body; whatever way it ends, the reason (for the log), the socket closed as it should be."""
         try:
-            return body()
+            return body(*args)
         except WriteStalled:
             self.metrics.slow_consumers.inc()
             return "too slow (stopped reading; dropped)"

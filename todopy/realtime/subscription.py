@@ -46,6 +46,10 @@ class Subscriber:
             self.ending = code
         self.wake()
 
+    def peer_gone(self) -> None:
+        """The peer closed or vanished (the socket's end callback)."""
+        self.end(PEER_GONE)
+
     def request_ping(self) -> None:
         self.ping_due = True
         self.wake()
