@@ -80,7 +80,7 @@ class Streams:
         try:
             body(socket, *args)
         except Exception:
-            log.exception("stream failed to start")    # `_run` handles whatever happens once it runs
+            log.exception("stream failed outside its body")    # `_run` handles whatever happens in it
         finally:
             socket.release()
 

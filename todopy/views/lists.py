@@ -60,8 +60,8 @@ class Lists(Resource):
                        "delete or leave some first", code="limit_reached")
 
     def websocket(self, request: Request) -> None:
-        socket = streaming.accept(request, self.services.streams)
-        self.services.streams.lists_stream(socket, streaming.opener(request))
+        opener = streaming.opener(request)
+        self.services.streams.lists_stream(streaming.accept(request, self.services.streams), opener)
 
 
 class OneList(Resource):

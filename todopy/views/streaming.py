@@ -24,7 +24,8 @@ def parse_since(args) -> int | None:
 
 def accept(request: Request, streams: Streams) -> Socket:
     """Upgrade now: every check that answers with plain HTTP has passed. The stream this
-    opens owns the connection and the admission place from here (todopy.realtime.streams)."""
+    opens owns the connection and the admission place from here (todopy.realtime.streams),
+    so nothing that may fail comes between this and starting it."""
     if not streams.accepting:
         # A graceful stop has closed every stream; one opened now (clients reconnect
         # within 250 ms) would hold the worker until the graceful timeout. Refuse it.

@@ -93,9 +93,9 @@ class TodoList(Resource):
         since = streaming.parse_since(request.args)
         members = validation.bool_param(request.args, "members") is True
         seen = access.read_list_as_seen(self.services.pool, grant)
+        opener = streaming.opener(request)
         socket = streaming.accept(request, self.services.streams)
-        self.services.streams.list_stream(socket, streaming.opener(request), seen, predicate=predicate, since=since,
-                                          members=members)
+        self.services.streams.list_stream(socket, opener, seen, predicate=predicate, since=since, members=members)
 
 
 class Todo(Resource):
@@ -141,8 +141,8 @@ class Todo(Resource):
         if self._current_rev(grant, todo_id) is None:
             raise NotFound(NO_SUCH_TODO)
         seen = access.read_list_as_seen(self.services.pool, grant)
-        socket = streaming.accept(request, self.services.streams)
-        self.services.streams.todo_stream(socket, streaming.opener(request), seen, str(todo_id))
+        opener = streaming.opener(request)
+        self.services.streams.todo_stream(streaming.accept(request, self.services.streams), opener, seen, str(todo_id))
 
     def _update(self, request: Request, grant: ListAccess, todo_id: uuid.UUID, body: dict[str, Any]) -> Reply:
         key = {"id": todo_id, "list": grant.list_id, "if_revs": if_match_revs(request)}
