@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -43,7 +44,14 @@ def phase_list(text: str) -> tuple[str, ...]:
     return tuple(name for name in PHASES if name in chosen)
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    # A stop (a CI timeout, `kill`) ends the run as its end does: the `finally` below stops the
+    # servers and PostgreSQL, which Python's default SIGTERM would skip, leaving them running.
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run with small numbers (~10-30 s)")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results",

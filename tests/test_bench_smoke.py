@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -75,3 +77,53 @@ def test_the_fast_paths_benchmark_measures_each_against_its_library() -> None:
     assert set(measured) == {"all fast", "library headers", "library write", "library response",
                              "library accesslog", "all library"}, done.stdout
     assert all(float(us) > 0 for us in measured.values()), done.stdout
+
+
+def test_a_stopped_benchmark_stops_its_postgresql_and_servers(tmp_path: Path) -> None:
+    """SIGTERM (a CI timeout, `kill`) ends the run as its own end does: no PostgreSQL or server is left running."""
+    bench = subprocess.Popen([sys.executable, "-m", "bench.run", "--quick", "--only", "rest", "--results",
+                              str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert bench.stdout is not None
+        cluster = None
+        for line in bench.stdout:
+            found = re.search(r"PostgreSQL in (\S+)", line)
+            cluster = cluster or (found.group(1) if found else None)
+            if "warm-up done" in line:          # its database and its four servers are up
+                break
+        assert cluster, "the run did not say where its PostgreSQL is"
+        servers = _descendants(bench.pid)
+        assert len(servers) >= 4, servers       # todopy, the peer and the two ceilings (and what they started)
+        bench.send_signal(signal.SIGTERM)
+        bench.wait(timeout=60)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+        if bench.stdout is not None:
+            bench.stdout.close()
+    left = [pid for pid in os.listdir("/proc") if pid.isdigit() and (cluster in _cmdline(pid) or pid in servers)]
+    assert not left, f"still running after the benchmark stopped: {[_cmdline(pid) for pid in left]}"
+    assert not Path(cluster).exists(), "its temporary directory was left behind"
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _descendants(pid: int) -> set[str]:
+    """The pids of `pid`'s children, theirs, and so on."""
+    found: set[str] = set()
+    pending = [str(pid)]
+    while pending:
+        parent = pending.pop()
+        try:
+            children = (Path("/proc") / parent / "task" / parent / "children").read_text().split()
+        except OSError:
+            continue
+        found.update(children)
+        pending.extend(children)
+    return found

@@ -30,12 +30,13 @@ def accept(request: Request, streams: Streams) -> Socket:
         # A graceful stop has closed every stream; one opened now (clients reconnect
         # within 250 ms) would hold the worker until the graceful timeout. Refuse it.
         raise HTTPError("the server is stopping; reconnect shortly", code="stopping", status=503)
+    place = require(request.environ, STREAM_PLACE)
     upgrade = request.environ.get(ACCEPT_WEBSOCKET)
     socket = upgrade() if upgrade else None
     if socket is None:
         raise BadRequest("not a valid WebSocket handshake", code="bad_handshake")
     request.environ[STREAM] = True
-    socket.on_released = require(request.environ, STREAM_PLACE).keep()
+    socket.on_released = place.keep()
     return socket
 
 
