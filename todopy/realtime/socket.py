@@ -62,7 +62,7 @@ class Socket:
     """
 
     __slots__ = ("_sock", "_reader", "_buffered", "_watcher", "_on_control", "_on_end", "_on_text", "_ended", "_clock",
-                 "last_seen", "state", "pong_due", "_answer", "unsent", "write_timeout", "on_released", "_released")
+                 "last_seen", "state", "pong_due", "_answer", "unsent", "write_timeout", "on_released")
 
     def __init__(self, sock, buffered: bytes = b"", clock: Callable[[], float] = time.monotonic,
                  write_timeout: float | None = 30.0) -> None:
@@ -86,7 +86,6 @@ class Socket:
         self.unsent = b""                       # the tail of a frame try_send() could not write whole
         # What the connection holds besides its descriptor (its admission place): given back on release.
         self.on_released: Callable[[], None] = _nothing
-        self._released = False
 
     @property
     def close_sent(self) -> bool:
@@ -270,10 +269,8 @@ class Socket:
 
     def release(self) -> None:
         """End the connection: stop reading, close its descriptor (the stream's own since the
-        handshake: the server no longer holds it) and give back what it held. Once; later calls do nothing."""
-        if self._released:
-            return
-        self._released = True
+        handshake: the server no longer holds it) and give back what it held. Later calls do nothing
+        (closing a closed socket is nothing, and what it held is given back once)."""
         self.stop_reading()
         try:
             self._sock.close()
