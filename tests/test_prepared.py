@@ -62,15 +62,16 @@ def test_a_script_runs_its_statements_prepared_in_one_transaction_and_answers_wi
     todos = queries("todos")
     pool = ConnectionPool(dsn, 1)
     try:
+        script = [queries("writes")["as_writer"], todos["create"], queries("writes")["assign_revs"], todos["written"]]
         for n in range(2):                    # prepared on the first run, executed as prepared on the second
             params = {"list": list_id, "id": f"00000000-0000-4000-8000-00000000000{n}", "title": f"scripted {n}",
                       "completed": False, "writer": "", "session": ""}
-            rows = pool.script([queries("writes")["as_writer"], todos["create"], queries("writes")["assign_revs"],
-                                todos["written"]], params)
+            rows = pool.script(script, params)
             assert [(row.title, row.rev) for row in rows] == [(f"scripted {n}", sql(
                 "SELECT rev FROM lists WHERE id = %s", (list_id,))[0][0])]
         with pool.connection() as conn:
             assert len(conn.prepared) == 3 and len(conn.unpreparable) == 1     # SET CONSTRAINTS is sent as text
+            assert list(conn.scripts) == [tuple(script)]                        # composed once, then reused
         # One transaction: a failing last statement takes the write back with it.
         try:
             pool.script([todos["create"], "SELECT 1 / 0"], {**params, "id": "00000000-0000-4000-8000-000000000009"})

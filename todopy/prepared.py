@@ -18,7 +18,8 @@ import dataclasses
 import functools
 import hashlib
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping    # not typing's: isinstance() against its alias is several times slower
+from typing import Any, Sequence
 
 import psycopg2
 import psycopg2.extensions
@@ -34,6 +35,7 @@ class Connection(psycopg2.extensions.connection):
         super().__init__(*args, **kwargs)
         self.prepared: dict[str, str] = {}      # name -> its EXECUTE, with each parameter's type
         self.unpreparable: set[str] = set()
+        self.scripts: dict[tuple[str, ...], Script] = {}    # what execute_script sends, once composed here
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +43,12 @@ class Statement:
     name: str
     prepare: str                 # PREPARE name AS <the query with $n placeholders>
     params: tuple[str, ...]      # the named parameters, in $n order
+
+
+@dataclasses.dataclass(frozen=True)
+class Script:
+    text: str                    # the statements' EXECUTEs (or texts), as one message
+    params: tuple[str, ...]      # the named parameters, in the order of the message's placeholders
 
 
 @functools.lru_cache(maxsize=512)
@@ -70,15 +78,27 @@ def execute(cur: psycopg2.extensions.cursor, sql: str, params: Mapping[str, Any]
 def execute_script(cur: psycopg2.extensions.cursor, statements: Sequence[str], params: Mapping[str, Any]) -> None:
     """Run several statements as one message (one round trip, one implicit transaction),
     each prepared when it can be; the cursor holds the last one's rows."""
-    texts, args = [], []
+    conn = cur.connection
+    key = tuple(statements)
+    script = conn.scripts.get(key) if isinstance(conn, Connection) else None
+    if script is None:
+        script = _compose(cur, statements, params)
+        if isinstance(conn, Connection):
+            conn.scripts[key] = script      # its statements are prepared on this connection now
+    cur.execute(script.text, [params[name] for name in script.params])
+
+
+def _compose(cur: psycopg2.extensions.cursor, statements: Sequence[str], params: Mapping[str, Any]) -> Script:
+    texts: list[str] = []
+    names: list[str] = []
     for sql in statements:
         text, values = _runnable(cur, sql, params)
-        if isinstance(values, list):
-            args.extend(values)
+        if isinstance(values, list):    # prepared: its values are its named parameters, in order
+            names.extend(st.params if (st := statement(sql)) is not None else ())
         elif _PARAM.search(sql):        # left as text, its named placeholders cannot join positional ones
             raise ValueError(f"a statement of a script must be preparable or take no parameters: {sql[:60]}")
         texts.append(text)
-    cur.execute(";\n".join(texts), args)
+    return Script(";\n".join(texts), tuple(names))
 
 
 def _runnable(cur: psycopg2.extensions.cursor, sql: str,
