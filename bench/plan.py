@@ -22,6 +22,7 @@ class Plan:
     bulk_concurrency: int            # writers at once
     rest_seconds: int                # per wrk run
     rest_connections: int
+    rest_rounds: int                 # alternated rounds of todopy's and the peer's runs (the median is reported)
     pgbench_seconds: int             # per trigger-cost run
     harder_seconds: int              # per run of issue 20's harder case: every list streamed while pgbench writes
     harder_rounds: int               # alternated rounds of it (the median is reported)
@@ -38,14 +39,16 @@ class Plan:
 FULL = Plan(stages=(100, 1_000, 5_000, 10_000), latency_stage=1_000, probe_rate=1_000.0, probe_seconds=10.0,
             fanout_streams=1_000, fanout_writes=400, paced_streams=(50, 500), paced_rate=10.0, paced_writes=50,
             burst_streams=500, bulk_users=100, bulk_todos=50, bulk_rounds=10,
-            bulk_concurrency=4, rest_seconds=10, rest_connections=50, pgbench_seconds=10, harder_seconds=8,
+            bulk_concurrency=4, rest_seconds=10, rest_connections=50, rest_rounds=3,
+            pgbench_seconds=10, harder_seconds=8,
             harder_rounds=3, deadlock_seconds=6, toggle_seconds=10, connect_concurrency=100,
             idle_stages=(10_000, 50_000))
 
 QUICK = Plan(stages=(10, 50, 100), latency_stage=100, probe_rate=50.0, probe_seconds=1.0,
              fanout_streams=50, fanout_writes=20, paced_streams=(10, 50), paced_rate=20.0, paced_writes=10,
              burst_streams=50, bulk_users=10, bulk_todos=20, bulk_rounds=2,
-             bulk_concurrency=4, rest_seconds=1, rest_connections=50, pgbench_seconds=1, harder_seconds=1,
+             bulk_concurrency=4, rest_seconds=1, rest_connections=50, rest_rounds=1,
+             pgbench_seconds=1, harder_seconds=1,
              harder_rounds=1, deadlock_seconds=1, toggle_seconds=1, connect_concurrency=50,
              idle_stages=(100, 200))
 

@@ -313,6 +313,17 @@ def latency_notes(run: Run) -> list[str]:
     if commit:
         notes.append(f"one durable UPDATE and commit from a client, no server, no trigger: p50 {commit['p50']} ms, "
                      f"p99 {commit['p99']} ms (the limit's paced rows include none)")
+        # What a server that writes durably cannot beat: the limit's fan-out after one commit.
+        for case, found in (run.details.get("latency") or {}).items():
+            if not case.startswith("paced_") or "ceiling" not in found:
+                continue
+            floor = {p: found["ceiling"]["latency_ms"][p] + commit[p] for p in ("p50", "p99")}
+            shares = ", ".join(f"{name} {found[name]['latency_ms']['p50'] / floor['p50']:.2f}x/"
+                               f"{found[name]['latency_ms']['p99'] / floor['p99']:.2f}x"
+                               for name in ("todopy", "peer") if name in found)
+            notes.append(f"{case}: the limit plus one durable commit, p50/p99 {floor['p50']:.2f}/{floor['p99']:.2f} ms"
+                         f" (already {floor['p50'] / found['ceiling']['latency_ms']['p50']:.2f}x the limit's p50);"
+                         f" against it {shares}")
     return notes
 
 

@@ -66,6 +66,11 @@ def test_quick_benchmark_runs_every_phase_and_writes_every_figure(tmp_path: Path
     assert all("gc" in stage for stage in document["phases"]["idle"]["todopy"]["stages"])
     assert list(tmp_path.glob("bench-*.png")), "no plot"
     assert re.search(r"^figure +todopy +peer +limit ", done.stdout, re.MULTILINE), "no table on stdout"
+    # REST figures are medians of alternated rounds; paced latency is also set against limit + one commit.
+    for name in ("get", "put", "peer_get", "peer_put"):
+        assert len(document["phases"]["rest"][name]["rounds_per_s"]) == document["plan"]["rest_rounds"], name
+    assert re.search(r"^paced_\d+: the limit plus one durable commit, p50/p99 [\d.]+/[\d.]+ ms .* against it todopy ",
+                     done.stdout, re.MULTILINE), output
 
 
 def test_the_fast_paths_benchmark_measures_each_against_its_library() -> None:
