@@ -35,7 +35,8 @@ class Connection(psycopg2.extensions.connection):
         super().__init__(*args, **kwargs)
         self.prepared: dict[str, str] = {}      # name -> its EXECUTE, with each parameter's type
         self.unpreparable: set[str] = set()
-        self.scripts: dict[tuple[str, ...], Script] = {}    # what execute_script sends, once composed here
+        # What execute_script sends, composed once here: scripts are the code's own queries, a fixed few.
+        self.scripts: dict[tuple[str, ...], Script] = {}
 
 
 @dataclasses.dataclass(frozen=True)
