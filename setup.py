@@ -58,8 +58,9 @@ setup(
             "wsproto>=1.2", "hypothesis>=6",
         ],
         # make bench: the plot, and the peer (bench/peer) todopy is measured beside.
+        # psutil: the servers' CPU and memory (it also came with pgserver, which bench/ must not rely on).
         "bench": ["matplotlib>=3.8,<4", "fastapi>=0.160,<1", "uvicorn>=0.50,<1", "uvloop>=0.21,<1",
-                  "httptools>=0.6,<1", "websockets>=15,<18", "asyncpg>=0.30,<1"],
+                  "httptools>=0.6,<1", "websockets>=15,<18", "asyncpg>=0.30,<1", "psutil>=5.9,<8"],
     },
     entry_points={"console_scripts": ["todopy=todopy.cli:main"]},
 )

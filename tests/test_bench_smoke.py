@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import psutil
 
 from bench.plan import TARGETS
 
@@ -97,7 +98,7 @@ def test_a_stopped_benchmark_stops_its_postgresql_and_servers(tmp_path: Path) ->
             if "warm-up done" in line:          # its database and its four servers are up
                 break
         assert cluster, "the run did not say where its PostgreSQL is"
-        servers = _descendants(bench.pid)
+        servers = psutil.Process(bench.pid).children(recursive=True)
         assert len(servers) >= 4, servers       # todopy, the peer and the two ceilings (and what they started)
         bench.send_signal(signal.SIGTERM)
         bench.wait(timeout=60)
@@ -107,28 +108,8 @@ def test_a_stopped_benchmark_stops_its_postgresql_and_servers(tmp_path: Path) ->
             bench.wait()
         if bench.stdout is not None:
             bench.stdout.close()
-    left = [pid for pid in os.listdir("/proc") if pid.isdigit() and (cluster in _cmdline(pid) or pid in servers)]
-    assert not left, f"still running after the benchmark stopped: {[_cmdline(pid) for pid in left]}"
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline", "status"])
+            if p.info["status"] != psutil.STATUS_ZOMBIE and (p in servers or cluster in " ".join(p.info["cmdline"] or ()))]
+    assert not left, f"still running after the benchmark stopped: {left}"
     assert not Path(cluster).exists(), "its temporary directory was left behind"
 
-
-def _cmdline(pid: str) -> str:
-    try:
-        return (Path("/proc") / pid / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _descendants(pid: int) -> set[str]:
-    """The pids of `pid`'s children, theirs, and so on."""
-    found: set[str] = set()
-    pending = [str(pid)]
-    while pending:
-        parent = pending.pop()
-        try:
-            children = (Path("/proc") / parent / "task" / parent / "children").read_text().split()
-        except OSError:
-            continue
-        found.update(children)
-        pending.extend(children)
-    return found
