@@ -80,12 +80,11 @@ def execute_script(cur: psycopg2.extensions.cursor, statements: Sequence[str], p
     """Run several statements as one message (one round trip, one implicit transaction),
     each prepared when it can be; the cursor holds the last one's rows."""
     conn = cur.connection
+    scripts: dict[tuple[str, ...], Script] = conn.scripts if isinstance(conn, Connection) else {}
     key = tuple(statements)
-    script = conn.scripts.get(key) if isinstance(conn, Connection) else None
+    script = scripts.get(key)
     if script is None:
-        script = _compose(cur, statements, params)
-        if isinstance(conn, Connection):
-            conn.scripts[key] = script      # its statements are prepared on this connection now
+        script = scripts[key] = _compose(cur, statements, params)   # its statements are prepared now
     cur.execute(script.text, [params[name] for name in script.params])
 
 
