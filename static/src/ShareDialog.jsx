@@ -15,10 +15,18 @@ export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
   const [message, setMessage] = useState('');
   const owner = canManage(list.role);
 
+  // Unmounting closes the dialog, and the browser fires that `close` event a task
+  // later, on the detached element: by then focus may have moved on (a quick Tab
+  // after Escape), and onClose would pull it back. Only a close the dialog did
+  // while mounted (Escape, the Close button) tells the parent.
+  const unmounted = useRef(false);
   useEffect(() => {
     const element = dialog.current;
     if (element && !element.open) element.showModal?.();
-    return () => element?.open && element.close();
+    return () => {
+      unmounted.current = true;
+      if (element?.open) element.close();
+    };
   }, []);
 
   async function load() {
@@ -88,7 +96,8 @@ export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
   }
 
   return (
-    <dialog ref={dialog} className="share-dialog" aria-labelledby="share-title" onClose={onClose}
+    <dialog ref={dialog} className="share-dialog" aria-labelledby="share-title"
+      onClose={() => unmounted.current || onClose()}
       onCancel={(e) => {
         e.preventDefault();
         onClose();
