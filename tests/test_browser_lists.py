@@ -226,6 +226,14 @@ def test_lists_and_sharing_by_keyboard_only(server, tabs, alice, bob):
     page.keyboard.type("Renamed by keys")
     page.keyboard.press("Enter")
     expect(nav_links(tab)).to_have_text(["Todos", "Renamed by keys"])
+    rename = page.locator(".list-bar button[name=rename-list]")
+    expect(rename).to_be_focused()   # back where the rename began, not on the page's body
+    # Escape cancels a rename, and focus is back on Rename too.
+    page.keyboard.press("Enter")
+    page.keyboard.type(" and undone")
+    page.keyboard.press("Escape")
+    expect(rename).to_be_focused()
+    expect(page.locator(".list-bar .list-title")).to_have_text("Renamed by keys")
 
     # Share: the dialog takes focus, Tab moves through its fields, Escape returns to Share.
     press_until(page, "Tab", "e.name === 'share'")
@@ -256,9 +264,19 @@ def test_lists_and_sharing_by_keyboard_only(server, tabs, alice, bob):
     expect(page.locator(".list-bar button[name=share]")).to_be_focused()
 
     # Delete, confirmed by keyboard (the confirmation takes focus on Cancel, the safe choice).
+    # Cancel, by Enter on it or by Escape, puts focus back on "Delete list" and deletes nothing.
+    delete = page.locator(".list-bar button[name=delete-list]")
+    cancel = page.locator("button[name=cancel-delete]")
     press_until(page, "Tab", "e.name === 'delete-list'")
+    for key in ("Enter", "Escape"):
+        page.keyboard.press("Enter")
+        expect(cancel).to_be_focused()
+        page.keyboard.press(key)
+        expect(cancel).to_have_count(0)
+        expect(delete).to_be_focused()
+    assert "Renamed by keys" in lists_of(alice)
     page.keyboard.press("Enter")
-    expect(page.locator("button[name=cancel-delete]")).to_be_focused()
+    expect(cancel).to_be_focused()
     page.keyboard.press("Shift+Tab")
     expect(page.locator("button[name=confirm-delete]")).to_be_focused()
     page.keyboard.press("Enter")

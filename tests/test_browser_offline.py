@@ -279,8 +279,11 @@ def test_failed_save_keeps_the_text_in_the_field(server, tabs, alice):
     notice = page.locator(".notice.app-error")
     expect(notice).to_contain_text("deleted elsewhere")
     expect(notice).to_contain_text("“my unsaved words”")
-    notice.get_by_role("button", name="Add it again").click()
+    notice.get_by_role("button", name="Add it again").focus()
+    page.keyboard.press("Enter")
     expect(tab.labels).to_have_text(["my unsaved words"])
+    expect(notice).to_have_count(0)
+    expect(page.locator(".new-todo")).to_be_focused()   # not dropped on the body with the notice
     tab.saved()
     assert titles(alice) == ["my unsaved words"]
 
@@ -340,6 +343,20 @@ def test_keyboard_only_walkthrough(server, tabs, alice):
     assert focused(page, "toggle:beta") == "toggle:beta"
     tab.saved()
     assert titles(alice) == ["beta"]
+
+    # Clear completed goes with what it cleared; focus goes to the new-todo input.
+    page.keyboard.press("Space")
+    expect(tab.item("beta")).to_have_class(re.compile(r"\bcompleted\b"))
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.className") == "clear-completed":
+            break
+    assert focused(page, "clear-completed") == "clear-completed"
+    page.keyboard.press("Enter")
+    expect(tab.labels).to_have_count(0)
+    expect(page.locator(".new-todo")).to_be_focused()
+    tab.saved()
+    assert titles(alice) == []
 
 
 def test_axe_finds_nothing_serious(server, tabs, alice, artifacts):

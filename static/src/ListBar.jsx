@@ -2,7 +2,7 @@
 // editor), share (everyone sees the members; the owner manages them), delete
 // (owner; not the personal list), and the user's role when it is not owner.
 import { useRef, useState } from 'react';
-import { useAutoFocus } from './hooks.js';
+import { useAutoFocus, useReturnFocus } from './hooks.js';
 import { deleteList, renameList } from './api.js';
 import { canManage, canWrite } from './lists.js';
 import { ShareDialog } from './ShareDialog.jsx';
@@ -27,12 +27,23 @@ function ListActions({ list, user, setNotice, people, member, rev }) {
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [sharing, setSharing] = useState(false);
   const shareButton = useRef(null);
-  const renameButton = useRef(null);
+  const [renameButton, returnToRename] = useReturnFocus();
+  const [deleteButton, returnToDelete] = useReturnFocus();
+
+  function stopRenaming() {
+    returnToRename();
+    setRenaming(null);
+  }
+
+  function cancelDelete() {
+    returnToDelete();
+    setConfirmDelete(false);
+  }
 
   async function saveRename(event) {
     event.preventDefault();
     const title = renaming.trim();
-    setRenaming(null);
+    stopRenaming();
     if (!title || title === list.title) return;
     try {
       await renameList(list.id, title); // the lists stream brings the new title
@@ -62,10 +73,7 @@ function ListActions({ list, user, setNotice, people, member, rev }) {
               value={renaming}
               onChange={(e) => setRenaming(e.target.value)}
               onKeyDown={(e) => {
-                if (e.key === 'Escape') {
-                  setRenaming(null);
-                  renameButton.current?.focus();
-                }
+                if (e.key === 'Escape') stopRenaming();
               }}
             />
           </label>
@@ -100,18 +108,19 @@ function ListActions({ list, user, setNotice, people, member, rev }) {
           {canManage(list.role) ? 'Share' : 'Members'}
         </button>
         {canManage(list.role) && !list.personal && (
-          <button type="button" name="delete-list" onClick={() => setConfirmDelete(true)}>
+          <button type="button" name="delete-list" ref={deleteButton} onClick={() => setConfirmDelete(true)}>
             Delete list
           </button>
         )}
       </div>
       {confirmDelete && (
-        <div className="confirm-delete" role="alertdialog" aria-labelledby="confirm-delete-text">
+        <div className="confirm-delete" role="alertdialog" aria-labelledby="confirm-delete-text"
+          onKeyDown={(e) => e.key === 'Escape' && cancelDelete()}>
           <p id="confirm-delete-text">Delete “{list.title}” and all its todos for everyone?</p>
           <button type="button" name="confirm-delete" onClick={remove}>
             Delete
           </button>
-          <AutoFocusButton type="button" name="cancel-delete" onClick={() => setConfirmDelete(false)}>
+          <AutoFocusButton type="button" name="cancel-delete" onClick={cancelDelete}>
             Cancel
           </AutoFocusButton>
         </div>

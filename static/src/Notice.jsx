@@ -1,6 +1,8 @@
 // A message at the top of the app card: a lost-update conflict (.conflict),
 // a failed request (.app-error) or news about a list (.info), optionally with
 // actions (e.g. "Use my title"). It stays until dismissed or the next action.
+import { keepFocusFrom } from './hooks.js';
+
 export function Notice({ kind, text, actions = [], onDismiss }) {
   const className = kind === 'conflict' ? 'conflict' : kind === 'info' ? 'info' : 'app-error';
   return (
@@ -11,7 +13,8 @@ export function Notice({ kind, text, actions = [], onDismiss }) {
           key={action.label}
           type="button"
           className="notice-action"
-          onClick={() => {
+          onClick={(e) => {
+            keepFocusFrom(e.currentTarget);
             onDismiss();
             action.run();
           }}
@@ -19,7 +22,10 @@ export function Notice({ kind, text, actions = [], onDismiss }) {
           {action.label}
         </button>
       ))}
-      <button type="button" className="notice-dismiss" aria-label="Dismiss" onClick={onDismiss}>
+      <button type="button" className="notice-dismiss" aria-label="Dismiss" onClick={(e) => {
+        keepFocusFrom(e.currentTarget);
+        onDismiss();
+      }}>
         ×
       </button>
     </div>

@@ -1,5 +1,6 @@
 // footer.footer: items left, the three route filters (kept per list), clear completed.
 import { routeHash } from './model.js';
+import { keepFocusFrom } from './hooks.js';
 
 const FILTER_LINKS = [
   { filter: 'all', label: 'All' },
@@ -27,7 +28,10 @@ export function TodoFooter({ activeCount, completedCount, filter, hashPrefix, re
         ))}
       </ul>
       {completedCount > 0 && !readOnly && (
-        <button type="button" className="clear-completed" onClick={onClearCompleted}>
+        <button type="button" className="clear-completed" onClick={(e) => {
+          keepFocusFrom(e.currentTarget);
+          onClearCompleted();
+        }}>
           Clear completed
         </button>
       )}

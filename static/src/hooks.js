@@ -1,7 +1,7 @@
 // Small React bindings: the route in the URL hash, the browser's online state,
-// and a ref that always holds the latest value (for callbacks kept by
-// long-lived objects such as streams).
-import { useEffect, useRef, useSyncExternalStore } from 'react';
+// a ref that always holds the latest value (for callbacks kept by long-lived
+// objects such as streams), and focus for keyboard users.
+import { useEffect, useLayoutEffect, useRef, useSyncExternalStore } from 'react';
 import { parseRoute } from './model.js';
 
 function subscribeHash(onChange) {
@@ -46,4 +46,30 @@ export function useAutoFocus() {
     ref.current?.focus();
   }, []);
   return ref;
+}
+
+/**
+ * [ref, returnFocus]: after `returnFocus()`, the next render focuses ref's element.
+ * For a control hidden while something replaces it (a form, a confirmation): it
+ * exists again only once that has gone, so focusing it from the handler that
+ * closes the form would miss, and the keyboard user would land on the page's body.
+ */
+export function useReturnFocus() {
+  const ref = useRef(null);
+  const pending = useRef(false);
+  useLayoutEffect(() => {
+    if (!pending.current) return;
+    pending.current = false; // one try: if the control is gone for good (access lost), let it be
+    ref.current?.focus();
+  });
+  return [ref, () => { pending.current = true; }];
+}
+
+/**
+ * For a control that removes itself (Clear completed, a notice's buttons): when it
+ * has focus, hand it to the new-todo input, the page's main control, as deleting a
+ * todo does when it has no neighbour. Call before the state change that removes it.
+ */
+export function keepFocusFrom(control) {
+  if (control === document.activeElement) document.querySelector('.new-todo')?.focus();
 }
