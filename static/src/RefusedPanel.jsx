@@ -2,6 +2,13 @@
 // offered back (copy the text, or add it to a list the user can write to).
 import { useState } from 'react';
 import { canWrite } from './lists.js';
+import { keepFocusFrom } from './hooks.js';
+
+// The entry goes with this button: focus moves to a neighbour's first button, or on (hooks.js).
+function handOn(button) {
+  const row = button.closest('li');
+  keepFocusFrom(button, (row.nextElementSibling ?? row.previousElementSibling)?.querySelector('button'));
+}
 
 function Entry({ entry, targets, currentKey, onAdd, onDismiss }) {
   const [chosen, setTarget] = useState(currentKey);
@@ -26,14 +33,20 @@ function Entry({ entry, targets, currentKey, onAdd, onDismiss }) {
                   {targets.map((t) => <option key={t.key} value={t.key}>{t.title}</option>)}
                 </select>
               </label>
-              <button type="button" name="add-again" onClick={() => onAdd(entry, targets.find((t) => t.key === target))}>
+              <button type="button" name="add-again" onClick={(e) => {
+                handOn(e.currentTarget);
+                onAdd(entry, targets.find((t) => t.key === target));
+              }}>
                 Add as a todo
               </button>
             </>
           )}
         </div>
       )}
-      <button type="button" name="dismiss-refused" onClick={() => onDismiss(entry)}>Dismiss</button>
+      <button type="button" name="dismiss-refused" onClick={(e) => {
+        handOn(e.currentTarget);
+        onDismiss(entry);
+      }}>Dismiss</button>
     </li>
   );
 }

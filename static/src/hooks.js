@@ -66,10 +66,11 @@ export function useReturnFocus() {
 }
 
 /**
- * For a control that removes itself (Clear completed, a notice's buttons): when it
- * has focus, hand it to the new-todo input, the page's main control, as deleting a
- * todo does when it has no neighbour. Call before the state change that removes it.
+ * For a control that removes itself (Clear completed, a notice's buttons, a "Not
+ * saved" entry's): when it has focus, hand it to `next` if given, else to the
+ * new-todo input, the page's main control, as deleting a todo does when it has no
+ * neighbour. Call before the state change that removes it.
  */
-export function keepFocusFrom(control) {
-  if (control === document.activeElement) document.querySelector('.new-todo')?.focus();
+export function keepFocusFrom(control, next = null) {
+  if (control === document.activeElement) (next ?? document.querySelector('.new-todo'))?.focus();
 }
