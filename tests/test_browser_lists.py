@@ -259,6 +259,12 @@ def test_lists_and_sharing_by_keyboard_only(server, tabs, alice, bob):
         assert where != "page"
         inside += where == "dialog"
     assert inside >= 8
+    # Removing a member by keyboard: the row goes, and focus moves to the Username field
+    # (no other member has a control), not to the page's body.
+    press_until(page, "Tab", "e.classList.contains('member-remove')")
+    page.keyboard.press("Enter")
+    expect(dialog.locator(".members li")).to_have_count(1)
+    expect(dialog.get_by_label("Username")).to_be_focused()
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     expect(page.locator(".list-bar button[name=share]")).to_be_focused()

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from 'react';
 import { getMembers, putMember, removeMember } from './api.js';
 import { canManage } from './lists.js';
 import { describeChange } from './people.js';
+import { keepFocusFrom } from './hooks.js';
 
 export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
   const dialog = useRef(null);
@@ -81,13 +82,18 @@ export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
     }
   }
 
-  async function remove(member) {
+  async function remove(member, button) {
     setError(null);
     const leaving = member.user.id === user.id;
     try {
       mine.current = member.user.username;
       await removeMember(list.id, member.user.username);
       if (leaving) return onLeft();
+      // The row goes: focus moves to a neighbour's control, else to the Username field.
+      const row = button.closest('li');
+      const control = (li) => li?.querySelector('select, button');
+      keepFocusFrom(button, control(row.nextElementSibling) ?? control(row.previousElementSibling)
+        ?? dialog.current?.querySelector('input[name=share-username]'));
       setMessage(`${member.user.username} was removed.`);
       await load();
     } catch (failure) {
@@ -143,12 +149,12 @@ export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
                 )}
                 {owner && !me && (
                   <button type="button" className="member-remove" aria-label={`Remove ${member.user.username}`}
-                    onClick={() => remove(member)}>
+                    onClick={(e) => remove(member, e.currentTarget)}>
                     Remove
                   </button>
                 )}
                 {!owner && me && (
-                  <button type="button" className="member-leave" onClick={() => remove(member)}>
+                  <button type="button" className="member-leave" onClick={(e) => remove(member, e.currentTarget)}>
                     Leave list
                   </button>
                 )}
