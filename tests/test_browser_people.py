@@ -147,9 +147,11 @@ def test_authors_are_shown_and_the_activity_is_paged(server, tabs, alice, bob):
     expect(entries.nth(1)).to_contain_text(f"{me} added “bread”")
     expect(entries.nth(2)).to_contain_text(f"{her} added “milk”")
     older = panel.get_by_role("button", name="Show older")
-    older.click()
+    older.focus()
+    page.keyboard.press("Enter")
     expect(entries).to_have_count(28)                     # 24 todos, milk x2, bread, bob's joining
     expect(older).to_have_count(0)
+    expect(panel.locator("ol")).to_be_focused()           # the last page: focus goes to what it brought
     expect(entries.last).to_contain_text(f"{her} added {me} as an editor")
     expect(entries.nth(27 - 1)).to_contain_text(f"{her} added “t0”")
     # A new change is read in while the panel is open.
@@ -162,6 +164,30 @@ def test_authors_are_shown_and_the_activity_is_paged(server, tabs, alice, bob):
     page.wait_for_timeout(400)
     shot(page, "activity-dark.png")
     assert serious(axe_violations(page)) == []
+
+
+def test_paging_the_activity_by_keyboard_keeps_focus_on_show_older(server, tabs, alice):
+    """While a page loads, "Show older" must not be disabled: a disabled button drops its
+    focus on the page's body, and the keyboard user would start over from the top."""
+    lst = shared_list(alice, "Long")
+    for i in range(45):
+        alice.post(todos_path(lst), {"title": f"t{i}"})
+    tab = tabs(server, alice)
+    page = tab.open()
+    open_list(tab, "Long")
+    page.click(".list-bar button[name=activity]")
+    panel = page.get_by_role("region", name="Activity")
+    entries = panel.locator("ol li")
+    expect(entries).to_have_count(20)
+    older = panel.get_by_role("button", name="Show older")
+    older.focus()
+    page.keyboard.press("Enter")
+    expect(entries).to_have_count(40)
+    expect(older).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(entries).to_have_count(46)          # 45 todos and the list's creation
+    expect(entries.last).to_contain_text("created")
+    expect(panel.locator("ol")).to_be_focused()
 
 
 # -- presence ---------------------------------------------------------------------------------------

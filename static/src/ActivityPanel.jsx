@@ -1,6 +1,6 @@
 // A list's activity (docs/api.md, "Activity"): who changed what, newest first,
 // paged with `before`/`next`; the newest page is read again as the list changes.
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import { getActivity } from './api.js';
 import { addPage, describeChange, emptyActivity } from './people.js';
 
@@ -13,11 +13,14 @@ export function ActivityPanel({ listId, rev }) {
   const [state, setState] = useState(emptyActivity);
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const changes = useRef(null);
 
-  async function load(before) {
+  async function load(before, button = null) {
     setBusy(true);
     try {
       const page = await getActivity(listId, before);
+      // The last page read: "Show older" goes, so its focus moves to the changes it brought.
+      if (button && page.next == null && button === document.activeElement) changes.current?.focus();
       setState((s) => addPage(s, page, before != null));
       setError(null);
     } catch (failure) {
@@ -35,7 +38,7 @@ export function ActivityPanel({ listId, rev }) {
       {error && <p className="share-error" role="alert">{error}</p>}
       {state.loaded && !state.changes.length && <p>Nothing yet.</p>}
       {/* Scrolls within its own height: focusable, so keyboard users can scroll it too. */}
-      <ol tabIndex={0} aria-labelledby="activity-title">
+      <ol tabIndex={0} aria-labelledby="activity-title" ref={changes}>
         {state.changes.map((c) => (
           <li key={c.rev}>
             {describeChange(c)} <time dateTime={c.time}>{when(c.time)}</time>
@@ -43,7 +46,9 @@ export function ActivityPanel({ listId, rev }) {
         ))}
       </ol>
       {state.next != null && (
-        <button type="button" name="activity-older" disabled={busy} onClick={() => load(state.next)}>
+        // aria-disabled, not disabled: a disabled button loses focus, and the keyboard user their place.
+        <button type="button" name="activity-older" aria-disabled={busy}
+          onClick={(e) => busy || load(state.next, e.currentTarget)}>
           Show older
         </button>
       )}
