@@ -2,13 +2,10 @@
 // offered back (copy the text, or add it to a list the user can write to).
 import { useState } from 'react';
 import { canWrite } from './lists.js';
-import { keepFocusFrom } from './hooks.js';
+import { keepFocusFrom, neighbour } from './hooks.js';
 
 // The entry goes with this button: focus moves to a neighbour's first button, or on (hooks.js).
-function handOn(button) {
-  const row = button.closest('li');
-  keepFocusFrom(button, (row.nextElementSibling ?? row.previousElementSibling)?.querySelector('button'));
-}
+const handOn = (button) => keepFocusFrom(button, neighbour(button, 'button'));
 
 function Entry({ entry, targets, currentKey, onAdd, onDismiss }) {
   const [chosen, setTarget] = useState(currentKey);

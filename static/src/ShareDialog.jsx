@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'react';
 import { getMembers, putMember, removeMember } from './api.js';
 import { canManage } from './lists.js';
 import { describeChange } from './people.js';
-import { keepFocusFrom } from './hooks.js';
+import { keepFocusFrom, neighbour } from './hooks.js';
 
 export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
   const dialog = useRef(null);
@@ -90,10 +90,7 @@ export function ShareDialog({ list, user, member: news, onClose, onLeft }) {
       await removeMember(list.id, member.user.username);
       if (leaving) return onLeft();
       // The row goes: focus moves to a neighbour's control, else to the Username field.
-      const row = button.closest('li');
-      const control = (li) => li?.querySelector('select, button');
-      keepFocusFrom(button, control(row.nextElementSibling) ?? control(row.previousElementSibling)
-        ?? dialog.current?.querySelector('input[name=share-username]'));
+      keepFocusFrom(button, neighbour(button, 'select, button') ?? dialog.current?.querySelector('input[name=share-username]'));
       setMessage(`${member.user.username} was removed.`);
       await load();
     } catch (failure) {

@@ -74,3 +74,10 @@ export function useReturnFocus() {
 export function keepFocusFrom(control, next = null) {
   if (control === document.activeElement) (next ?? document.querySelector('.new-todo'))?.focus();
 }
+
+/** The first `selector` in the row (li) after `control`'s, else in the one before: where focus goes when that row does. */
+export function neighbour(control, selector) {
+  const row = control.closest('li');
+  const find = (li) => li?.querySelector(selector);
+  return find(row?.nextElementSibling) ?? find(row?.previousElementSibling) ?? null;
+}
