@@ -17,21 +17,11 @@ import psycopg2.extensions
 import requests
 import websocket
 
-from tests import support
 from tests.pg import lock_sessions, new_database, waiting_for
 from tests.storm import Reader
 from tests.support import (LIST, PASSWORD, Api, Replica, ServerProcess, Stream, by_id, metric, open_streams_gauge,
-                           read_until, refused, register, start_postgres)
+                           read_until, refused, register, start_postgres, wait_for)
 from todopy.migrate import migrate
-
-
-def wait_for(check, timeout: float, interval: float = 0.05) -> float:
-    """Seconds until `check()` was true; fails after `timeout`."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < timeout, f"not within {timeout}s"
-        time.sleep(interval)
-    return time.monotonic() - started
 
 
 def health(server: ServerProcess) -> int:
@@ -136,7 +126,8 @@ def test_streams_survive_a_database_restart_without_reconnecting(tmp_path, start
         # The listener retries at least every 2 s (README), so the stream resumes that soon, plus a
         # second for connecting, replaying and sending on two busy cores.
         assert resumed <= 2.0 + 1.0, f"the first change arrived {resumed:.2f}s after the database was back"
-        healthy = wait_for(lambda: health(server) == 200, timeout=30) + resumed
+        wait_for(lambda: health(server) == 200, timeout=30, interval=0.05)
+        healthy = time.monotonic() - up
         for message in messages:
             replicas[""].apply(message)
 
@@ -359,7 +350,7 @@ def test_sigterm_closes_streams_with_1001_finishes_requests_in_flight_and_exits_
         lock_sessions(locker)
         for thread in threads:
             thread.start()
-        support.wait_for(lambda: waiting_for(sql, locker.get_backend_pid()) == 2, timeout=10, interval=0.02)
+        wait_for(lambda: waiting_for(sql, locker.get_backend_pid()) == 2, timeout=10, interval=0.02)
 
         stopping = time.monotonic()
         server.signal(signal.SIGTERM)
