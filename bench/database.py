@@ -99,7 +99,9 @@ class Database:
     def todopy_connections(self) -> int:
         with self.conn.cursor() as cur:
             cur.execute(COUNT_CONNECTIONS)
-            return cur.fetchone()[0]
+            row = cur.fetchone()
+            assert row is not None          # count(*) always returns one row
+            return row[0]
 
     def stop(self) -> None:
         self.conn.close()
@@ -143,6 +145,8 @@ class ConnectionSampler:
         while not self._stop.is_set():
             with self.conn.cursor() as cur:
                 cur.execute(COUNT_CONNECTIONS)
-                self.peak = max(self.peak, cur.fetchone()[0])
+                row = cur.fetchone()
+                assert row is not None      # count(*) always returns one row
+                self.peak = max(self.peak, row[0])
             self.samples += 1
             self._stop.wait(self.interval)

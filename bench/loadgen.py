@@ -30,6 +30,7 @@ class StreamClient:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
+        assert self.process.stdout is not None     # opened with stdout=PIPE
         for line in self.process.stdout:
             try:
                 self._events.put(json.loads(line))
@@ -52,6 +53,7 @@ class StreamClient:
         return message
 
     def go(self) -> None:
+        assert self.process.stdin is not None      # opened with stdin=PIPE
         self.process.stdin.write(b"go\n")
         self.process.stdin.flush()
 

@@ -307,6 +307,7 @@ def idle_phase(run: Run, dsn: str, users: list[BenchUser]) -> dict[str, Any]:
 def _hold_idle(run: Run, name: str, subject: Server, users: list[BenchUser], stages_held: tuple[int, ...]
                ) -> dict[str, Any]:
     plan = run.plan
+    targets: list[list[str | None]]     # the peer's streams carry no token
     if name == "todopy":
         targets = [[users[i % len(users)].token, "/api/todos/"] for i in range(max(stages_held))]
     else:

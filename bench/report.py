@@ -192,8 +192,8 @@ def _latency_figures(run: Run) -> list[Figure]:
                       for name in ("todopy", "peer", "ceiling")}
             figures.append(Figure(f"{key}_{p}_ms", f"write-to-client {p}, {label}", values["todopy"], "ms",
                                   values["ceiling"], relative=True, peer=values["peer"]))
-    case = found.get(f"burst_{plan.burst_streams}")
-    values = {name: (case[name]["latency_ms"] or {}).get("p99") if case else None
+    burst = found.get(f"burst_{plan.burst_streams}")
+    values = {name: (burst[name]["latency_ms"] or {}).get("p99") if burst else None
               for name in ("todopy", "peer", "ceiling")}
     figures.append(Figure("burst_p99_ms", f"write-to-client p99, {plan.burst_streams:,} streams of one user, "
                                           f"{plan.fanout_writes} PUTs back to back", values["todopy"], "ms",
@@ -348,10 +348,11 @@ def write_notes(run: Run) -> list[str]:
                          f"{stage['commit_ms']['p50']}/{stage['commit_ms']['p99']} ms, write-to-client "
                          f"{stage['write_latency_ms']['p50']}/{stage['write_latency_ms']['p99']} ms")
     streamed = (run.details.get("triggers") or {}).get("streamed")
-    for subject in ("todopy", "peer") if streamed else ():
-        runs = streamed["runs"][subject]
-        notes.append(f"every list streamed, {subject}: delivered {sum(r['delivered'] for r in runs):,} of "
-                     f"{sum(r['transactions'] for r in runs):,} committed changes")
+    if streamed:
+        for subject in ("todopy", "peer"):
+            runs = streamed["runs"][subject]
+            notes.append(f"every list streamed, {subject}: delivered {sum(r['delivered'] for r in runs):,} of "
+                         f"{sum(r['transactions'] for r in runs):,} committed changes")
     locks = run.details.get("deadlocks") or {}
     for subject, found in (locks.get("multi_row") or {}).items():
         with_t, without = found["with_triggers"], found["without_triggers"]

@@ -45,11 +45,12 @@ def run_wrk(url: str, seconds: int, connections: int, server: psutil.Process, *,
         cpu_before = cpu_seconds(server)
         done = subprocess.run([*command, url], env=env, capture_output=True, text=True, timeout=seconds + 60)
         server_cpu = cpu_seconds(server) - cpu_before
-    if done.returncode != 0 or RATE.search(done.stdout) is None:
+    rate_found = RATE.search(done.stdout)
+    if done.returncode != 0 or rate_found is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     errors = NON_2XX.search(done.stdout)
     sockets = SOCKET_ERRORS.search(done.stdout)
-    rate = float(RATE.search(done.stdout).group(1))
+    rate = float(rate_found.group(1))
     return {
         "requests_per_s": rate,
         "server_cpu_us_per_request": round(server_cpu / max(1.0, rate * seconds) * 1e6, 1),

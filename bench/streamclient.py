@@ -34,7 +34,7 @@ import os
 import random
 import sys
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import gevent
 import gevent.pool
@@ -84,7 +84,7 @@ class Streams:
         self.readers: list[gevent.Greenlet] = []
         self.failures: list[str] = []
         self.handshakes: list[float] = []           # seconds each successful open took
-        self.sources = sources or [None]
+        self.sources: Sequence[str | None] = sources or [None]     # None: the kernel picks the source address
 
     def open_many(self, targets: list[tuple[str | None, str]], on_text_for, read_pause: float = 0.0) -> float:
         """Open one stream per (token, path); returns the seconds it took."""
@@ -274,7 +274,7 @@ def burst(spec: dict) -> None:
     emit("burst", streams=len(streams.open), received=counter["frames"], expected=expected,
          seconds=round(elapsed, 4), writes_seconds=round(writes_done - first_sent, 4),
          alive=streams.alive(), errors=errors[:5],
-         latency_ms={f"p{p}": round(percentile(latencies, p) * 1000.0, 3) for p in (50, 90, 99)}
+         latency_ms={f"p{p}": round((percentile(latencies, p) or 0.0) * 1000.0, 3) for p in (50, 90, 99)}
          if timed and latencies else None,
          answer_ms={f"p{p}": round((percentile(answered_in, p) or 0.0) * 1000.0, 3) for p in (50, 99)}
          if timed and answered_in else None)

@@ -80,7 +80,9 @@ def held_open(server: Server, database: Database, users: list[BenchUser], second
         held.close()
     with database.conn.cursor() as cur:
         cur.execute("SELECT title FROM todos WHERE id = %s", (holder.todo_ids[0],))
-        committed = cur.fetchone()[0] == "held open"
+        row = cur.fetchone()
+        assert row is not None              # the holder's todo was seeded and is never deleted
+        committed = row[0] == "held open"
     return {**_summary(probe), "held_seconds": round(held_seconds, 1), "held_change_committed": committed,
             "streams": len(others), "rate": HELD_RATE}
 

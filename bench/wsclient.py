@@ -104,7 +104,7 @@ class Stream:
         read takes several: for counting, where the load generator must not be the
         bottleneck (arrival times are then known to within `pause`).
         """
-        sock = self.sock
+        sock = self._connected()
         try:
             while True:
                 self._drain(time.perf_counter())
@@ -147,11 +147,11 @@ class Stream:
                 elif buf.find(READY_MARK, start, end) >= 0:
                     self.ready = True
             elif opcode == OP_PING:
-                self.sock.sendall(_masked(OP_PONG, bytes(buf[start:end])))
+                self._connected().sendall(_masked(OP_PONG, bytes(buf[start:end])))
             elif opcode == OP_CLOSE:
                 self.close_code = int.from_bytes(buf[start:start + 2], "big") if length >= 2 else 1005
                 try:
-                    self.sock.sendall(_masked(OP_CLOSE, bytes(buf[start:start + 2])))
+                    self._connected().sendall(_masked(OP_CLOSE, bytes(buf[start:start + 2])))
                 except OSError:
                     pass
                 pos = end
@@ -160,6 +160,11 @@ class Stream:
         if pos:
             del buf[:pos]
         return handled
+
+    def _connected(self) -> socket.socket:
+        # Frames are read only once open() has connected.
+        assert self.sock is not None, "stream not open"
+        return self.sock
 
     def close(self) -> None:
         if self.sock is not None:
