@@ -77,7 +77,7 @@ test: install browser-deps test-js test-python typecheck
 test-js: $(FRONT_BUILT)
 	@if [ -f static/package.json ]; then cd static && npm test; fi
 
-# mypy over the whole package, as configured in pyproject.toml (last, so the tests run even when types fail).
+# mypy over the whole package and the benchmarks, as configured in pyproject.toml (last, so the tests run even when types fail).
 typecheck: $(VENV)/.deps
 	$(BIN)/mypy
 
