@@ -73,7 +73,11 @@ def statement(sql: str) -> Statement | None:
 
 def execute(cur: psycopg2.extensions.cursor, sql: str, params: Mapping[str, Any] | None) -> None:
     """Run `sql` with `params` on an autocommit cursor, prepared when it can be."""
-    cur.execute(*_runnable(cur, sql, params))
+    text, st = _runnable(cur, sql, params)
+    if st is None:
+        cur.execute(text, params)
+    else:
+        cur.execute(text, [params[name] for name in st.params] if params is not None else [])
 
 
 def execute_script(cur: psycopg2.extensions.cursor, statements: Sequence[str], params: Mapping[str, Any]) -> None:
@@ -92,9 +96,9 @@ def _compose(cur: psycopg2.extensions.cursor, statements: Sequence[str], params:
     texts: list[str] = []
     names: list[str] = []
     for sql in statements:
-        text, values = _runnable(cur, sql, params)
-        if isinstance(values, list):    # prepared: its values are its named parameters, in order
-            names.extend(st.params if (st := statement(sql)) is not None else ())
+        text, st = _runnable(cur, sql, params)
+        if st is not None:
+            names.extend(st.params)
         elif _PARAM.search(sql):        # left as text, its named placeholders cannot join positional ones
             raise ValueError(f"a statement of a script must be preparable or take no parameters: {sql[:60]}")
         texts.append(text)
@@ -102,22 +106,22 @@ def _compose(cur: psycopg2.extensions.cursor, statements: Sequence[str], params:
 
 
 def _runnable(cur: psycopg2.extensions.cursor, sql: str,
-              params: Mapping[str, Any] | None) -> tuple[str, list[Any] | Mapping[str, Any] | None]:
-    """What to send for `sql` on this connection: its EXECUTE and positional values once prepared
-    (preparing it now if it is new), else the text itself with `params`."""
+              params: Mapping[str, Any] | None) -> tuple[str, Statement | None]:
+    """What to send for `sql` on this connection: its EXECUTE once prepared (preparing it now if
+    it is new) and the statement, whose `params` order the values; else the text itself and None."""
     conn = cur.connection
     if not isinstance(conn, Connection):
-        return sql, params
+        return sql, None
     st = statement(sql) if params is None or isinstance(params, Mapping) else None
     if st is None or st.name in conn.unpreparable:
-        return sql, params
+        return sql, None
     run = conn.prepared.get(st.name)
     if run is None:
         try:
             cur.execute(st.prepare)
         except psycopg2.ProgrammingError:        # e.g. a parameter of unknown type: run it as text
             conn.unpreparable.add(st.name)
-            return sql, params
+            return sql, None
         # EXECUTE's arguments are coerced only as assignments would be, and psycopg2 sends
         # a list of strings as text[]: each argument is cast to the type PREPARE inferred.
         cur.execute("SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = %s", (st.name,))
@@ -125,4 +129,4 @@ def _runnable(cur: psycopg2.extensions.cursor, sql: str,
         types = types or []
         run = conn.prepared[st.name] = (f"EXECUTE {st.name}({', '.join(f'%s::{t}' for t in types)})"
                                         if types else f"EXECUTE {st.name}")
-    return run, ([params[name] for name in st.params] if st.params and params is not None else [])
+    return run, st
