@@ -3,6 +3,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { getActivity } from './api.js';
 import { addPage, describeChange, emptyActivity } from './people.js';
+import { keepFocusFrom } from './hooks.js';
 
 const when = (time) => {
   const at = new Date(time);
@@ -20,7 +21,7 @@ export function ActivityPanel({ listId, rev }) {
     try {
       const page = await getActivity(listId, before);
       // The last page read: "Show older" goes, so its focus moves to the changes it brought.
-      if (button && page.next == null && button === document.activeElement) changes.current?.focus();
+      if (page.next == null) keepFocusFrom(button, changes.current);
       setState((s) => addPage(s, page, before != null));
       setError(null);
     } catch (failure) {

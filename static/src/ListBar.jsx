@@ -28,7 +28,7 @@ function ListActions({ list, user, setNotice, people, member, rev }) {
   const [sharing, setSharing] = useState(false);
   const shareButton = useRef(null);
   const [renameButton, returnToRename] = useReturnFocus();
-  const [deleteButton, returnToDelete] = useReturnFocus();
+  const deleteButton = useRef(null);   // shown beside its confirmation, so focusable at once
 
   function stopRenaming() {
     returnToRename();
@@ -36,7 +36,7 @@ function ListActions({ list, user, setNotice, people, member, rev }) {
   }
 
   function cancelDelete() {
-    returnToDelete();
+    deleteButton.current?.focus();
     setConfirmDelete(false);
   }
 

@@ -7,6 +7,7 @@
 // not re-render its row (1,000 rows stay cheap).
 import { memo, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { initials } from './people.js';
+import { keepFocusFrom, neighbour } from './hooks.js';
 
 // The server's limit (docs/api.md): a longer title cannot be typed, rather than be refused later.
 export const MAX_TITLE = 512;
@@ -103,9 +104,7 @@ function TodoItemView({
   // Keyboard users keep their place: focus moves to a neighbour, or the input.
   function destroy() {
     const li = row.current;
-    const next = li?.nextElementSibling ?? li?.previousElementSibling;
-    const target = next?.querySelector('.toggle:not([disabled])') ?? document.querySelector('.new-todo');
-    if (li?.contains(document.activeElement)) target?.focus();
+    if (li) keepFocusFrom(li, neighbour(li, '.toggle:not([disabled])'));
     onDestroy(todo.id);
   }
 

@@ -66,13 +66,13 @@ export function useReturnFocus() {
 }
 
 /**
- * For a control that removes itself (Clear completed, a notice's buttons, a "Not
- * saved" entry's): when it has focus, hand it to `next` if given, else to the
- * new-todo input, the page's main control, as deleting a todo does when it has no
- * neighbour. Call before the state change that removes it.
+ * For what is about to go (a todo's row, Clear completed, a notice's buttons, a
+ * "Not saved" entry's, the activity's "Show older"): when focus is in it, hand it
+ * to `next` if given, else to the new-todo input, the page's main control. Call
+ * before the state change that removes it.
  */
-export function keepFocusFrom(control, next = null) {
-  if (control === document.activeElement) (next ?? document.querySelector('.new-todo'))?.focus();
+export function keepFocusFrom(gone, next = null) {
+  if (gone?.contains(document.activeElement)) (next ?? document.querySelector('.new-todo'))?.focus();
 }
 
 /** The first `selector` in the row (li) after `control`'s, else in the one before: where focus goes when that row does. */
